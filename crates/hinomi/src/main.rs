@@ -1,0 +1,215 @@
+//! `hinomi`: the hub server and its command-line tools.
+
+mod config;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use hinomi_hub::{AppState, HubConfig};
+use hinomi_store::{Location, Store, StoreError};
+
+use config::{Settings, StoreArgs};
+
+/// hinomi: a watch-and-warning exchange for national cyber-security coordination.
+///
+/// A national focal point runs a hub; member organizations and peer hubs exchange
+/// incident warnings, vulnerability information and analysis over TAXII 2.1 under
+/// TLP 2.0.
+#[derive(Parser)]
+#[command(name = "hinomi", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the hub (TAXII 2.1, REST API, /healthz, /metrics).
+    Serve(ServeArgs),
+    /// Administration of a hub's store.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Address to listen on [default: 127.0.0.1:8640].
+    #[arg(long, env = "HINOMI_LISTEN", value_name = "ADDR")]
+    listen: Option<String>,
+    /// TLP of objects submitted without a TLP marking: clear, green, amber,
+    /// amber+strict or red [default: amber].
+    #[arg(long, env = "HINOMI_DEFAULT_TLP", value_name = "TLP")]
+    default_tlp: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create the coordinator organization and an admin token on an empty store.
+    ///
+    /// Prints one JSON object: {"organization_id", "identity_id", "token"}. The token
+    /// is shown only this once; it is stored hashed.
+    Bootstrap(BootstrapArgs),
+}
+
+#[derive(Args)]
+struct BootstrapArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Name of the coordinator organization.
+    #[arg(long, default_value = "National coordinator")]
+    name: String,
+    /// ISO 3166-1 alpha-2 country code of the coordinator.
+    #[arg(long)]
+    country: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Admin(AdminCommand::Bootstrap(args)) => bootstrap(args),
+    }
+}
+
+fn open_store(location: &Location) -> Result<Store> {
+    Store::open(location).with_context(|| format!("opening the store at {location:?}"))
+}
+
+fn bootstrap(args: BootstrapArgs) -> Result<ExitCode> {
+    let settings = Settings::load(&args.store)?;
+    let store = open_store(&settings.location)?;
+    match store.bootstrap(&args.name, args.country.as_deref()) {
+        Ok(b) => {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "organization_id": b.organization.id,
+                    "identity_id": b.organization.identity_id,
+                    "token": b.token,
+                })
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e @ StoreError::AlreadyBootstrapped(_)) => {
+            eprintln!("error: {e}");
+            Ok(ExitCode::from(3))
+        }
+        Err(e) => Err(e).context("bootstrapping the hub"),
+    }
+}
+
+fn serve(args: ServeArgs) -> Result<ExitCode> {
+    let settings = Settings::load(&args.store)?;
+    init_logging(&settings.log_level);
+    let listen = args
+        .listen
+        .or(settings.file.listen.clone())
+        .unwrap_or_else(|| "127.0.0.1:8640".to_string());
+    let default_tlp = match args.default_tlp.or(settings.file.default_tlp.clone()) {
+        Some(t) => t.parse().with_context(|| "--default-tlp".to_string())?,
+        None => hinomi_stix::Tlp::Amber,
+    };
+    let mut config = HubConfig {
+        default_tlp,
+        ..HubConfig::default()
+    };
+    if let Some(t) = &settings.file.title {
+        config.title = t.clone();
+    }
+    if let Some(m) = settings.file.max_content_length {
+        if m < 1024 {
+            bail!("max_content_length: {m} bytes is too small (at least 1024)");
+        }
+        config.max_content_length = m;
+    }
+
+    let store = Arc::new(open_store(&settings.location)?);
+    if store.coordinator()?.is_none() {
+        let how = match &settings.location {
+            Location::Sqlite(p) => format!(
+                "--data-dir {}",
+                p.parent()
+                    .map(|d| d.display().to_string())
+                    .unwrap_or_default()
+            ),
+            Location::Postgres(_) => "--database-url <the same URL>".to_string(),
+        };
+        eprintln!(
+            "This hub has no coordinator yet. Create it and an admin token with:\n    hinomi admin bootstrap {how}\n(the hub keeps serving meanwhile; the token takes effect at once)"
+        );
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&listen)
+            .await
+            .with_context(|| format!("listening on {listen}"))?;
+        let addr = listener.local_addr()?;
+        eprintln!(
+            "hinomi {} serving on http://{addr} (store: {:?})\n  TAXII 2.1 discovery: http://{addr}/taxii2/\n  REST API: http://{addr}/api/v1/openapi.json",
+            env!("CARGO_PKG_VERSION"),
+            settings.location
+        );
+        let state = AppState::new(store, config);
+        hinomi_hub::serve(listener, state, shutdown_signal())
+            .await
+            .context("serving")?;
+        eprintln!("hinomi stopped");
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown signal received; finishing requests in flight");
+}
+
+fn init_logging(level: &str) {
+    let level = match level.to_ascii_lowercase().as_str() {
+        "error" => tracing::Level::ERROR,
+        "warn" => tracing::Level::WARN,
+        "debug" => tracing::Level::DEBUG,
+        "trace" => tracing::Level::TRACE,
+        _ => tracing::Level::INFO,
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+}

@@ -1,0 +1,239 @@
+//! The hinomi HTTP server: TAXII 2.1 under `/taxii2/`, the REST API under `/api/v1/`,
+//! `/healthz` and Prometheus `/metrics`.
+//!
+//! Invariant: handlers never decide visibility themselves. They build a
+//! [`hinomi_access::Scope`] from the request's principal ([`auth`]) and pass it to the
+//! store, which filters with it.
+
+pub mod auth;
+pub mod error;
+mod metrics;
+mod rest;
+mod taxii;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+
+pub use hinomi_stix::Tlp;
+use hinomi_store::{Store, StoreError};
+
+pub use error::{ApiError, ApiResult, Code};
+pub use metrics::Metrics;
+
+/// The TAXII 2.1 media type.
+pub const TAXII_MEDIA_TYPE: &str = "application/taxii+json;version=2.1";
+/// The STIX 2.1 media type.
+pub const STIX_MEDIA_TYPE: &str = "application/stix+json;version=2.1";
+/// The path of the hub's one API root.
+pub const API_ROOT: &str = "/taxii2/hub/";
+
+/// What the server needs to know beyond its store.
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// Shown in TAXII discovery and the API root.
+    pub title: String,
+    /// TLP of objects that carry no TLP marking.
+    pub default_tlp: Tlp,
+    /// Largest request body accepted (TAXII `max_content_length`), bytes.
+    pub max_content_length: usize,
+    /// Page size when a request gives no `limit`.
+    pub default_page_size: usize,
+    /// Largest page served, whatever `limit` asks.
+    pub max_page_size: usize,
+}
+
+impl Default for HubConfig {
+    fn default() -> HubConfig {
+        HubConfig {
+            title: "hinomi hub".into(),
+            default_tlp: Tlp::Amber,
+            max_content_length: 16 * 1024 * 1024,
+            default_page_size: 1000,
+            max_page_size: 10_000,
+        }
+    }
+}
+
+/// Shared state of all handlers.
+pub struct AppState {
+    pub store: Arc<Store>,
+    pub config: HubConfig,
+    pub metrics: Metrics,
+}
+
+pub type Shared = Arc<AppState>;
+
+impl AppState {
+    pub fn new(store: Arc<Store>, config: HubConfig) -> Shared {
+        Arc::new(AppState {
+            store,
+            config,
+            metrics: Metrics::default(),
+        })
+    }
+
+    /// Runs blocking store work off the async threads.
+    pub async fn db<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> ApiResult<T> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::from)
+    }
+}
+
+/// The whole application.
+pub fn router(state: Shared) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_text))
+        .merge(taxii::routes())
+        .merge(rest::routes())
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+async fn healthz(State(s): State<Shared>) -> Response {
+    match s.db(|st| st.schema_version()).await {
+        Ok(v) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            format!("{{\"status\":\"ok\",\"schema_version\":{v}}}"),
+        )
+            .into_response(),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::CONTENT_TYPE, "application/json")],
+            "{\"status\":\"unavailable\",\"reason\":\"database\"}",
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics_text(State(s): State<Shared>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        s.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn not_found(req: Request) -> ApiError {
+    let e = ApiError::new(
+        Code::NotFound,
+        format!("no resource at {}", req.uri().path()),
+    );
+    if req.uri().path().starts_with("/taxii2") {
+        e.taxii()
+    } else {
+        e
+    }
+}
+
+/// Request ids, structured access logs and request metrics.
+async fn observe(State(s): State<Shared>, mut req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let mut resp = next.run(req).await;
+    let status = resp.status().as_u16();
+    let elapsed = start.elapsed();
+    s.metrics.observe_request(status, elapsed);
+    tracing::info!(request_id = %id, %method, %path, status, ms = elapsed.as_secs_f64() * 1000.0, "request");
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    resp
+}
+
+/// The id of the current request (also in the `x-request-id` response header).
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// Serves `router(state)` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Shared,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// A server running on a background thread (tests, benchmarks, embedded use).
+pub struct TestServer {
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TestServer {
+    /// Starts a server on `127.0.0.1:0`.
+    pub fn start(store: Arc<Store>, config: HubConfig) -> TestServer {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("tokio runtime");
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind 127.0.0.1:0");
+                addr_tx
+                    .send(listener.local_addr().expect("local addr"))
+                    .expect("report address");
+                let state = AppState::new(store, config);
+                let _ = serve(listener, state, async {
+                    let _ = rx.await;
+                })
+                .await;
+            });
+        });
+        let addr = addr_rx.recv().expect("server started");
+        TestServer {
+            addr,
+            stop: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

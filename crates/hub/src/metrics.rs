@@ -1,0 +1,101 @@
+//! Prometheus counters kept in atomics and rendered as text exposition format.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use hinomi_stix::Tlp;
+
+const BUCKETS_MS: [u64; 10] = [1, 5, 10, 25, 50, 100, 250, 500, 1000, 5000];
+
+/// The hub's metrics.
+#[derive(Default)]
+pub struct Metrics {
+    requests_by_class: [AtomicU64; 6],
+    latency_buckets: [AtomicU64; BUCKETS_MS.len()],
+    latency_sum_us: AtomicU64,
+    latency_count: AtomicU64,
+    objects_added: [AtomicU64; 5],
+    objects_duplicate: AtomicU64,
+    objects_refused: AtomicU64,
+    objects_served: AtomicU64,
+}
+
+impl Metrics {
+    pub fn observe_request(&self, status: u16, elapsed: Duration) {
+        let class = usize::from(status / 100).min(5);
+        self.requests_by_class[class].fetch_add(1, Relaxed);
+        let ms = elapsed.as_millis() as u64;
+        for (i, b) in BUCKETS_MS.iter().enumerate() {
+            if ms <= *b {
+                self.latency_buckets[i].fetch_add(1, Relaxed);
+            }
+        }
+        self.latency_sum_us
+            .fetch_add(elapsed.as_micros() as u64, Relaxed);
+        self.latency_count.fetch_add(1, Relaxed);
+    }
+
+    pub fn objects_added(&self, tlp: Tlp) {
+        self.objects_added[tlp as usize].fetch_add(1, Relaxed);
+    }
+
+    pub fn objects_duplicate(&self, n: u64) {
+        self.objects_duplicate.fetch_add(n, Relaxed);
+    }
+
+    pub fn objects_refused(&self, n: u64) {
+        self.objects_refused.fetch_add(n, Relaxed);
+    }
+
+    pub fn objects_served(&self, n: u64) {
+        self.objects_served.fetch_add(n, Relaxed);
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "# HELP hinomi_build_info Version of the running hub.\n# TYPE hinomi_build_info gauge\nhinomi_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
+        let _ = writeln!(s, "# HELP hinomi_http_requests_total HTTP requests by status class.\n# TYPE hinomi_http_requests_total counter");
+        for (i, c) in self.requests_by_class.iter().enumerate().skip(1) {
+            let _ = writeln!(
+                s,
+                "hinomi_http_requests_total{{class=\"{i}xx\"}} {}",
+                c.load(Relaxed)
+            );
+        }
+        let _ = writeln!(s, "# HELP hinomi_http_request_duration_seconds Request latency.\n# TYPE hinomi_http_request_duration_seconds histogram");
+        for (i, b) in BUCKETS_MS.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "hinomi_http_request_duration_seconds_bucket{{le=\"{}\"}} {}",
+                *b as f64 / 1000.0,
+                self.latency_buckets[i].load(Relaxed)
+            );
+        }
+        let count = self.latency_count.load(Relaxed);
+        let _ = writeln!(
+            s,
+            "hinomi_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
+        let _ = writeln!(
+            s,
+            "hinomi_http_request_duration_seconds_sum {}",
+            self.latency_sum_us.load(Relaxed) as f64 / 1e6
+        );
+        let _ = writeln!(s, "hinomi_http_request_duration_seconds_count {count}");
+        let _ = writeln!(s, "# HELP hinomi_objects_ingested_total STIX object versions stored, by TLP.\n# TYPE hinomi_objects_ingested_total counter");
+        for t in Tlp::ALL {
+            let _ = writeln!(
+                s,
+                "hinomi_objects_ingested_total{{tlp=\"{}\"}} {}",
+                t.label(),
+                self.objects_added[t as usize].load(Relaxed)
+            );
+        }
+        let _ = writeln!(s, "# HELP hinomi_objects_duplicate_total Submitted versions that were already stored.\n# TYPE hinomi_objects_duplicate_total counter\nhinomi_objects_duplicate_total {}", self.objects_duplicate.load(Relaxed));
+        let _ = writeln!(s, "# HELP hinomi_objects_refused_total Submitted objects refused (invalid or not allowed).\n# TYPE hinomi_objects_refused_total counter\nhinomi_objects_refused_total {}", self.objects_refused.load(Relaxed));
+        let _ = writeln!(s, "# HELP hinomi_objects_served_total Object versions returned by reads.\n# TYPE hinomi_objects_served_total counter\nhinomi_objects_served_total {}", self.objects_served.load(Relaxed));
+        s
+    }
+}

@@ -1,0 +1,418 @@
+//! hinomi's storage: one interface ([`Store`]) over an embedded SQLite database (the
+//! default) and PostgreSQL (for several hub nodes).
+//!
+//! All logic is written once against [`db::Conn`]; the backends differ only in how a
+//! connection is opened, the placeholder syntax and their migrations folder.
+//!
+//! Invariant: the store is synchronous and knows nothing of HTTP. Callers in async code
+//! run it on a blocking thread. Every read of stored objects takes an
+//! [`hinomi_access::Scope`] and filters with it in SQL; no read returns an object the
+//! scope does not allow.
+
+mod db;
+mod model;
+mod objects;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use db::{Conn, Pool};
+pub use db::{Dialect, Val};
+pub use hinomi_access::{OrgKind, Scope};
+pub use hinomi_stix::{Timestamp, Tlp};
+pub use model::*;
+pub use objects::*;
+
+/// The schema version this binary knows. Migrations bring older stores up to it.
+pub const SCHEMA_VERSION: i64 = 1;
+
+const SQLITE_MIGRATIONS: &[&str] = &[include_str!("../migrations/sqlite/0001_init.sql")];
+const POSTGRES_MIGRATIONS: &[&str] = &[include_str!("../migrations/postgres/0001_init.sql")];
+
+/// Ids of the collections every hub starts with.
+pub const SHARED_COLLECTION: &str = "4f1d6a8e-2c47-4b5e-9f0a-7d3c2e1b5a60";
+pub const WARNINGS_COLLECTION: &str = "7b2e9c41-8d3f-4a6b-b5e1-0c9f4d2a7e38";
+pub const PUBLIC_COLLECTION: &str = "c3a8f5d2-6e1b-4c9a-8f7d-2b4e6a1c9d05";
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("postgres: {0}")]
+    Postgres(#[from] postgres::Error),
+    #[error("the database has schema version {found}, newer than this binary knows ({known}); upgrade hinomi")]
+    SchemaTooNew { found: i64, known: i64 },
+    #[error("this store already has a coordinator organization ({0}); bootstrap runs once")]
+    AlreadyBootstrapped(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("cannot open {path}: {message}")]
+    Open { path: String, message: String },
+}
+
+/// Where a store lives.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Location {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl std::fmt::Debug for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Sqlite(p) => write!(f, "sqlite:{}", p.display()),
+            Location::Postgres(u) => write!(f, "postgres:{}", redact_url(u)),
+        }
+    }
+}
+
+/// A database URL with its password replaced by `***`, for logs and errors.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (auth, host) = match rest.split_once('@') {
+        Some((a, h)) => (a, h),
+        None => return url.to_string(),
+    };
+    match auth.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
+impl Location {
+    /// `postgres://…` or `postgresql://…` select PostgreSQL; `sqlite:PATH` or a plain
+    /// path select SQLite.
+    pub fn parse(s: &str) -> Location {
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            Location::Postgres(s.to_string())
+        } else {
+            let p = s
+                .strip_prefix("sqlite://")
+                .or_else(|| s.strip_prefix("sqlite:"))
+                .unwrap_or(s);
+            Location::Sqlite(PathBuf::from(p))
+        }
+    }
+}
+
+/// The hub's store.
+pub struct Store {
+    pool: Pool,
+    dialect: Dialect,
+    last_added: AtomicI64,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store and runs pending migrations.
+    pub fn open(location: &Location) -> Result<Store, StoreError> {
+        let (pool, dialect) = match location {
+            Location::Sqlite(path) => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
+                        path: dir.display().to_string(),
+                        message: e.to_string(),
+                    })?;
+                }
+                let path = path.clone();
+                let p = Pool::new(Box::new(move || db::open_sqlite(&path)));
+                (p, Dialect::Sqlite)
+            }
+            Location::Postgres(url) => {
+                let url = url.clone();
+                (
+                    Pool::new(Box::new(move || db::open_postgres(&url))),
+                    Dialect::Postgres,
+                )
+            }
+        };
+        let store = Store {
+            pool,
+            dialect,
+            last_added: AtomicI64::new(0),
+        };
+        store.migrate()?;
+        let max = store.pool.with(|c| {
+            Ok(c.query_one("SELECT MAX(date_added) FROM objects", &[])?
+                .and_then(|r| r[0].opt_int())
+                .unwrap_or(0))
+        })?;
+        store.last_added.store(max, Ordering::SeqCst);
+        Ok(store)
+    }
+
+    /// Opens the SQLite store of a data directory (`DIR/hinomi.db`).
+    pub fn open_data_dir(dir: &Path) -> Result<Store, StoreError> {
+        Store::open(&Location::Sqlite(dir.join("hinomi.db")))
+    }
+
+    /// Which backend this store runs on.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    fn migrate(&self) -> Result<(), StoreError> {
+        let migrations = match self.dialect {
+            Dialect::Sqlite => SQLITE_MIGRATIONS,
+            Dialect::Postgres => POSTGRES_MIGRATIONS,
+        };
+        self.pool.with(|c| {
+            if self.dialect == Dialect::Postgres {
+                // One node migrates at a time.
+                c.batch("SELECT pg_advisory_lock(727274)")?;
+            }
+            let r = (|| {
+                c.batch("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")?;
+                let current = c
+                    .query_one("SELECT MAX(version) FROM schema_version", &[])?
+                    .and_then(|r| r[0].opt_int())
+                    .unwrap_or(0);
+                if current > SCHEMA_VERSION {
+                    return Err(StoreError::SchemaTooNew {
+                        found: current,
+                        known: SCHEMA_VERSION,
+                    });
+                }
+                for (i, sql) in migrations.iter().enumerate() {
+                    let v = i as i64 + 1;
+                    if v <= current {
+                        continue;
+                    }
+                    c.batch("BEGIN")?;
+                    let step = c.batch(sql).and_then(|_| {
+                        c.execute(
+                            "INSERT INTO schema_version (version) VALUES (?)",
+                            &[v.into()],
+                        )
+                    });
+                    match step {
+                        Ok(_) => c.batch("COMMIT")?,
+                        Err(e) => {
+                            let _ = c.batch("ROLLBACK");
+                            return Err(e);
+                        }
+                    }
+                }
+                Ok(())
+            })();
+            if self.dialect == Dialect::Postgres {
+                c.batch("SELECT pg_advisory_unlock(727274)")?;
+            }
+            r
+        })
+    }
+
+    /// The schema version of the database.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        self.pool.with(|c| {
+            Ok(c.query_one("SELECT MAX(version) FROM schema_version", &[])?
+                .and_then(|r| r[0].opt_int())
+                .unwrap_or(0))
+        })
+    }
+
+    /// A strictly increasing `date_added` for `n` new rows: returns the first.
+    fn reserve_added(&self, n: i64) -> i64 {
+        let now = Timestamp::now().micros();
+        let mut cur = self.last_added.load(Ordering::SeqCst);
+        loop {
+            let first = now.max(cur + 1);
+            match self.last_added.compare_exchange(
+                cur,
+                first + n - 1,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => return first,
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    // ---- settings ----
+
+    /// A hub setting.
+    pub fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.pool.with(|c| {
+            Ok(
+                c.query_one("SELECT value FROM settings WHERE key = ?", &[key.into()])?
+                    .map(|r| r[0].text()),
+            )
+        })
+    }
+
+    // ---- audit ----
+
+    /// Appends one entry to the hash-chained audit log.
+    pub fn audit(
+        &self,
+        actor_org: Option<&str>,
+        action: &str,
+        subject: Option<&str>,
+        detail: Value,
+    ) -> Result<(), StoreError> {
+        self.pool
+            .with(|c| c.write_tx(|c| append_audit(c, actor_org, action, subject, &detail)))
+    }
+
+    /// The audit log, oldest first, from sequence number `after` on.
+    pub fn audit_entries(&self, after: i64, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
+        self.pool.with(|c| {
+            let rows = c.query(
+                "SELECT seq, at, actor_org, action, subject, detail, prev_hash, hash FROM audit_log \
+                 WHERE seq > ? ORDER BY seq LIMIT ?",
+                &[after.into(), limit.into()],
+            )?;
+            Ok(rows
+                .into_iter()
+                .map(|r| AuditEntry {
+                    seq: r[0].int(),
+                    at: Timestamp(r[1].int()),
+                    actor_org: r[2].opt_text(),
+                    action: r[3].text(),
+                    subject: r[4].opt_text(),
+                    detail: serde_json::from_str(&r[5].text()).unwrap_or(Value::Null),
+                    prev_hash: r[6].text(),
+                    hash: r[7].text(),
+                })
+                .collect())
+        })
+    }
+
+    /// Recomputes the audit chain; returns the sequence number of the first entry whose
+    /// hash does not match, if any.
+    pub fn verify_audit_chain(&self) -> Result<Option<i64>, StoreError> {
+        let mut prev = String::from("0");
+        let mut after = 0;
+        loop {
+            let entries = self.audit_entries(after, 1000)?;
+            if entries.is_empty() {
+                return Ok(None);
+            }
+            for e in &entries {
+                let detail = serde_json::to_string(&e.detail).unwrap_or_default();
+                let h = audit_hash(
+                    &prev,
+                    e.at.micros(),
+                    e.actor_org.as_deref(),
+                    &e.action,
+                    e.subject.as_deref(),
+                    &detail,
+                );
+                if e.prev_hash != prev || e.hash != h {
+                    return Ok(Some(e.seq));
+                }
+                prev = h;
+                after = e.seq;
+            }
+        }
+    }
+}
+
+fn audit_hash(
+    prev: &str,
+    at: i64,
+    actor: Option<&str>,
+    action: &str,
+    subject: Option<&str>,
+    detail: &str,
+) -> String {
+    let mut h = Sha256::new();
+    for part in [
+        prev,
+        &at.to_string(),
+        actor.unwrap_or(""),
+        action,
+        subject.unwrap_or(""),
+        detail,
+    ] {
+        h.update(part.as_bytes());
+        h.update([0u8]);
+    }
+    hex(&h.finalize())
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const H: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(H[(b >> 4) as usize] as char);
+        s.push(H[(b & 15) as usize] as char);
+    }
+    s
+}
+
+/// Appends to the audit log inside the caller's write transaction.
+pub(crate) fn append_audit(
+    c: &mut Conn,
+    actor_org: Option<&str>,
+    action: &str,
+    subject: Option<&str>,
+    detail: &Value,
+) -> Result<(), StoreError> {
+    if c.dialect() == Dialect::Postgres {
+        c.batch("SELECT pg_advisory_xact_lock(727275)")?;
+    }
+    let prev = c
+        .query_one("SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1", &[])?
+        .map(|r| r[0].text())
+        .unwrap_or_else(|| "0".to_string());
+    let at = Timestamp::now().micros();
+    let detail = serde_json::to_string(detail).unwrap_or_default();
+    let hash = audit_hash(&prev, at, actor_org, action, subject, &detail);
+    c.execute(
+        "INSERT INTO audit_log (at, actor_org, action, subject, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        &[
+            at.into(),
+            actor_org.into(),
+            action.into(),
+            subject.into(),
+            detail.into(),
+            prev.into(),
+            hash.into(),
+        ],
+    )?;
+    Ok(())
+}
+
+/// A random secret with 244 bits of entropy, prefixed so that scanners recognise it.
+pub(crate) fn new_secret() -> String {
+    format!(
+        "hnm_{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+/// SHA-256 of a token, hex. Tokens are random with 244 bits of entropy, so a fast hash
+/// is the right tool (a password hash would add nothing but latency).
+pub fn hash_token(secret: &str) -> String {
+    hex(&Sha256::digest(secret.as_bytes()))
+}
+
+pub(crate) fn identity_json(
+    identity_id: &str,
+    name: &str,
+    class: &str,
+    created: Timestamp,
+) -> Value {
+    let ts = created.to_string();
+    json!({
+        "type": "identity",
+        "spec_version": "2.1",
+        "id": identity_id,
+        "created": ts,
+        "modified": ts,
+        "name": name,
+        "identity_class": class,
+        "object_marking_refs": [Tlp::Green.marking_id()],
+    })
+}

@@ -1,0 +1,500 @@
+//! STIX object versions in collections: ingest, keyset-paged reads under the access
+//! rule, versions, deletion, and TAXII status resources.
+
+use serde_json::{json, Value};
+
+use hinomi_access::{Scope, TlpSet};
+use hinomi_stix::{CheckedObject, Timestamp, Tlp};
+
+use crate::db::{Conn, Val};
+use crate::{append_audit, Store, StoreError};
+
+/// An object ready to be stored: checked, with its effective TLP.
+#[derive(Debug, Clone)]
+pub struct NewObject {
+    pub checked: CheckedObject,
+    pub tlp: Tlp,
+    /// The canonical JSON text (keys sorted).
+    pub json: String,
+}
+
+impl NewObject {
+    pub fn new(checked: CheckedObject, tlp: Tlp) -> NewObject {
+        let json = serde_json::to_string(&checked.value).unwrap_or_default();
+        NewObject { checked, tlp, json }
+    }
+}
+
+/// What happened to one submitted object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Stored as a new version.
+    Added,
+    /// This exact version was already in the collection; nothing changed.
+    Duplicate,
+    /// Refused, with the reason.
+    Refused(String),
+}
+
+/// One stored object version as read back.
+#[derive(Debug, Clone)]
+pub struct StoredObject {
+    pub pk: i64,
+    pub stix_id: String,
+    /// The version (`modified`, else `created`, else the date it was first added).
+    pub version: Timestamp,
+    pub date_added: Timestamp,
+    /// The stored version column (0 for unversioned objects); the cursor key of
+    /// [`Order::Version`].
+    pub raw_version: i64,
+    pub tlp: Tlp,
+    pub owner_org: String,
+    /// The object's JSON text.
+    pub json: String,
+}
+
+/// Which versions a query returns (TAXII `match[version]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionFilter {
+    pub all: bool,
+    pub first: bool,
+    pub last: bool,
+    pub at: Vec<Timestamp>,
+}
+
+impl Default for VersionFilter {
+    /// The TAXII default: the latest version.
+    fn default() -> VersionFilter {
+        VersionFilter {
+            all: false,
+            first: false,
+            last: true,
+            at: vec![],
+        }
+    }
+}
+
+/// The sort order of a query, and so of its cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// By date added (objects, manifest).
+    Added,
+    /// By version (the versions endpoint).
+    Version,
+}
+
+/// Where the previous page ended: the sort key and row of its last item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub key: i64,
+    pub pk: i64,
+}
+
+impl Cursor {
+    /// An opaque token, e.g. `1764109485123456.42`.
+    pub fn encode(self) -> String {
+        format!("{}.{}", self.key, self.pk)
+    }
+
+    pub fn decode(s: &str) -> Option<Cursor> {
+        let (k, p) = s.split_once('.')?;
+        Some(Cursor {
+            key: k.parse().ok()?,
+            pk: p.parse().ok()?,
+        })
+    }
+}
+
+/// A read of a collection's objects.
+#[derive(Debug, Clone)]
+pub struct ObjectQuery<'a> {
+    pub collection_id: &'a str,
+    pub scope: &'a Scope,
+    pub ids: Vec<String>,
+    pub types: Vec<String>,
+    pub versions: VersionFilter,
+    pub added_after: Option<Timestamp>,
+    pub after: Option<Cursor>,
+    pub limit: usize,
+    pub order: Order,
+}
+
+impl<'a> ObjectQuery<'a> {
+    pub fn new(collection_id: &'a str, scope: &'a Scope) -> ObjectQuery<'a> {
+        ObjectQuery {
+            collection_id,
+            scope,
+            ids: vec![],
+            types: vec![],
+            versions: VersionFilter::default(),
+            added_after: None,
+            after: None,
+            limit: 1000,
+            order: Order::Added,
+        }
+    }
+}
+
+/// One page of a query.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub items: Vec<StoredObject>,
+    /// More items follow; `next` continues.
+    pub more: bool,
+    pub next: Option<Cursor>,
+}
+
+fn tlp_list(set: TlpSet) -> String {
+    set.levels()
+        .map(|t| t.as_i64().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The access rule as SQL: `scope` compiled to a condition on `o` (objects).
+pub(crate) fn scope_sql(scope: &Scope, params: &mut Vec<Val>) -> String {
+    let mut parts = Vec::new();
+    if !scope.open.is_empty() {
+        parts.push(format!("o.tlp IN ({})", tlp_list(scope.open)));
+    }
+    if let Some(owner) = &scope.owner {
+        parts.push("o.owner_org = ?".to_string());
+        params.push(owner.into());
+    }
+    if !scope.without_audience.is_empty() {
+        parts.push(format!(
+            "(o.has_audience = 0 AND o.tlp IN ({}))",
+            tlp_list(scope.without_audience)
+        ));
+    }
+    if !scope.by_audience.is_empty() && !scope.audience_keys.is_empty() {
+        let marks = vec!["?"; scope.audience_keys.len()].join(", ");
+        parts.push(format!(
+            "(o.tlp IN ({}) AND EXISTS (SELECT 1 FROM object_audience a WHERE a.pk = o.pk AND a.identity_id IN ({marks})))",
+            tlp_list(scope.by_audience)
+        ));
+        params.extend(scope.audience_keys.iter().map(Val::from));
+    }
+    if parts.is_empty() {
+        "1 = 0".to_string()
+    } else {
+        format!("({})", parts.join(" OR "))
+    }
+}
+
+fn in_list(col: &str, values: &[String], params: &mut Vec<Val>) -> String {
+    params.extend(values.iter().map(Val::from));
+    format!("{col} IN ({})", vec!["?"; values.len()].join(", "))
+}
+
+/// Inserts objects owned by `owner_org` into a collection inside the caller's write
+/// transaction. `first_added` is the date_added of the first (each next one gets +1µs).
+pub(crate) fn insert_objects(
+    c: &mut Conn,
+    collection_id: &str,
+    owner_org: &str,
+    objects: Vec<NewObject>,
+    first_added: i64,
+) -> Result<Vec<Outcome>, StoreError> {
+    let mut out = Vec::with_capacity(objects.len());
+    for (i, o) in objects.into_iter().enumerate() {
+        let date_added = first_added + i as i64;
+        let version = o.checked.version.map_or(0, Timestamp::micros);
+        let existing_owner = c
+            .query_one(
+                "SELECT owner_org FROM objects WHERE stix_id = ? LIMIT 1",
+                &[(&o.checked.id).into()],
+            )?
+            .map(|r| r[0].text());
+        let mut fresh = true;
+        if let Some(owner) = existing_owner {
+            if owner != owner_org {
+                out.push(Outcome::Refused(
+                    "only the owner organization may add versions of this object".into(),
+                ));
+                continue;
+            }
+            if let Some(r) = c.query_one(
+                "SELECT json FROM objects WHERE collection_id = ? AND stix_id = ? AND version = ?",
+                &[collection_id.into(), (&o.checked.id).into(), version.into()],
+            )? {
+                if r[0].text() == o.json {
+                    out.push(Outcome::Duplicate);
+                } else {
+                    out.push(Outcome::Refused(
+                        "this version (id and modified) is already stored with different content; a change needs a later modified timestamp".into(),
+                    ));
+                }
+                continue;
+            }
+            fresh = c
+                .query_one(
+                    "SELECT 1 FROM objects WHERE collection_id = ? AND stix_id = ? LIMIT 1",
+                    &[collection_id.into(), (&o.checked.id).into()],
+                )?
+                .is_none();
+        }
+        let rows = c.query(
+            "INSERT INTO objects (collection_id, stix_id, stix_type, version, date_added, owner_org, tlp, has_audience, exercise, is_latest, is_first, json) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 1, ?) RETURNING pk",
+            &[
+                collection_id.into(),
+                (&o.checked.id).into(),
+                (&o.checked.object_type).into(),
+                version.into(),
+                date_added.into(),
+                owner_org.into(),
+                o.tlp.as_i64().into(),
+                (!o.checked.audience.is_empty()).into(),
+                o.checked.exercise.into(),
+                o.json.into(),
+            ],
+        )?;
+        let pk = rows.first().map_or(0, |r| r[0].int());
+        for a in &o.checked.audience {
+            c.execute(
+                "INSERT INTO object_audience (pk, identity_id) VALUES (?, ?)",
+                &[pk.into(), a.into()],
+            )?;
+        }
+        if !fresh {
+            fix_version_flags(c, collection_id, &o.checked.id)?;
+        }
+        out.push(Outcome::Added);
+    }
+    Ok(out)
+}
+
+fn fix_version_flags(c: &mut Conn, collection_id: &str, stix_id: &str) -> Result<(), StoreError> {
+    c.execute(
+        "UPDATE objects SET \
+           is_latest = CASE WHEN version = (SELECT MAX(o2.version) FROM objects o2 WHERE o2.collection_id = objects.collection_id AND o2.stix_id = objects.stix_id) THEN 1 ELSE 0 END, \
+           is_first = CASE WHEN version = (SELECT MIN(o2.version) FROM objects o2 WHERE o2.collection_id = objects.collection_id AND o2.stix_id = objects.stix_id) THEN 1 ELSE 0 END \
+         WHERE collection_id = ? AND stix_id = ?",
+        &[collection_id.into(), stix_id.into()],
+    )?;
+    Ok(())
+}
+
+fn version_sql(v: &VersionFilter, params: &mut Vec<Val>) -> Option<String> {
+    if v.all {
+        return None;
+    }
+    let mut parts = Vec::new();
+    if v.last {
+        parts.push("o.is_latest = 1".to_string());
+    }
+    if v.first {
+        parts.push("o.is_first = 1".to_string());
+    }
+    if !v.at.is_empty() {
+        // Unversioned objects (version 0) are matched by the date they were added.
+        let marks = vec!["?"; v.at.len()].join(", ");
+        parts.push(format!(
+            "(o.version IN ({marks}) OR (o.version = 0 AND o.date_added IN ({marks})))"
+        ));
+        params.extend(v.at.iter().map(|t| Val::Int(t.micros())));
+        params.extend(v.at.iter().map(|t| Val::Int(t.micros())));
+    }
+    Some(if parts.is_empty() {
+        "1 = 0".to_string()
+    } else {
+        format!("({})", parts.join(" OR "))
+    })
+}
+
+impl Store {
+    /// Adds objects to a collection as `owner_org`, in one transaction, with one audit
+    /// entry. Each object is stored whole or not at all.
+    pub fn add_objects(
+        &self,
+        collection_id: &str,
+        owner_org: &str,
+        objects: Vec<NewObject>,
+    ) -> Result<Vec<Outcome>, StoreError> {
+        if objects.is_empty() {
+            return Ok(vec![]);
+        }
+        let first = self.reserve_added(objects.len() as i64);
+        self.pool.with(|c| {
+            c.write_tx(|c| {
+                let ids: Vec<String> = objects.iter().map(|o| o.checked.id.clone()).collect();
+                let outcomes = insert_objects(c, collection_id, owner_org, objects, first)?;
+                let added = outcomes.iter().filter(|o| **o == Outcome::Added).count();
+                if added > 0 {
+                    append_audit(
+                        c,
+                        Some(owner_org),
+                        "objects.add",
+                        Some(collection_id),
+                        &json!({"added": added, "submitted": ids.len(), "first_id": ids[0]}),
+                    )?;
+                }
+                Ok(outcomes)
+            })
+        })
+    }
+
+    /// A page of objects under the access rule.
+    pub fn query_objects(&self, q: &ObjectQuery<'_>) -> Result<Page, StoreError> {
+        let mut params: Vec<Val> = vec![q.collection_id.into()];
+        let mut sql = String::from(
+            "SELECT o.pk, o.stix_id, o.version, o.date_added, o.tlp, o.owner_org, o.json FROM objects o WHERE o.collection_id = ?",
+        );
+        let key = match q.order {
+            Order::Added => "o.date_added",
+            Order::Version => "o.version",
+        };
+        if let Some(c) = q.after {
+            sql.push_str(&format!(" AND ({key} > ? OR ({key} = ? AND o.pk > ?))"));
+            params.extend([c.key.into(), c.key.into(), c.pk.into()]);
+        }
+        if let Some(t) = q.added_after {
+            sql.push_str(" AND o.date_added > ?");
+            params.push(t.micros().into());
+        }
+        if !q.ids.is_empty() {
+            sql.push_str(" AND ");
+            sql.push_str(&in_list("o.stix_id", &q.ids, &mut params));
+        }
+        if !q.types.is_empty() {
+            sql.push_str(" AND ");
+            sql.push_str(&in_list("o.stix_type", &q.types, &mut params));
+        }
+        if let Some(v) = version_sql(&q.versions, &mut params) {
+            sql.push_str(" AND ");
+            sql.push_str(&v);
+        }
+        sql.push_str(" AND ");
+        sql.push_str(&scope_sql(q.scope, &mut params));
+        let limit = q.limit.max(1);
+        sql.push_str(&format!(" ORDER BY {key}, o.pk LIMIT {}", limit + 1));
+        let rows = self.pool.with(|c| c.query(&sql, &params))?;
+        let more = rows.len() > limit;
+        let items: Vec<StoredObject> = rows
+            .into_iter()
+            .take(limit)
+            .map(|mut r| {
+                let date_added = Timestamp(r[3].int());
+                let v = r[2].int();
+                StoredObject {
+                    pk: r[0].int(),
+                    stix_id: r[1].text(),
+                    version: if v == 0 { date_added } else { Timestamp(v) },
+                    date_added,
+                    raw_version: v,
+                    tlp: Tlp::from_i64(r[4].int()).unwrap_or(Tlp::Red),
+                    owner_org: r[5].text(),
+                    json: r[6].take_text(),
+                }
+            })
+            .collect();
+        let next = if more {
+            items.last().map(|l| Cursor {
+                key: match q.order {
+                    Order::Added => l.date_added.micros(),
+                    Order::Version => l.raw_version,
+                },
+                pk: l.pk,
+            })
+        } else {
+            None
+        };
+        Ok(Page { items, more, next })
+    }
+
+    /// Deletes the versions of `stix_id` in a collection that `owner_org` owns (any
+    /// owner when `None`: an admin) and that match `versions`. Returns how many.
+    pub fn delete_object(
+        &self,
+        collection_id: &str,
+        stix_id: &str,
+        owner_org: Option<&str>,
+        versions: &VersionFilter,
+        actor: &str,
+    ) -> Result<usize, StoreError> {
+        self.pool.with(|c| {
+            c.write_tx(|c| {
+                let mut params: Vec<Val> = vec![collection_id.into(), stix_id.into()];
+                let mut cond = String::from("o.collection_id = ? AND o.stix_id = ?");
+                if let Some(o) = owner_org {
+                    cond.push_str(" AND o.owner_org = ?");
+                    params.push(o.into());
+                }
+                if let Some(v) = version_sql(versions, &mut params) {
+                    cond.push_str(" AND ");
+                    cond.push_str(&v);
+                }
+                let pks: Vec<Val> = c
+                    .query(&format!("SELECT o.pk FROM objects o WHERE {cond}"), &params)?
+                    .into_iter()
+                    .map(|r| r[0].clone())
+                    .collect();
+                for pk in &pks {
+                    c.execute(
+                        "DELETE FROM object_audience WHERE pk = ?",
+                        std::slice::from_ref(pk),
+                    )?;
+                    c.execute("DELETE FROM objects WHERE pk = ?", std::slice::from_ref(pk))?;
+                }
+                if !pks.is_empty() {
+                    fix_version_flags(c, collection_id, stix_id)?;
+                    append_audit(
+                        c,
+                        Some(actor),
+                        "objects.delete",
+                        Some(stix_id),
+                        &json!({"collection": collection_id, "versions_deleted": pks.len()}),
+                    )?;
+                }
+                Ok(pks.len())
+            })
+        })
+    }
+
+    /// Which collections hold versions of `stix_id` (for operators and tests).
+    pub fn collections_holding(&self, stix_id: &str) -> Result<Vec<String>, StoreError> {
+        self.pool.with(|c| {
+            Ok(c
+                .query(
+                    "SELECT DISTINCT collection_id FROM objects WHERE stix_id = ? ORDER BY collection_id",
+                    &[stix_id.into()],
+                )?
+                .iter()
+                .map(|r| r[0].text())
+                .collect())
+        })
+    }
+
+    /// Stores a TAXII status resource.
+    pub fn save_status(&self, id: &str, org_id: &str, body: &Value) -> Result<(), StoreError> {
+        self.pool.with(|c| {
+            c.execute(
+                "INSERT INTO statuses (id, org_id, created, body) VALUES (?, ?, ?, ?)",
+                &[
+                    id.into(),
+                    org_id.into(),
+                    Timestamp::now().micros().into(),
+                    body.to_string().into(),
+                ],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// A status resource and the organization that made the request.
+    pub fn status(&self, id: &str) -> Result<Option<(String, Value)>, StoreError> {
+        self.pool.with(|c| {
+            Ok(c.query_one(
+                "SELECT org_id, body FROM statuses WHERE id = ?",
+                &[id.into()],
+            )?
+            .map(|r| {
+                (
+                    r[0].text(),
+                    serde_json::from_str(&r[1].text()).unwrap_or(Value::Null),
+                )
+            }))
+        })
+    }
+}
