@@ -1,0 +1,417 @@
+//! One story through the store's whole interface, run on every backend.
+
+use serde_json::{json, Value};
+
+use hinomi_access::{OrgKind, Reader, Scope};
+use hinomi_stix::{check_object, Timestamp, Tlp};
+use hinomi_store::{
+    Cursor, Location, NewObject, NewOrganization, ObjectQuery, Order, Outcome, Role, Store,
+    StoreError, VersionFilter, PUBLIC_COLLECTION, SHARED_COLLECTION,
+};
+
+use crate::{backends, open};
+
+fn indicator(n: u32, modified: &str, tlp: Option<Tlp>, audience: &[&str]) -> Value {
+    let mut v = json!({
+        "type": "indicator", "spec_version": "2.1",
+        "id": format!("indicator--00000000-0000-4000-8000-{n:012}"),
+        "created": "2026-01-01T00:00:00.000Z", "modified": modified,
+        "pattern": format!("[ipv4-addr:value = '198.51.100.{}']", n % 250),
+        "pattern_type": "stix", "valid_from": "2026-01-01T00:00:00Z"
+    });
+    if let Some(t) = tlp {
+        v["object_marking_refs"] = json!([t.marking_id()]);
+    }
+    if !audience.is_empty() {
+        v["extensions"] = json!({hinomi_stix::HUB_EXTENSION_ID: {"extension_type": "property-extension", "audience": audience}});
+    }
+    v
+}
+
+fn new_obj(v: Value) -> NewObject {
+    let c = check_object(v).expect("valid object");
+    let tlp = c.tlp.unwrap_or(Tlp::Amber);
+    NewObject::new(c, tlp)
+}
+
+fn reader(store: &Store, org_id: &str) -> Scope {
+    let o = store.organization(org_id).unwrap();
+    let mut keys = vec![o.identity_id.clone()];
+    for c in store.communities().unwrap() {
+        if c.members.contains(&o.id) {
+            keys.push(c.identity_id);
+        }
+    }
+    Scope::for_reader(&Reader::Organization {
+        org_id: o.id,
+        kind: o.kind,
+        audience_keys: keys,
+        peer_green: false,
+    })
+}
+
+fn org(store: &Store, name: &str, kind: OrgKind, actor: &str) -> hinomi_store::Organization {
+    store
+        .create_organization(
+            &NewOrganization {
+                name: name.into(),
+                kind,
+                sectors: vec!["energy".into()],
+                country: Some("JP".into()),
+            },
+            actor,
+        )
+        .unwrap()
+}
+
+#[test]
+fn story_on_every_backend() {
+    for (name, loc) in backends() {
+        eprintln!("storage story on {name}");
+        story(&loc);
+    }
+}
+
+fn story(loc: &Location) {
+    let store = open(loc);
+
+    // Bootstrap once.
+    let boot = store.bootstrap("JP-CERT hub", Some("JP")).unwrap();
+    let coord = boot.organization.id.clone();
+    assert!(matches!(
+        store.bootstrap("again", None),
+        Err(StoreError::AlreadyBootstrapped(_))
+    ));
+    let p = store
+        .authenticate(&boot.token)
+        .unwrap()
+        .expect("bootstrap token works");
+    assert_eq!(p.role, Role::Admin);
+    assert_eq!(p.org.kind, OrgKind::Coordinator);
+    assert!(store.authenticate("hnm_wrong").unwrap().is_none());
+
+    // Organizations, tokens, revocation.
+    let a = org(&store, "Ministry A", OrgKind::Government, &coord);
+    let b = org(&store, "Power B", OrgKind::Private, &coord);
+    assert!(
+        store
+            .create_token(&a.id, Role::Admin, None, &coord)
+            .is_err(),
+        "admin tokens only for the coordinator"
+    );
+    let (info, secret) = store
+        .create_token(&a.id, Role::Member, Some("soc"), &coord)
+        .unwrap();
+    assert_eq!(store.authenticate(&secret).unwrap().unwrap().org.id, a.id);
+    store.revoke_token(&info.id, &coord).unwrap();
+    assert!(
+        store.authenticate(&secret).unwrap().is_none(),
+        "revoked token is refused"
+    );
+    assert!(matches!(
+        store.revoke_token(&info.id, &coord),
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(store.organizations().unwrap().len(), 3);
+
+    // Communities become audience keys.
+    let com = store
+        .create_community("Energy ISAC", std::slice::from_ref(&b.id), &coord)
+        .unwrap();
+    assert!(store
+        .create_community("bad", &["nope".into()], &coord)
+        .is_err());
+    let (_, bsecret) = store
+        .create_token(&b.id, Role::Member, None, &coord)
+        .unwrap();
+    let bp = store.authenticate(&bsecret).unwrap().unwrap();
+    assert!(bp.audience_keys.contains(&com.identity_id));
+    assert!(bp.audience_keys.contains(&b.identity_id));
+
+    // Each organization's identity is in the shared collection, GREEN.
+    let scope_b = reader(&store, &b.id);
+    let mut q = ObjectQuery::new(SHARED_COLLECTION, &scope_b);
+    q.types = vec!["identity".into()];
+    assert_eq!(q.scope.open.contains(Tlp::Green), true);
+    assert_eq!(store.query_objects(&q).unwrap().items.len(), 3);
+    // The hub's extension definition is public.
+    let anon = Scope::for_reader(&Reader::Anonymous);
+    let q = ObjectQuery::new(PUBLIC_COLLECTION, &anon);
+    let page = store.query_objects(&q).unwrap();
+    assert_eq!(page.items.len(), 1);
+    assert!(page.items[0].json.contains(hinomi_stix::HUB_EXTENSION_ID));
+
+    // Ingest: new, duplicate, conflicting content, foreign owner.
+    let v1 = indicator(1, "2026-01-01T00:00:00.000Z", Some(Tlp::Green), &[]);
+    let v2 = indicator(1, "2026-02-01T00:00:00.000Z", Some(Tlp::Green), &[]);
+    let out = store
+        .add_objects(
+            SHARED_COLLECTION,
+            &a.id,
+            vec![new_obj(v1.clone()), new_obj(v2.clone())],
+        )
+        .unwrap();
+    assert_eq!(out, vec![Outcome::Added, Outcome::Added]);
+    let out = store
+        .add_objects(SHARED_COLLECTION, &a.id, vec![new_obj(v1.clone())])
+        .unwrap();
+    assert_eq!(out, vec![Outcome::Duplicate]);
+    let mut changed = v1.clone();
+    changed["name"] = json!("changed without new modified");
+    assert!(matches!(
+        store
+            .add_objects(SHARED_COLLECTION, &a.id, vec![new_obj(changed)])
+            .unwrap()[0],
+        Outcome::Refused(_)
+    ));
+    let v3 = indicator(1, "2026-03-01T00:00:00.000Z", Some(Tlp::Green), &[]);
+    assert!(
+        matches!(store.add_objects(SHARED_COLLECTION, &b.id, vec![new_obj(v3.clone())]).unwrap()[0], Outcome::Refused(ref m) if m.contains("owner"))
+    );
+
+    // Versions: last (default), first, all, exact.
+    let scope_a = reader(&store, &a.id);
+    let versions_of = |vf: VersionFilter| -> Vec<String> {
+        let mut q = ObjectQuery::new(SHARED_COLLECTION, &scope_a);
+        q.ids = vec![v1["id"].as_str().unwrap().into()];
+        q.versions = vf;
+        q.order = Order::Version;
+        store
+            .query_objects(&q)
+            .unwrap()
+            .items
+            .iter()
+            .map(|i| i.version.to_string())
+            .collect()
+    };
+    assert_eq!(
+        versions_of(VersionFilter::default()),
+        vec!["2026-02-01T00:00:00.000000Z"]
+    );
+    assert_eq!(
+        versions_of(VersionFilter {
+            first: true,
+            last: false,
+            all: false,
+            at: vec![]
+        }),
+        vec!["2026-01-01T00:00:00.000000Z"]
+    );
+    assert_eq!(
+        versions_of(VersionFilter {
+            all: true,
+            ..Default::default()
+        })
+        .len(),
+        2
+    );
+    let at = Timestamp::parse("2026-01-01T00:00:00Z").unwrap();
+    assert_eq!(
+        versions_of(VersionFilter {
+            last: false,
+            at: vec![at],
+            ..Default::default()
+        }),
+        vec!["2026-01-01T00:00:00.000000Z"]
+    );
+    // An older version arriving later does not become "last".
+    let v0 = indicator(1, "2025-12-31T00:00:00.000Z", Some(Tlp::Green), &[]);
+    let mut v0 = v0;
+    v0["created"] = json!("2025-12-31T00:00:00.000Z");
+    assert_eq!(
+        store
+            .add_objects(SHARED_COLLECTION, &a.id, vec![new_obj(v0)])
+            .unwrap(),
+        vec![Outcome::Added]
+    );
+    assert_eq!(
+        versions_of(VersionFilter::default()),
+        vec!["2026-02-01T00:00:00.000000Z"]
+    );
+    assert_eq!(
+        versions_of(VersionFilter {
+            first: true,
+            last: false,
+            all: false,
+            at: vec![]
+        }),
+        vec!["2025-12-31T00:00:00.000000Z"]
+    );
+
+    // Keyset paging returns every object exactly once, in date_added order.
+    let batch: Vec<NewObject> = (100..350)
+        .map(|n| {
+            new_obj(indicator(
+                n,
+                "2026-01-01T00:00:00.000Z",
+                Some(Tlp::Clear),
+                &[],
+            ))
+        })
+        .collect();
+    store.add_objects(SHARED_COLLECTION, &b.id, batch).unwrap();
+    let mut seen = Vec::new();
+    let mut after: Option<Cursor> = None;
+    let mut pages = 0;
+    loop {
+        let mut q = ObjectQuery::new(SHARED_COLLECTION, &scope_a);
+        q.types = vec!["indicator".into()];
+        q.limit = 37;
+        q.after = after;
+        let page = store.query_objects(&q).unwrap();
+        pages += 1;
+        assert!(page.items.len() <= 37);
+        seen.extend(page.items.iter().map(|i| (i.date_added, i.stix_id.clone())));
+        if !page.more {
+            assert!(page.next.is_none());
+            break;
+        }
+        after = page.next;
+        assert!(Cursor::decode(&after.unwrap().encode()) == after);
+    }
+    assert_eq!(
+        seen.len(),
+        251,
+        "250 CLEAR indicators + indicator 1 (latest)"
+    );
+    assert_eq!(pages, 7);
+    assert!(
+        seen.windows(2).all(|w| w[0].0 < w[1].0),
+        "strictly increasing date_added"
+    );
+    // added_after skips what came before.
+    let mid = seen[100].0;
+    let mut q = ObjectQuery::new(SHARED_COLLECTION, &scope_a);
+    q.types = vec!["indicator".into()];
+    q.added_after = Some(mid);
+    q.limit = 1000;
+    assert_eq!(store.query_objects(&q).unwrap().items.len(), 150);
+
+    // RED with an audience reaches the audience (through a community) and nobody else.
+    let red = indicator(
+        900,
+        "2026-01-01T00:00:00.000Z",
+        Some(Tlp::Red),
+        &[&com.identity_id],
+    );
+    store
+        .add_objects(SHARED_COLLECTION, &a.id, vec![new_obj(red.clone())])
+        .unwrap();
+    let ids_visible = |scope: &Scope| -> bool {
+        let mut q = ObjectQuery::new(SHARED_COLLECTION, scope);
+        q.ids = vec![red["id"].as_str().unwrap().into()];
+        !store.query_objects(&q).unwrap().items.is_empty()
+    };
+    assert!(
+        ids_visible(&reader(&store, &b.id)),
+        "community member sees RED addressed to its community"
+    );
+    assert!(ids_visible(&reader(&store, &a.id)), "owner sees its RED");
+    assert!(
+        !ids_visible(&reader(&store, &coord)),
+        "the coordinator does not see RED not addressed to it"
+    );
+    assert!(!ids_visible(&anon));
+
+    // Deleting the latest version makes the previous one "last".
+    let id1 = v1["id"].as_str().unwrap();
+    let latest_only = VersionFilter::default();
+    assert_eq!(
+        store
+            .delete_object(SHARED_COLLECTION, id1, Some(&b.id), &latest_only, &b.id)
+            .unwrap(),
+        0,
+        "not the owner"
+    );
+    assert_eq!(
+        store
+            .delete_object(SHARED_COLLECTION, id1, Some(&a.id), &latest_only, &a.id)
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        versions_of(VersionFilter::default()),
+        vec!["2026-01-01T00:00:00.000000Z"]
+    );
+    assert_eq!(
+        store.collections_holding(id1).unwrap(),
+        vec![SHARED_COLLECTION.to_string()]
+    );
+
+    // Status resources.
+    store
+        .save_status("s-1", &a.id, &json!({"id": "s-1", "total_count": 1}))
+        .unwrap();
+    assert_eq!(store.status("s-1").unwrap().unwrap().0, a.id);
+    assert!(store.status("nope").unwrap().is_none());
+
+    // The audit log is chained, append-only, and covers admin actions and writes.
+    assert_eq!(store.verify_audit_chain().unwrap(), None);
+    let entries = store.audit_entries(0, 1000).unwrap();
+    let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
+    for a in [
+        "hub.bootstrap",
+        "organization.create",
+        "token.create",
+        "token.revoke",
+        "community.create",
+        "objects.add",
+        "objects.delete",
+    ] {
+        assert!(actions.contains(&a), "audit has {a}");
+    }
+    drop(store);
+
+    // Reopening keeps everything; the schema version is current.
+    let store = open(loc);
+    assert_eq!(
+        store.schema_version().unwrap(),
+        hinomi_store::SCHEMA_VERSION
+    );
+    assert!(store.authenticate(&boot.token).unwrap().is_some());
+    assert_eq!(store.verify_audit_chain().unwrap(), None);
+}
+
+#[test]
+fn audit_log_refuses_updates_sqlite() {
+    let loc = crate::sqlite_location();
+    let store = open(&loc);
+    store.bootstrap("hub", None).unwrap();
+    let Location::Sqlite(path) = &loc else {
+        unreachable!()
+    };
+    let c = rusqlite::Connection::open(path).unwrap();
+    let e = c
+        .execute("UPDATE audit_log SET action = 'forged'", [])
+        .unwrap_err();
+    assert!(e.to_string().contains("append-only"), "{e}");
+    assert!(c.execute("DELETE FROM audit_log", []).is_err());
+}
+
+#[test]
+fn newer_schema_is_refused() {
+    for (name, loc) in backends() {
+        let store = open(&loc);
+        drop(store);
+        let bump = "INSERT INTO schema_version (version) VALUES (999)";
+        match &loc {
+            Location::Sqlite(p) => {
+                rusqlite::Connection::open(p)
+                    .unwrap()
+                    .execute(bump, [])
+                    .unwrap();
+            }
+            Location::Postgres(url) => {
+                postgres::Client::connect(url, postgres::NoTls)
+                    .unwrap()
+                    .batch_execute(bump)
+                    .unwrap();
+            }
+        }
+        match Store::open(&loc) {
+            Err(StoreError::SchemaTooNew { found: 999, .. }) => {}
+            Err(e) => panic!("{name}: wrong error {e}"),
+            Ok(_) => panic!("{name}: opened a newer schema"),
+        }
+    }
+}
