@@ -541,34 +541,26 @@ fn type_rules(t: &str, m: &Map<String, Value>) -> Result<(), ValidationError> {
                 }
             }
         }
-        "location" => {
-            if !(has("region") || has("country") || (has("latitude") && has("longitude"))) {
-                return err(
-                    "region",
-                    "a location needs region, country, or latitude and longitude",
-                );
-            }
+        "location" if !(has("region") || has("country") || (has("latitude") && has("longitude"))) => {
+            return err(
+                "region",
+                "a location needs region, country, or latitude and longitude",
+            );
         }
-        "malware-analysis" => {
-            if !has("result") && !has("analysis_sco_refs") {
-                return err(
-                    "result",
-                    "a malware-analysis needs result or analysis_sco_refs",
-                );
-            }
+        "malware-analysis" if !has("result") && !has("analysis_sco_refs") => {
+            return err(
+                "result",
+                "a malware-analysis needs result or analysis_sco_refs",
+            );
         }
-        "artifact" => {
-            if has("payload_bin") == has("url") {
-                return err(
-                    "payload_bin",
-                    "an artifact needs exactly one of payload_bin and url",
-                );
-            }
+        "artifact" if has("payload_bin") == has("url") => {
+            return err(
+                "payload_bin",
+                "an artifact needs exactly one of payload_bin and url",
+            );
         }
-        "network-traffic" => {
-            if !has("src_ref") && !has("dst_ref") {
-                return err("src_ref", "network-traffic needs src_ref or dst_ref");
-            }
+        "network-traffic" if !has("src_ref") && !has("dst_ref") => {
+            return err("src_ref", "network-traffic needs src_ref or dst_ref");
         }
         "identity" | "report" | "tool" | "malware" | "campaign" => {
             if let Some(n) = m.get("name") {

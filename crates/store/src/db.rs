@@ -350,7 +350,10 @@ pub fn open_sqlite(path: &std::path::Path) -> Result<Conn, StoreError> {
 }
 
 pub fn open_postgres(url: &str) -> Result<Conn, StoreError> {
-    let client = postgres::Client::connect(url, postgres::NoTls)?;
+    let mut client = postgres::Client::connect(url, postgres::NoTls)?;
+    // Plan every execution with its parameters: a generic plan cached while a table was
+    // small would otherwise stay on the connection after the table has grown.
+    client.batch_execute("SET plan_cache_mode = force_custom_plan")?;
     Ok(Conn::Postgres {
         client: Box::new(client),
         statements: HashMap::new(),

@@ -109,6 +109,9 @@ pub struct Store {
     pool: Pool,
     dialect: Dialect,
     last_added: AtomicI64,
+    /// PostgreSQL: rows added since the last ANALYZE, and the row count then.
+    since_analyze: AtomicI64,
+    rows_at_analyze: AtomicI64,
 }
 
 impl Store {
@@ -138,6 +141,8 @@ impl Store {
             pool,
             dialect,
             last_added: AtomicI64::new(0),
+            since_analyze: AtomicI64::new(0),
+            rows_at_analyze: AtomicI64::new(0),
         };
         store.migrate()?;
         let max = store.pool.with(|c| {
@@ -235,6 +240,24 @@ impl Store {
                 Err(actual) => cur = actual,
             }
         }
+    }
+
+    /// PostgreSQL: refreshes planner statistics once the objects table has grown by a
+    /// tenth since the last time, so that bulk loads do not leave the planner believing
+    /// the table is small (autovacuum may lag a fast load by a minute or more).
+    pub(crate) fn note_rows_added(&self, n: i64) -> Result<(), StoreError> {
+        if self.dialect != Dialect::Postgres || n == 0 {
+            return Ok(());
+        }
+        let since = self.since_analyze.fetch_add(n, Ordering::SeqCst) + n;
+        let base = self.rows_at_analyze.load(Ordering::SeqCst);
+        if since < 5_000 || since * 10 < base {
+            return Ok(());
+        }
+        self.since_analyze.store(0, Ordering::SeqCst);
+        self.rows_at_analyze.store(base + since, Ordering::SeqCst);
+        self.pool
+            .with(|c| c.batch("ANALYZE objects; ANALYZE object_audience"))
     }
 
     // ---- settings ----

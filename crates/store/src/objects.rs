@@ -196,16 +196,27 @@ pub(crate) fn insert_objects(
     objects: Vec<NewObject>,
     first_added: i64,
 ) -> Result<Vec<Outcome>, StoreError> {
+    // Which ids exist already, and who owns them: one query per chunk, not per object.
+    let mut owners: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    for chunk in objects.chunks(400) {
+        let ids: Vec<String> = chunk.iter().map(|o| o.checked.id.clone()).collect();
+        let mut params = Vec::new();
+        let cond = in_list("stix_id", &ids, &mut params);
+        for r in c.query(
+            &format!("SELECT stix_id, owner_org FROM objects WHERE {cond}"),
+            &params,
+        )? {
+            owners.insert(r[0].text(), r[1].text());
+        }
+    }
     let mut out = Vec::with_capacity(objects.len());
+    // New objects without an audience are written with multi-row INSERTs; anything that
+    // must see earlier rows of this batch flushes them first.
+    let mut pending: Vec<Val> = Vec::new();
     for (i, o) in objects.into_iter().enumerate() {
         let date_added = first_added + i as i64;
         let version = o.checked.version.map_or(0, Timestamp::micros);
-        let existing_owner = c
-            .query_one(
-                "SELECT owner_org FROM objects WHERE stix_id = ? LIMIT 1",
-                &[(&o.checked.id).into()],
-            )?
-            .map(|r| r[0].text());
+        let existing_owner = owners.get(&o.checked.id).cloned();
         let mut fresh = true;
         if let Some(owner) = existing_owner {
             if owner != owner_org {
@@ -214,6 +225,7 @@ pub(crate) fn insert_objects(
                 ));
                 continue;
             }
+            flush_rows(c, &mut pending)?;
             if let Some(r) = c.query_one(
                 "SELECT json FROM objects WHERE collection_id = ? AND stix_id = ? AND version = ?",
                 &[collection_id.into(), (&o.checked.id).into(), version.into()],
@@ -234,35 +246,61 @@ pub(crate) fn insert_objects(
                 )?
                 .is_none();
         }
-        let rows = c.query(
-            "INSERT INTO objects (collection_id, stix_id, stix_type, version, date_added, owner_org, tlp, has_audience, exercise, is_latest, is_first, json) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 1, ?) RETURNING pk",
-            &[
-                collection_id.into(),
-                (&o.checked.id).into(),
-                (&o.checked.object_type).into(),
-                version.into(),
-                date_added.into(),
-                owner_org.into(),
-                o.tlp.as_i64().into(),
-                (!o.checked.audience.is_empty()).into(),
-                o.checked.exercise.into(),
-                o.json.into(),
-            ],
-        )?;
-        let pk = rows.first().map_or(0, |r| r[0].int());
-        for a in &o.checked.audience {
-            c.execute(
-                "INSERT INTO object_audience (pk, identity_id) VALUES (?, ?)",
-                &[pk.into(), a.into()],
-            )?;
-        }
-        if !fresh {
-            fix_version_flags(c, collection_id, &o.checked.id)?;
+        owners.insert(o.checked.id.clone(), owner_org.to_string());
+        let row = [
+            collection_id.into(),
+            (&o.checked.id).into(),
+            (&o.checked.object_type).into(),
+            version.into(),
+            date_added.into(),
+            owner_org.into(),
+            o.tlp.as_i64().into(),
+            (!o.checked.audience.is_empty()).into(),
+            o.checked.exercise.into(),
+            o.json.into(),
+        ];
+        if o.checked.audience.is_empty() && fresh {
+            pending.extend(row);
+            if pending.len() >= ROW_WIDTH * ROWS_PER_INSERT {
+                flush_rows(c, &mut pending)?;
+            }
+        } else {
+            flush_rows(c, &mut pending)?;
+            let pk = c
+                .query(&format!("{INSERT_OBJECTS} {ROW_VALUES} RETURNING pk"), &row)?
+                .first()
+                .map_or(0, |r| r[0].int());
+            for a in &o.checked.audience {
+                c.execute(
+                    "INSERT INTO object_audience (pk, identity_id) VALUES (?, ?)",
+                    &[pk.into(), a.into()],
+                )?;
+            }
+            if !fresh {
+                fix_version_flags(c, collection_id, &o.checked.id)?;
+            }
         }
         out.push(Outcome::Added);
     }
+    flush_rows(c, &mut pending)?;
     Ok(out)
+}
+
+const INSERT_OBJECTS: &str = "INSERT INTO objects (collection_id, stix_id, stix_type, version, date_added, owner_org, tlp, has_audience, exercise, is_latest, is_first, json) VALUES";
+const ROW_VALUES: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 1, ?)";
+const ROW_WIDTH: usize = 10;
+const ROWS_PER_INSERT: usize = 100;
+
+/// Writes the buffered rows (ROW_WIDTH values each) with as few statements as possible;
+/// full statements have ROWS_PER_INSERT rows, so few distinct statements get prepared.
+fn flush_rows(c: &mut Conn, pending: &mut Vec<Val>) -> Result<(), StoreError> {
+    for chunk in pending.chunks(ROW_WIDTH * ROWS_PER_INSERT) {
+        let rows = chunk.len() / ROW_WIDTH;
+        let sql = format!("{INSERT_OBJECTS} {}", vec![ROW_VALUES; rows].join(", "));
+        c.execute(&sql, chunk)?;
+    }
+    pending.clear();
+    Ok(())
 }
 
 fn fix_version_flags(c: &mut Conn, collection_id: &str, stix_id: &str) -> Result<(), StoreError> {
@@ -316,7 +354,7 @@ impl Store {
             return Ok(vec![]);
         }
         let first = self.reserve_added(objects.len() as i64);
-        self.pool.with(|c| {
+        let outcomes = self.pool.with(|c| {
             c.write_tx(|c| {
                 let ids: Vec<String> = objects.iter().map(|o| o.checked.id.clone()).collect();
                 let outcomes = insert_objects(c, collection_id, owner_org, objects, first)?;
@@ -332,7 +370,10 @@ impl Store {
                 }
                 Ok(outcomes)
             })
-        })
+        })?;
+        let added = outcomes.iter().filter(|o| **o == Outcome::Added).count();
+        self.note_rows_added(added as i64)?;
+        Ok(outcomes)
     }
 
     /// A page of objects under the access rule.
@@ -346,7 +387,8 @@ impl Store {
             Order::Version => "o.version",
         };
         if let Some(c) = q.after {
-            sql.push_str(&format!(" AND ({key} > ? OR ({key} = ? AND o.pk > ?))"));
+            // `key >= ?` first so that both databases read an index range.
+            sql.push_str(&format!(" AND {key} >= ? AND ({key} > ? OR o.pk > ?)"));
             params.extend([c.key.into(), c.key.into(), c.pk.into()]);
         }
         if let Some(t) = q.added_after {

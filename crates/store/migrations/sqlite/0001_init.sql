@@ -77,6 +77,7 @@ CREATE TABLE object_audience (
     identity_id TEXT NOT NULL,
     PRIMARY KEY (pk, identity_id)
 );
+CREATE INDEX object_audience_identity ON object_audience (identity_id);
 
 CREATE TABLE statuses (
     id TEXT PRIMARY KEY,

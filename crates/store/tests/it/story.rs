@@ -132,7 +132,7 @@ fn story(loc: &Location) {
     let scope_b = reader(&store, &b.id);
     let mut q = ObjectQuery::new(SHARED_COLLECTION, &scope_b);
     q.types = vec!["identity".into()];
-    assert_eq!(q.scope.open.contains(Tlp::Green), true);
+    assert!(q.scope.open.contains(Tlp::Green));
     assert_eq!(store.query_objects(&q).unwrap().items.len(), 3);
     // The hub's extension definition is public.
     let anon = Scope::for_reader(&Reader::Anonymous);
