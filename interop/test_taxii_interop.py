@@ -236,3 +236,38 @@ def test_bad_input_is_a_taxii_error(hub):
     assert r.status_code == 406
     with pytest.raises((TAXIIServiceException, requests.HTTPError)):
         Collection(url.replace("objects/", ""), user="x", password="hnm_wrong").refresh()
+
+
+def test_acknowledged_writes_survive_kill_9_and_sigterm_is_graceful():
+    data = tempfile.mkdtemp(prefix="hinomi-kill-")
+    boot = json.loads(subprocess.run([BIN, "admin", "bootstrap", "--data-dir", data],
+                                     check=True, capture_output=True, text=True).stdout)
+    # A second bootstrap on the same store is refused with a clear message.
+    again = subprocess.run([BIN, "admin", "bootstrap", "--data-dir", data], capture_output=True, text=True)
+    assert again.returncode != 0 and "already has a coordinator" in again.stderr
+
+    def start():
+        port = free_port()
+        p = subprocess.Popen([BIN, "serve", "--data-dir", data, "--listen", f"127.0.0.1:{port}"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                requests.get(base + "/healthz", timeout=1)
+                return p, base
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        raise RuntimeError("hinomi did not start")
+
+    proc, base = start()
+    col = Collection(f"{base}/taxii2/hub/collections/{SHARED_COLLECTION}/", user="a", password=boot["token"])
+    st = col.add_objects({"objects": [indicator(n) for n in range(900, 1400)]})
+    assert st.success_count == 500
+    proc.kill()  # SIGKILL right after the 202
+    proc.wait()
+
+    proc, base = start()
+    col = Collection(f"{base}/taxii2/hub/collections/{SHARED_COLLECTION}/", user="a", password=boot["token"])
+    assert len(col.get_objects(type="indicator", limit=10000)["objects"]) == 500
+    proc.terminate()  # SIGTERM: graceful
+    assert proc.wait(timeout=10) == 0

@@ -213,3 +213,60 @@ fn init_logging(level: &str) {
         .with_ansi(false)
         .try_init();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve_args(argv: &[&str]) -> ServeArgs {
+        let mut full = vec!["hinomi", "serve"];
+        full.extend_from_slice(argv);
+        match Cli::try_parse_from(full).expect("arguments parse").command {
+            Command::Serve(a) => a,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn precedence_file_env_flag() {
+        let dir = std::env::temp_dir().join(format!("hinomi-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("hinomi.toml");
+        std::fs::write(
+            &file,
+            "data_dir = \"from-file\"\nlisten = \"127.0.0.1:1111\"\n",
+        )
+        .unwrap();
+        let f = file.to_str().unwrap();
+
+        let a = serve_args(&["--config", f]);
+        let s = Settings::load(&a.store).unwrap();
+        assert_eq!(s.location, Location::Sqlite("from-file/hinomi.db".into()));
+        assert_eq!(s.file.listen.as_deref(), Some("127.0.0.1:1111"));
+
+        std::env::set_var("HINOMI_DATA_DIR", "from-env");
+        let a = serve_args(&["--config", f]);
+        assert_eq!(
+            Settings::load(&a.store).unwrap().location,
+            Location::Sqlite("from-env/hinomi.db".into())
+        );
+        let a = serve_args(&["--config", f, "--data-dir", "from-flag"]);
+        assert_eq!(
+            Settings::load(&a.store).unwrap().location,
+            Location::Sqlite("from-flag/hinomi.db".into())
+        );
+        std::env::remove_var("HINOMI_DATA_DIR");
+
+        let a = serve_args(&["--config", f, "--database-url", "postgres://u:secret@db/h"]);
+        let s = Settings::load(&a.store).unwrap();
+        assert!(matches!(s.location, Location::Postgres(_)));
+        assert!(
+            !format!("{:?}", s.location).contains("secret"),
+            "password redacted"
+        );
+
+        std::fs::write(&file, "listen = \"x\"\ncolour = \"red\"\n").unwrap();
+        let e = Settings::load(&serve_args(&["--config", f]).store).unwrap_err();
+        assert!(format!("{e:#}").contains("colour"), "{e:#}");
+    }
+}

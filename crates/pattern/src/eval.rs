@@ -1,0 +1,592 @@
+//! Evaluation: which observations satisfy each `[…]`, then a backtracking search for
+//! one binding of observations that satisfies the whole observation expression.
+
+use std::borrow::Cow;
+use std::cmp::Ordering;
+
+use serde_json::Value;
+use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
+
+use crate::ast::{
+    CompareOp, Comparison, ComparisonExpr, Literal, ObservationExpr, PathStep, Qualifier, Test,
+};
+use crate::error::EvalError;
+use crate::lexer::{decode_base64_lenient, decode_hex};
+use crate::net::Cidr;
+use crate::observation::{Observation, Observations};
+use crate::timestamp::Timestamp;
+
+/// Limits of one evaluation.
+#[derive(Debug, Clone)]
+pub struct EvalOptions {
+    /// Observations tried during the search before giving up with an error.
+    pub max_steps: u64,
+    /// Largest number of observation instances one binding may hold
+    /// (`REPEATS 5000 TIMES` needs 5000).
+    pub max_instances: usize,
+}
+
+impl Default for EvalOptions {
+    fn default() -> Self {
+        EvalOptions {
+            max_steps: 2_000_000,
+            max_instances: 512,
+        }
+    }
+}
+
+/// One way the observations satisfy a pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Match {
+    observations: Vec<usize>,
+}
+
+impl Match {
+    /// Indices (into the [`Observations`]) of the observed-data that bound the match,
+    /// ascending and distinct.
+    pub fn observations(&self) -> &[usize] {
+        &self.observations
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Comparison expressions against one SCO.
+
+pub(crate) struct Ctx<'o, 'a> {
+    pub(crate) set: &'o Observations<'a>,
+    pub(crate) index: usize,
+    pub(crate) obs: &'o Observation<'a>,
+}
+
+fn is_binary_property(name: &str) -> bool {
+    name.ends_with("_bin") || name.ends_with("_hex")
+}
+
+/// The values an object path selects from `root`, and the last property name.
+pub(crate) fn select<'a, 'p>(
+    ctx: &Ctx<'_, 'a>,
+    root: &'a Value,
+    steps: &'p [PathStep],
+) -> (Vec<&'a Value>, &'p str) {
+    let mut cur: Vec<&'a Value> = vec![root];
+    let mut last_key: &'p str = "";
+    for step in steps {
+        let mut next = Vec::new();
+        match step {
+            PathStep::Key(k) => {
+                let deref = last_key.ends_with("_ref") || last_key.ends_with("_refs");
+                for v in cur {
+                    let target = match v {
+                        Value::String(id) if deref => match ctx.set.resolve(ctx.obs, id) {
+                            Some(t) => t,
+                            None => continue,
+                        },
+                        v => v,
+                    };
+                    if let Some(x) = target.as_object().and_then(|m| m.get(k.as_str())) {
+                        next.push(x);
+                    }
+                }
+                last_key = k;
+            }
+            PathStep::Index(i) => {
+                for v in cur {
+                    if let Value::Array(a) = v {
+                        let idx = if *i < 0 { a.len() as i64 + i } else { *i };
+                        if let Some(x) = usize::try_from(idx).ok().and_then(|idx| a.get(idx)) {
+                            next.push(x);
+                        }
+                    }
+                }
+            }
+            PathStep::Any => {
+                for v in cur {
+                    match v {
+                        Value::Array(a) => next.extend(a.iter()),
+                        Value::Object(m) => next.extend(m.values()),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        cur = next;
+        if cur.is_empty() {
+            break;
+        }
+    }
+    (cur, last_key)
+}
+
+fn latin1(s: &str) -> Option<Vec<u8>> {
+    s.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect()
+}
+
+fn value_bytes(s: &str, prop: &str) -> Option<Vec<u8>> {
+    if prop.ends_with("_hex") {
+        decode_hex(s)
+    } else if prop.ends_with("_bin") {
+        decode_base64_lenient(s)
+    } else {
+        latin1(s)
+    }
+}
+
+fn nfc(s: &str) -> Cow<'_, str> {
+    match is_nfc_quick(s.chars()) {
+        IsNormalized::Yes => Cow::Borrowed(s),
+        _ => Cow::Owned(s.nfc().collect()),
+    }
+}
+
+/// `value <=> literal`, or `None` when they are not comparable.
+fn compare(
+    ctx: &Ctx<'_, '_>,
+    c: &Comparison,
+    v: &Value,
+    lit: &Literal,
+    prop: &str,
+) -> Result<Option<Ordering>, EvalError> {
+    Ok(match (lit, v) {
+        (Literal::Int(i), Value::Number(n)) => match n.as_i64() {
+            Some(x) => Some(x.cmp(i)),
+            None => n.as_f64().and_then(|x| x.partial_cmp(&(*i as f64))),
+        },
+        (Literal::Float(f), Value::Number(n)) => n.as_f64().and_then(|x| x.partial_cmp(f)),
+        (Literal::Bool(b), Value::Bool(x)) => Some(x.cmp(b)),
+        (Literal::Str(s), Value::String(x)) => {
+            if is_binary_property(prop) {
+                match (value_bytes(x, prop), latin1(s)) {
+                    (Some(a), Some(b)) => Some(a.cmp(&b)),
+                    _ => None,
+                }
+            } else {
+                Some(x.as_str().cmp(s.as_str()))
+            }
+        }
+        (Literal::Hex(b) | Literal::Binary(b), Value::String(x)) => {
+            value_bytes(x, prop).map(|a| a.as_slice().cmp(b.as_slice()))
+        }
+        (Literal::Timestamp(t), Value::String(x)) => match Timestamp::parse(x) {
+            Some(ts) => Some(ts.cmp(t)),
+            None => {
+                return Err(EvalError::InvalidTimestampValue {
+                    observation: ctx.index,
+                    path: c.path.to_string(),
+                    value: x.clone(),
+                })
+            }
+        },
+        _ => None,
+    })
+}
+
+fn holds(op: CompareOp, ord: Option<Ordering>) -> bool {
+    match op {
+        CompareOp::Eq => ord == Some(Ordering::Equal),
+        CompareOp::Ne => ord != Some(Ordering::Equal),
+        CompareOp::Lt => ord == Some(Ordering::Less),
+        CompareOp::Le => matches!(ord, Some(Ordering::Less | Ordering::Equal)),
+        CompareOp::Gt => ord == Some(Ordering::Greater),
+        CompareOp::Ge => matches!(ord, Some(Ordering::Greater | Ordering::Equal)),
+    }
+}
+
+fn regex_hit(
+    text: &regex::Regex,
+    bytes: Option<&regex::bytes::Regex>,
+    v: &Value,
+    prop: &str,
+) -> bool {
+    let Value::String(s) = v else { return false };
+    if is_binary_property(prop) {
+        match (bytes, value_bytes(s, prop)) {
+            (Some(re), Some(b)) => re.is_match(&b),
+            _ => false,
+        }
+    } else {
+        text.is_match(&nfc(s))
+    }
+}
+
+fn test_value(ctx: &Ctx<'_, '_>, c: &Comparison, v: &Value, prop: &str) -> Result<bool, EvalError> {
+    Ok(match &c.test {
+        Test::Compare(op, lit) => holds(*op, compare(ctx, c, v, lit, prop)?),
+        Test::In(set) => {
+            for lit in set {
+                if compare(ctx, c, v, lit, prop)? == Some(Ordering::Equal) {
+                    return Ok(true);
+                }
+            }
+            false
+        }
+        Test::Like(l) => regex_hit(&l.text, l.bytes.as_ref(), v, prop),
+        Test::Matches(m) => regex_hit(&m.text, m.bytes.as_ref(), v, prop),
+        Test::IsSubset(net) => v
+            .as_str()
+            .and_then(Cidr::parse)
+            .is_some_and(|x| x.is_subset_of(net)),
+        Test::IsSuperset(net) => v
+            .as_str()
+            .and_then(Cidr::parse)
+            .is_some_and(|x| net.is_subset_of(&x)),
+        Test::Exists => true,
+    })
+}
+
+pub(crate) fn eval_comparison(
+    ctx: &Ctx<'_, '_>,
+    c: &Comparison,
+    root: &Value,
+) -> Result<bool, EvalError> {
+    if root.get("type").and_then(Value::as_str) != Some(c.path.object_type.as_str()) {
+        return Ok(false);
+    }
+    let (values, prop) = select(ctx, root, &c.path.steps);
+    if let Test::Exists = c.test {
+        return Ok(values.is_empty() == c.negated);
+    }
+    for v in values {
+        if test_value(ctx, c, v, prop)? != c.negated {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+pub(crate) fn eval_expr(
+    ctx: &Ctx<'_, '_>,
+    e: &ComparisonExpr,
+    root: &Value,
+) -> Result<bool, EvalError> {
+    match e {
+        ComparisonExpr::And(items) => {
+            for i in items {
+                if !eval_expr(ctx, i, root)? {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        }
+        ComparisonExpr::Or(items) => {
+            for i in items {
+                if eval_expr(ctx, i, root)? {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        }
+        ComparisonExpr::Group(inner) => eval_expr(ctx, inner, root),
+        ComparisonExpr::Test(c) => eval_comparison(ctx, c, root),
+    }
+}
+
+/// Whether some SCO of observation `index` satisfies `e`.
+pub(crate) fn observation_matches(
+    set: &Observations<'_>,
+    index: usize,
+    e: &ComparisonExpr,
+) -> Result<bool, EvalError> {
+    let obs = &set.items[index];
+    let ctx = Ctx { set, index, obs };
+    for root in &obs.roots {
+        if eval_expr(&ctx, e, root)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+// ---------------------------------------------------------------------------
+// Observation expressions: search for a binding.
+
+enum Node {
+    Leaf(usize),
+    And(Vec<Node>),
+    Or(Vec<Node>),
+    FollowedBy(Vec<Node>),
+    Within(Box<Node>, i128),
+    Repeats(Box<Node>, u64),
+    Window(Box<Node>, i128, i128),
+}
+
+fn build<'p>(e: &'p ObservationExpr, leaves: &mut Vec<&'p ComparisonExpr>) -> Node {
+    match e {
+        ObservationExpr::Observation(c) => {
+            leaves.push(c);
+            Node::Leaf(leaves.len() - 1)
+        }
+        ObservationExpr::And(v) => Node::And(v.iter().map(|x| build(x, leaves)).collect()),
+        ObservationExpr::Or(v) => Node::Or(v.iter().map(|x| build(x, leaves)).collect()),
+        ObservationExpr::FollowedBy(v) => {
+            Node::FollowedBy(v.iter().map(|x| build(x, leaves)).collect())
+        }
+        ObservationExpr::Group(inner) => build(inner, leaves),
+        ObservationExpr::Qualified(inner, q) => {
+            let child = Box::new(build(inner, leaves));
+            match q {
+                Qualifier::Within(s) => Node::Within(child, (s * 1e9).round() as i128),
+                Qualifier::Repeats(n) => Node::Repeats(child, *n),
+                Qualifier::StartStop(a, b) => Node::Window(child, a.as_nanos(), b.as_nanos()),
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Cons {
+    Within { start: usize, nanos: i128 },
+    Window { lo: i128, hi: i128 },
+    After { bound: i128 },
+}
+
+struct Search {
+    leaves: Vec<Vec<usize>>,
+    count: Vec<u64>,
+    used: Vec<u64>,
+    first: Vec<i128>,
+    last: Vec<i128>,
+    stack: Vec<usize>,
+    cons: Vec<(Cons, bool)>,
+    steps: u64,
+    max_steps: u64,
+    max_instances: usize,
+    found: Option<Vec<usize>>,
+}
+
+type R = Result<bool, EvalError>;
+type K<'k> = dyn FnMut(&mut Search) -> R + 'k;
+
+impl Search {
+    fn possible(&self, n: &Node) -> bool {
+        match n {
+            Node::Leaf(i) => !self.leaves[*i].is_empty(),
+            Node::And(v) | Node::FollowedBy(v) => v.iter().all(|x| self.possible(x)),
+            Node::Or(v) => v.iter().any(|x| self.possible(x)),
+            Node::Within(c, _) | Node::Repeats(c, _) | Node::Window(c, _, _) => self.possible(c),
+        }
+    }
+
+    fn push(&mut self, s: usize) -> R {
+        self.steps += 1;
+        if self.steps > self.max_steps {
+            return Err(EvalError::BudgetExceeded(self.max_steps));
+        }
+        if self.stack.len() >= self.max_instances {
+            return Err(EvalError::TooManyInstances(self.max_instances));
+        }
+        for (c, active) in &self.cons {
+            if !active {
+                continue;
+            }
+            let ok = match *c {
+                Cons::Within { start, nanos } => {
+                    let mut max_first = self.first[s];
+                    let mut min_last = self.last[s];
+                    for &o in &self.stack[start..] {
+                        max_first = max_first.max(self.first[o]);
+                        min_last = min_last.min(self.last[o]);
+                    }
+                    max_first - min_last <= nanos
+                }
+                Cons::Window { lo, hi } => self.first[s] >= lo && self.last[s] < hi,
+                Cons::After { bound } => self.last[s] >= bound,
+            };
+            if !ok {
+                return Ok(false);
+            }
+        }
+        self.used[s] += 1;
+        self.stack.push(s);
+        Ok(true)
+    }
+
+    fn pop(&mut self) {
+        if let Some(s) = self.stack.pop() {
+            self.used[s] -= 1;
+        }
+    }
+
+    /// Run `child` under constraint `c`, lifting it while the continuation runs.
+    fn constrained(&mut self, c: Cons, child: &Node, k: &mut K<'_>) -> R {
+        self.cons.push((c, true));
+        let ci = self.cons.len() - 1;
+        let r = self.run(child, &mut |s: &mut Search| {
+            s.cons[ci].1 = false;
+            let r = k(s);
+            s.cons[ci].1 = true;
+            r
+        });
+        self.cons.pop();
+        r
+    }
+
+    fn run(&mut self, node: &Node, k: &mut K<'_>) -> R {
+        match node {
+            Node::Leaf(id) => {
+                for j in 0..self.leaves[*id].len() {
+                    let s = self.leaves[*id][j];
+                    if self.used[s] >= self.count[s] || !self.push(s)? {
+                        continue;
+                    }
+                    let r = k(self);
+                    self.pop();
+                    if r? {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            }
+            Node::And(items) => self.seq(items, k),
+            Node::Or(items) => {
+                for it in items {
+                    if self.possible(it) && self.run(it, k)? {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            }
+            Node::FollowedBy(items) => {
+                let start = self.stack.len();
+                self.followed_by(items, 0, start, k)
+            }
+            Node::Within(child, nanos) => {
+                let start = self.stack.len();
+                self.constrained(
+                    Cons::Within {
+                        start,
+                        nanos: *nanos,
+                    },
+                    child,
+                    k,
+                )
+            }
+            Node::Window(child, lo, hi) => {
+                self.constrained(Cons::Window { lo: *lo, hi: *hi }, child, k)
+            }
+            Node::Repeats(child, n) => self.repeats(child, *n, 0, None, k),
+        }
+    }
+
+    fn seq(&mut self, items: &[Node], k: &mut K<'_>) -> R {
+        match items.split_first() {
+            None => k(self),
+            Some((head, rest)) => self.run(head, &mut |s: &mut Search| s.seq(rest, &mut *k)),
+        }
+    }
+
+    fn followed_by(&mut self, items: &[Node], i: usize, start: usize, k: &mut K<'_>) -> R {
+        if i == items.len() {
+            return k(self);
+        }
+        if i == 0 {
+            return self.run(&items[0], &mut |s: &mut Search| {
+                s.followed_by(items, 1, start, &mut *k)
+            });
+        }
+        let bound = self.stack[start..]
+            .iter()
+            .map(|&o| self.first[o])
+            .max()
+            .unwrap_or(i128::MIN);
+        self.constrained(Cons::After { bound }, &items[i], &mut |s: &mut Search| {
+            s.followed_by(items, i + 1, start, &mut *k)
+        })
+    }
+
+    /// `n` disjoint bindings of `child`, each not less than the one before, so that
+    /// the same set of bindings is not tried in every order.
+    fn repeats(
+        &mut self,
+        child: &Node,
+        n: u64,
+        i: u64,
+        prev: Option<(usize, usize)>,
+        k: &mut K<'_>,
+    ) -> R {
+        if i == n {
+            return k(self);
+        }
+        let start = self.stack.len();
+        self.run(child, &mut |s: &mut Search| {
+            let end = s.stack.len();
+            if let Some((ps, pe)) = prev {
+                if s.stack[start..end] < s.stack[ps..pe] {
+                    return Ok(false);
+                }
+            }
+            s.repeats(child, n, i + 1, Some((start, end)), &mut *k)
+        })
+    }
+}
+
+/// The least number of observation instances any binding of `n` needs.
+fn min_instances(n: &Node) -> u128 {
+    match n {
+        Node::Leaf(_) => 1,
+        Node::And(v) | Node::FollowedBy(v) => v.iter().map(min_instances).sum(),
+        Node::Or(v) => v.iter().map(min_instances).min().unwrap_or(0),
+        Node::Within(c, _) | Node::Window(c, _, _) => min_instances(c),
+        Node::Repeats(c, k) => min_instances(c).saturating_mul(u128::from(*k)),
+    }
+}
+
+pub(crate) fn evaluate(
+    root: &ObservationExpr,
+    set: &Observations<'_>,
+    opts: &EvalOptions,
+) -> Result<Option<Match>, EvalError> {
+    let mut leaf_exprs = Vec::new();
+    let tree = build(root, &mut leaf_exprs);
+    let mut leaves = Vec::with_capacity(leaf_exprs.len());
+    for e in &leaf_exprs {
+        let mut hits = Vec::new();
+        for i in 0..set.items.len() {
+            if observation_matches(set, i, e)? {
+                hits.push(i);
+            }
+        }
+        leaves.push(hits);
+    }
+    let n = set.items.len();
+    let mut search = Search {
+        leaves,
+        count: set.items.iter().map(|o| o.count).collect(),
+        used: vec![0; n],
+        first: set.items.iter().map(|o| o.first.as_nanos()).collect(),
+        last: set.items.iter().map(|o| o.last.as_nanos()).collect(),
+        stack: Vec::new(),
+        cons: Vec::new(),
+        steps: 0,
+        max_steps: opts.max_steps,
+        max_instances: opts.max_instances,
+        found: None,
+    };
+    if !search.possible(&tree) {
+        return Ok(None);
+    }
+    let available: u128 = search
+        .leaves
+        .iter()
+        .flatten()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .map(|&i| u128::from(search.count[i]))
+        .sum();
+    let needed = min_instances(&tree);
+    if needed > available {
+        return Ok(None);
+    }
+    if needed > opts.max_instances as u128 {
+        return Err(EvalError::TooManyInstances(opts.max_instances));
+    }
+    let hit = search.run(&tree, &mut |s: &mut Search| {
+        s.found = Some(s.stack.clone());
+        Ok(true)
+    })?;
+    Ok(hit.then(|| {
+        let mut obs = search.found.take().unwrap_or_default();
+        obs.sort_unstable();
+        obs.dedup();
+        Match { observations: obs }
+    }))
+}

@@ -1,0 +1,143 @@
+//! IPv4/IPv6 networks for `ISSUBSET` / `ISSUPERSET`.
+
+use std::fmt;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+/// An IPv4 or IPv6 network. A bare address is a /32 (or /128) network.
+///
+/// Host bits are accepted on input (`192.168.0.1/24`, as the OASIS tools do) and
+/// masked away, so `192.168.0.1/24` and `192.168.0.0/24` are the same network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Cidr {
+    v6: bool,
+    /// Network address, masked, right-aligned (IPv4 uses the low 32 bits).
+    bits: u128,
+    prefix: u8,
+}
+
+impl Cidr {
+    /// Parse `address` or `address/prefix`; `None` when either part is malformed
+    /// or the prefix is longer than the address.
+    pub fn parse(s: &str) -> Option<Cidr> {
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => {
+                if p.is_empty() || p.len() > 3 || !p.bytes().all(|c| c.is_ascii_digit()) {
+                    return None;
+                }
+                (a, Some(p.parse::<u8>().ok()?))
+            }
+            None => (s, None),
+        };
+        if let Ok(v4) = addr.parse::<Ipv4Addr>() {
+            let prefix = prefix.unwrap_or(32);
+            if prefix > 32 {
+                return None;
+            }
+            return Some(Cidr::new(false, u128::from(u32::from(v4)), prefix));
+        }
+        if let Ok(v6) = addr.parse::<Ipv6Addr>() {
+            let prefix = prefix.unwrap_or(128);
+            if prefix > 128 {
+                return None;
+            }
+            return Some(Cidr::new(true, u128::from(v6), prefix));
+        }
+        None
+    }
+
+    pub(crate) fn new(v6: bool, bits: u128, prefix: u8) -> Cidr {
+        let width = if v6 { 128 } else { 32 };
+        Cidr {
+            v6,
+            bits: bits & mask(width, prefix),
+            prefix,
+        }
+    }
+
+    /// Whether this is an IPv6 network.
+    pub fn is_v6(&self) -> bool {
+        self.v6
+    }
+
+    /// Prefix length.
+    pub fn prefix(&self) -> u8 {
+        self.prefix
+    }
+
+    pub(crate) fn bits(&self) -> u128 {
+        self.bits
+    }
+
+    /// The same network truncated to a shorter prefix.
+    pub(crate) fn truncate(&self, prefix: u8) -> Cidr {
+        Cidr::new(self.v6, self.bits, prefix.min(self.prefix))
+    }
+
+    /// `self ⊆ other`: same family, `other` no longer, and `self` inside it.
+    pub fn is_subset_of(&self, other: &Cidr) -> bool {
+        self.v6 == other.v6
+            && other.prefix <= self.prefix
+            && self.truncate(other.prefix).bits == other.bits
+    }
+}
+
+fn mask(width: u8, prefix: u8) -> u128 {
+    let full: u128 = if width == 128 {
+        u128::MAX
+    } else {
+        (1u128 << width) - 1
+    };
+    full ^ full.checked_shr(u32::from(prefix)).unwrap_or(0)
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.v6 {
+            write!(f, "{}/{}", Ipv6Addr::from(self.bits), self.prefix)
+        } else {
+            write!(f, "{}/{}", Ipv4Addr::from(self.bits as u32), self.prefix)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_masks() {
+        let c = Cidr::parse("11.22.41.123/20").unwrap();
+        assert_eq!(c.to_string(), "11.22.32.0/20");
+        assert_eq!(Cidr::parse("1.2.3.4").unwrap().to_string(), "1.2.3.4/32");
+        assert_eq!(Cidr::parse("0.0.0.0/0").unwrap().to_string(), "0.0.0.0/0");
+        assert_eq!(
+            Cidr::parse("2001:0db8:dead:beef:0000:0000:0000:0001/64")
+                .unwrap()
+                .to_string(),
+            "2001:db8:dead:beef::/64"
+        );
+        assert_eq!(Cidr::parse("::1").unwrap().prefix(), 128);
+        for bad in [
+            "1.2.3.4/33",
+            "1.2.3/8",
+            "300.1.1.1",
+            "1.2.3.4/",
+            "1.2.3.4/-1",
+            "::/129",
+            "x",
+        ] {
+            assert!(Cidr::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn subset() {
+        let net = Cidr::parse("11.22.33.44/20").unwrap();
+        assert!(Cidr::parse("11.22.41.123").unwrap().is_subset_of(&net));
+        assert!(!Cidr::parse("11.22.123.41").unwrap().is_subset_of(&net));
+        assert!(!Cidr::parse("11.22.33.44/13").unwrap().is_subset_of(&net));
+        assert!(!Cidr::parse("::1")
+            .unwrap()
+            .is_subset_of(&Cidr::parse("0.0.0.0/0").unwrap()));
+    }
+}

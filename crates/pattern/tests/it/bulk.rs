@@ -1,0 +1,230 @@
+//! The bulk matcher returns exactly what evaluating every pattern returns.
+
+use hinomi_pattern::bulk::BulkMatcher;
+use hinomi_pattern::{Observations, ParseOptions, Pattern};
+use serde_json::{json, Value};
+
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 33) % n as u64) as usize
+    }
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len())]
+    }
+}
+
+const DOMAINS: &[&str] = &["example.com", "evil.test", "a.evil.test", "good.org", "x.y"];
+const IPS: &[&str] = &[
+    "10.0.0.1",
+    "10.0.1.7",
+    "192.168.1.1",
+    "203.0.113.9",
+    "2001:db8::1",
+    "2001:db9::1",
+];
+const NETS: &[&str] = &[
+    "10.0.0.0/8",
+    "10.0.0.0/24",
+    "192.168.0.0/16",
+    "203.0.113.9",
+    "2001:db8::/32",
+    "0.0.0.0/0",
+];
+const PORTS: [u16; 3] = [80, 443, 8080];
+const NAMES: &[&str] = &["a.exe", "b.dll", "report.pdf", "A.EXE", "x"];
+
+fn gen_comparison(rng: &mut Lcg) -> String {
+    match rng.below(14) {
+        0 => format!("domain-name:value = '{}'", rng.pick(DOMAINS)),
+        1 => format!(
+            "domain-name:value IN ('{}', '{}')",
+            rng.pick(DOMAINS),
+            rng.pick(DOMAINS)
+        ),
+        2 => format!("domain-name:value LIKE '%{}'", &rng.pick(DOMAINS)[1..]),
+        3 => format!(
+            "domain-name:value MATCHES '{}'",
+            rng.pick(&["^a\\\\.", "evil", "\\\\.org$", "^$"])
+        ),
+        4 => format!("ipv4-addr:value ISSUBSET '{}'", rng.pick(NETS)),
+        5 => format!("ipv6-addr:value ISSUBSET '{}'", rng.pick(NETS)),
+        6 => format!("ipv4-addr:value = '{}'", rng.pick(IPS)),
+        7 => format!(
+            "network-traffic:dst_ref.value ISSUBSET '{}'",
+            rng.pick(NETS)
+        ),
+        8 => format!(
+            "network-traffic:dst_port {} {}",
+            rng.pick(&["=", "!=", "<", ">="]),
+            rng.pick(&["80", "443", "443.0", "8080"])
+        ),
+        9 => format!("file:name {}= '{}'", rng.pick(&["", "!"]), rng.pick(NAMES)),
+        10 => format!("file:size IN ({}, {})", rng.below(5), rng.below(5)),
+        11 => format!("{}EXISTS file:hashes.MD5", rng.pick(&["", "NOT "])),
+        12 => format!("file:name NOT LIKE '{}%'", rng.pick(&["a", "b", "r"])),
+        _ => format!("url:value = 'http://{}/'", rng.pick(DOMAINS)),
+    }
+}
+
+fn gen_observation_expr(rng: &mut Lcg) -> String {
+    let mut cmp = gen_comparison(rng);
+    if rng.below(3) == 0 {
+        cmp = format!("{cmp} {} {}", rng.pick(&["AND", "OR"]), gen_comparison(rng));
+    }
+    let base = format!("[{cmp}]");
+    match rng.below(8) {
+        0 => format!("{base} AND [{}]", gen_comparison(rng)),
+        1 => format!("{base} FOLLOWEDBY [{}]", gen_comparison(rng)),
+        2 => format!("{base} REPEATS 2 TIMES"),
+        3 => format!("({base} OR [{}]) WITHIN 30 SECONDS", gen_comparison(rng)),
+        _ => base,
+    }
+}
+
+fn gen_object(rng: &mut Lcg, key: usize) -> (Value, Option<Value>) {
+    match rng.below(6) {
+        0 => (
+            json!({"type": "domain-name", "value": rng.pick(DOMAINS)}),
+            None,
+        ),
+        1 => (
+            json!({"type": "ipv4-addr", "value": rng.pick(&IPS[..4])}),
+            None,
+        ),
+        2 => (
+            json!({"type": "ipv6-addr", "value": rng.pick(&IPS[4..])}),
+            None,
+        ),
+        3 => {
+            let mut f = json!({"type": "file", "name": rng.pick(NAMES), "size": rng.below(5)});
+            if rng.below(2) == 0 {
+                f["hashes"] = json!({"MD5": "79054025255fb1a26e4bc422aef54eb4"});
+            }
+            (f, None)
+        }
+        4 => (
+            json!({"type": "network-traffic", "dst_ref": format!("{key}r"), "dst_port": PORTS[rng.below(3)]}),
+            Some(json!({"type": "ipv4-addr", "value": rng.pick(&IPS[..4])})),
+        ),
+        _ => (
+            json!({"type": "url", "value": format!("http://{}/", rng.pick(DOMAINS))}),
+            None,
+        ),
+    }
+}
+
+fn gen_observations(rng: &mut Lcg, n: usize) -> Value {
+    let items: Vec<Value> = (0..n)
+        .map(|i| {
+            let mut objects = serde_json::Map::new();
+            for k in 0..1 + rng.below(3) {
+                let (o, referenced) = gen_object(rng, k);
+                if let Some(r) = referenced {
+                    objects.insert(format!("{k}r"), r);
+                }
+                objects.insert(k.to_string(), o);
+            }
+            let t = format!("2024-01-01T00:{:02}:{:02}Z", i / 60, i % 60);
+            json!({"type": "observed-data", "first_observed": t, "last_observed": t,
+                   "number_observed": 1 + rng.below(2), "objects": objects})
+        })
+        .collect();
+    Value::Array(items)
+}
+
+#[test]
+fn bulk_equals_naive_on_random_indicators_with_add_and_remove() {
+    let mut rng = Lcg(7);
+    let mut matcher = BulkMatcher::new();
+    let mut ids = Vec::new();
+    for i in 0..400 {
+        let text = gen_observation_expr(&mut rng);
+        let p = Pattern::parse_with(&text, &ParseOptions::lenient())
+            .unwrap_or_else(|e| panic!("{text}: {e}"));
+        let id = format!("indicator--{i}");
+        matcher.insert(id.clone(), p);
+        ids.push(id);
+    }
+    let data = gen_observations(&mut rng, 60);
+    let obs = Observations::from_value(&data).unwrap();
+
+    let check = |matcher: &BulkMatcher| {
+        let mut total = 0;
+        let mut pruned = 0;
+        for i in 0..obs.len() {
+            let fast = matcher.match_observation(&obs, i);
+            assert_eq!(
+                fast,
+                matcher.match_observation_naive(&obs, i),
+                "observation {i}"
+            );
+            total += fast.len();
+            pruned += matcher.len() - matcher.count_candidates(&obs, i);
+        }
+        let all = matcher.match_all(&obs);
+        assert_eq!(all, matcher.match_all_naive(&obs));
+        (total, pruned, all.len())
+    };
+    let (hits, pruned, all) = check(&matcher);
+    // The workload is meaningful: things match, and the indexes skip most indicators.
+    assert!(hits > 50, "{hits}");
+    assert!(all > 100, "{all}");
+    assert!(pruned > obs.len() * matcher.len() / 2, "{pruned}");
+
+    for id in ids.iter().step_by(2) {
+        assert!(matcher.remove(id));
+    }
+    assert!(!matcher.remove(&ids[0]));
+    assert_eq!(matcher.len(), 200);
+    let (hits_after, _, _) = check(&matcher);
+    assert!(hits_after < hits);
+    assert!(matcher
+        .match_all(&obs)
+        .iter()
+        .all(|h| !ids.iter().step_by(2).any(|r| *r == h.indicator)));
+
+    // Replacing an indicator re-indexes it.
+    matcher.insert(
+        ids[1].clone(),
+        Pattern::parse("[domain-name:value = 'example.com']").unwrap(),
+    );
+    check(&matcher);
+}
+
+#[test]
+fn hit_names_indicator_and_observation() {
+    let mut m = BulkMatcher::new();
+    m.insert(
+        "i1",
+        Pattern::parse("[ipv4-addr:value ISSUBSET '10.0.0.0/8']").unwrap(),
+    );
+    m.insert(
+        "i2",
+        Pattern::parse("[ipv4-addr:value = '10.1.2.3']").unwrap(),
+    );
+    m.insert(
+        "i3",
+        Pattern::parse("[domain-name:value MATCHES 'evil']").unwrap(),
+    );
+    let data = json!([
+        {"type": "observed-data", "first_observed": "2024-01-01T00:00:00Z", "last_observed": "2024-01-01T00:00:00Z",
+         "objects": {"0": {"type": "domain-name", "value": "good.org"}}},
+        {"type": "observed-data", "first_observed": "2024-01-01T00:00:00Z", "last_observed": "2024-01-01T00:00:00Z",
+         "objects": {"0": {"type": "ipv4-addr", "value": "10.1.2.3"}}}
+    ]);
+    let obs = Observations::from_value(&data).unwrap();
+    assert!(m.match_observation(&obs, 0).is_empty());
+    assert_eq!(m.count_candidates(&obs, 0), 0);
+    let hits = m.match_observation(&obs, 1);
+    let names: Vec<_> = hits
+        .iter()
+        .map(|h| (h.indicator.as_str(), h.observations.clone()))
+        .collect();
+    assert_eq!(names, vec![("i1", vec![1]), ("i2", vec![1])]);
+}
