@@ -271,3 +271,18 @@ def test_acknowledged_writes_survive_kill_9_and_sigterm_is_graceful():
     assert len(col.get_objects(type="indicator", limit=10000)["objects"]) == 500
     proc.terminate()  # SIGTERM: graceful
     assert proc.wait(timeout=10) == 0
+
+
+def test_backup_and_restore_through_the_cli(hub):
+    """`hinomi admin backup` while serving, then `restore` into a new data directory."""
+    data = tempfile.mkdtemp(prefix="hinomi-bk-")
+    subprocess.run([BIN, "admin", "bootstrap", "--data-dir", data], check=True, capture_output=True)
+    backup = os.path.join(data, "backup.db")
+    subprocess.run([BIN, "admin", "backup", "--data-dir", data, "--to", backup], check=True, capture_output=True)
+    again = subprocess.run([BIN, "admin", "backup", "--data-dir", data, "--to", backup], capture_output=True, text=True)
+    assert again.returncode != 0 and "exists" in again.stderr
+    target = tempfile.mkdtemp(prefix="hinomi-restored-")
+    subprocess.run([BIN, "admin", "restore", "--from", backup, "--data-dir", target], check=True, capture_output=True)
+    # The restored store already has its coordinator.
+    r = subprocess.run([BIN, "admin", "bootstrap", "--data-dir", target], capture_output=True, text=True)
+    assert r.returncode != 0 and "already has a coordinator" in r.stderr

@@ -54,6 +54,35 @@ enum AdminCommand {
     /// Prints one JSON object: {"organization_id", "identity_id", "token"}. The token
     /// is shown only this once; it is stored hashed.
     Bootstrap(BootstrapArgs),
+    /// Write a consistent copy of the SQLite store to FILE while the hub keeps serving.
+    ///
+    /// PostgreSQL stores are backed up with pg_dump (docs/deployment-postgresql.md).
+    Backup(BackupArgs),
+    /// Restore a backup made by `hinomi admin backup` into a data directory (stop the hub
+    /// first).
+    Restore(RestoreArgs),
+}
+
+#[derive(Args)]
+struct BackupArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// The backup file to create (must not exist).
+    #[arg(long, value_name = "FILE")]
+    to: std::path::PathBuf,
+}
+
+#[derive(Args)]
+struct RestoreArgs {
+    /// The backup file.
+    #[arg(long, value_name = "FILE")]
+    from: std::path::PathBuf,
+    /// Data directory to restore into [default: ./hinomi-data].
+    #[arg(long, env = "HINOMI_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<std::path::PathBuf>,
+    /// Replace an existing store.
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Args)]
@@ -83,6 +112,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::Admin(AdminCommand::Bootstrap(args)) => bootstrap(args),
+        Command::Admin(AdminCommand::Backup(args)) => backup(args),
+        Command::Admin(AdminCommand::Restore(args)) => restore(args),
     }
 }
 
@@ -111,6 +142,27 @@ fn bootstrap(args: BootstrapArgs) -> Result<ExitCode> {
         }
         Err(e) => Err(e).context("bootstrapping the hub"),
     }
+}
+
+fn backup(args: BackupArgs) -> Result<ExitCode> {
+    let settings = Settings::load(&args.store)?;
+    let store = open_store(&settings.location)?;
+    store
+        .backup(&args.to)
+        .with_context(|| format!("backing up to {}", args.to.display()))?;
+    eprintln!("backup written to {}", args.to.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn restore(args: RestoreArgs) -> Result<ExitCode> {
+    let dir = args
+        .data_dir
+        .unwrap_or_else(|| std::path::PathBuf::from("hinomi-data"));
+    let dest = dir.join("hinomi.db");
+    Store::restore(&args.from, &dest, args.force)
+        .with_context(|| format!("restoring {} into {}", args.from.display(), dest.display()))?;
+    eprintln!("restored {} into {}", args.from.display(), dest.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn serve(args: ServeArgs) -> Result<ExitCode> {

@@ -28,7 +28,11 @@ struct Args {
 }
 
 fn args() -> Args {
-    let mut a = Args { bin: "target/release/hinomi".into(), objects: 1_000_000, database_url: None };
+    let mut a = Args {
+        bin: "target/release/hinomi".into(),
+        objects: 1_000_000,
+        database_url: None,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
         let v = it.next().unwrap_or_default();
@@ -90,10 +94,23 @@ fn start(a: &Args) -> Server {
         Some(u) => vec!["--database-url".into(), u.clone()],
         None => vec!["--data-dir".into(), dir.display().to_string()],
     };
-    let out = Command::new(&a.bin).arg("admin").arg("bootstrap").args(&store_args).output().expect("run hinomi");
-    assert!(out.status.success(), "bootstrap: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(&a.bin)
+        .arg("admin")
+        .arg("bootstrap")
+        .args(&store_args)
+        .output()
+        .expect("run hinomi");
+    assert!(
+        out.status.success(),
+        "bootstrap: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let admin: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let child = Command::new(&a.bin)
         .arg("serve")
         .args(&store_args)
@@ -117,13 +134,20 @@ fn start(a: &Args) -> Server {
         .unwrap()
         .into_json()
         .unwrap();
-    let tok: Value = ureq::post(&format!("{base}/api/v1/organizations/{}/tokens", org["id"].as_str().unwrap()))
-        .set("Authorization", &format!("Bearer {token}"))
-        .send_json(json!({"role": "member"}))
-        .unwrap()
-        .into_json()
-        .unwrap();
-    Server { child, base, token: tok["token"].as_str().unwrap().to_string() }
+    let tok: Value = ureq::post(&format!(
+        "{base}/api/v1/organizations/{}/tokens",
+        org["id"].as_str().unwrap()
+    ))
+    .set("Authorization", &format!("Bearer {token}"))
+    .send_json(json!({"role": "member"}))
+    .unwrap()
+    .into_json()
+    .unwrap();
+    Server {
+        child,
+        base,
+        token: tok["token"].as_str().unwrap().to_string(),
+    }
 }
 
 fn get(s: &Server, path: &str) -> (Value, usize) {
@@ -133,7 +157,10 @@ fn get(s: &Server, path: &str) -> (Value, usize) {
         .call()
         .unwrap();
     let mut body = String::new();
-    resp.into_reader().take(1 << 30).read_to_string(&mut body).unwrap();
+    resp.into_reader()
+        .take(1 << 30)
+        .read_to_string(&mut body)
+        .unwrap();
     let v: Value = serde_json::from_str(&body).unwrap();
     let n = v["objects"].as_array().map_or(0, |a| a.len());
     (v, n)
@@ -142,24 +169,39 @@ fn get(s: &Server, path: &str) -> (Value, usize) {
 /// The date_added of object `i`, from the response header of a one-object read.
 fn date_added_of(s: &Server, i: usize) -> String {
     let id = indicator(i)["id"].as_str().unwrap().to_string();
-    ureq::get(&format!("{}/taxii2/hub/collections/{SHARED}/objects/{id}/", s.base))
-        .set("Authorization", &format!("Bearer {}", s.token))
-        .set("Accept", TAXII)
-        .call()
-        .unwrap()
-        .header("X-TAXII-Date-Added-First")
-        .unwrap()
-        .to_string()
+    ureq::get(&format!(
+        "{}/taxii2/hub/collections/{SHARED}/objects/{id}/",
+        s.base
+    ))
+    .set("Authorization", &format!("Bearer {}", s.token))
+    .set("Accept", TAXII)
+    .call()
+    .unwrap()
+    .header("X-TAXII-Date-Added-First")
+    .unwrap()
+    .to_string()
 }
 
 /// Median milliseconds of the first page and of the page after object `deep_after`.
 fn page_times(s: &Server, deep_after: usize) -> (f64, f64) {
     let objects = format!("/taxii2/hub/collections/{SHARED}/objects/?limit=1000");
     let time = |path: &str| {
-        median((0..7).map(|_| { let t = Instant::now(); let (_, n) = get(s, path); assert!(n > 0); t.elapsed().as_secs_f64() * 1000.0 }).collect())
+        median(
+            (0..7)
+                .map(|_| {
+                    let t = Instant::now();
+                    let (_, n) = get(s, path);
+                    assert!(n > 0);
+                    t.elapsed().as_secs_f64() * 1000.0
+                })
+                .collect(),
+        )
     };
     let after = date_added_of(s, deep_after);
-    (time(&objects), time(&format!("{objects}&added_after={after}")))
+    (
+        time(&objects),
+        time(&format!("{objects}&added_after={after}")),
+    )
 }
 
 fn main() {
@@ -195,7 +237,11 @@ fn main() {
             eprintln!("{n} objects: first page {first:.1} ms, deep page {deep:.1} ms");
         }
         if e % 100 == 99 {
-            eprintln!("ingested {} objects, {:.0} objects/s so far", (e + 1) * 1000, (e + 1) as f64 * 1000.0 / ingest_secs);
+            eprintln!(
+                "ingested {} objects, {:.0} objects/s so far",
+                (e + 1) * 1000,
+                (e + 1) as f64 * 1000.0 / ingest_secs
+            );
         }
     }
     let wall = t_all.elapsed().as_secs_f64();
@@ -203,7 +249,8 @@ fn main() {
     // Page through everything.
     let t = Instant::now();
     let mut total = 0;
-    let mut path = format!("/taxii2/hub/collections/{SHARED}/objects/?limit=1000&match[type]=indicator");
+    let mut path =
+        format!("/taxii2/hub/collections/{SHARED}/objects/?limit=1000&match[type]=indicator");
     loop {
         let (v, n) = get(&s, &path);
         total += n;

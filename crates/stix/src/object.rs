@@ -541,7 +541,9 @@ fn type_rules(t: &str, m: &Map<String, Value>) -> Result<(), ValidationError> {
                 }
             }
         }
-        "location" if !(has("region") || has("country") || (has("latitude") && has("longitude"))) => {
+        "location"
+            if !(has("region") || has("country") || (has("latitude") && has("longitude"))) =>
+        {
             return err(
                 "region",
                 "a location needs region, country, or latitude and longitude",

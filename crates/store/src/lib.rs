@@ -260,6 +260,85 @@ impl Store {
             .with(|c| c.batch("ANALYZE objects; ANALYZE object_audience"))
     }
 
+    /// Writes a consistent copy of a SQLite store to `dest` while the hub keeps serving
+    /// (SQLite's online backup). `dest` must not exist. PostgreSQL stores are backed up
+    /// with `pg_dump` (docs/deployment-postgresql.md).
+    pub fn backup(&self, dest: &Path) -> Result<(), StoreError> {
+        if dest.exists() {
+            return Err(StoreError::Invalid(format!(
+                "{} exists; choose a new file for the backup",
+                dest.display()
+            )));
+        }
+        self.pool.with(|c| match c {
+            Conn::Sqlite(src) => {
+                let mut dst = rusqlite::Connection::open(dest)?;
+                let b = rusqlite::backup::Backup::new(src, &mut dst)?;
+                b.run_to_completion(1024, std::time::Duration::ZERO, None)?;
+                Ok(())
+            }
+            Conn::Postgres { .. } => Err(StoreError::Invalid(
+                "a PostgreSQL store is backed up with pg_dump (see docs/deployment-postgresql.md)"
+                    .into(),
+            )),
+        })
+    }
+
+    /// Restores a backup made by [`Store::backup`] into the SQLite file `dest`: checks
+    /// that the backup opens as a hinomi store this binary understands, then copies it.
+    /// `dest` must not exist unless `overwrite`.
+    pub fn restore(backup: &Path, dest: &Path, overwrite: bool) -> Result<(), StoreError> {
+        if !backup.is_file() {
+            return Err(StoreError::Invalid(format!(
+                "{}: no such backup file",
+                backup.display()
+            )));
+        }
+        if dest.exists() && !overwrite {
+            return Err(StoreError::Invalid(format!(
+                "{} exists; stop the hub and pass --force to replace it",
+                dest.display()
+            )));
+        }
+        {
+            let c = rusqlite::Connection::open_with_flags(
+                backup,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )?;
+            let v: i64 = c
+                .query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))
+                .map_err(|_| {
+                    StoreError::Invalid(format!("{} is not a hinomi store", backup.display()))
+                })?;
+            if v > SCHEMA_VERSION {
+                return Err(StoreError::SchemaTooNew {
+                    found: v,
+                    known: SCHEMA_VERSION,
+                });
+            }
+        }
+        if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
+                path: dir.display().to_string(),
+                message: e.to_string(),
+            })?;
+        }
+        let io = |e: std::io::Error| StoreError::Open {
+            path: dest.display().to_string(),
+            message: e.to_string(),
+        };
+        // Copy beside the target, then rename: a failed restore leaves the old file.
+        let tmp = dest.with_extension("restoring");
+        std::fs::copy(backup, &tmp).map_err(io)?;
+        for suffix in ["-wal", "-shm"] {
+            let side = PathBuf::from(format!("{}{suffix}", dest.display()));
+            if side.exists() {
+                std::fs::remove_file(&side).map_err(io)?;
+            }
+        }
+        std::fs::rename(&tmp, dest).map_err(io)
+    }
+
     // ---- settings ----
 
     /// A hub setting.

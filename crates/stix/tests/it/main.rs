@@ -56,7 +56,10 @@ fn removing_a_required_property_is_named() {
     ];
     let all = examples();
     for (t, prop) in required {
-        let (_, o) = all.iter().find(|(_, o)| o["type"] == t).unwrap_or_else(|| panic!("an example {t}"));
+        let (_, o) = all
+            .iter()
+            .find(|(_, o)| o["type"] == t)
+            .unwrap_or_else(|| panic!("an example {t}"));
         let mut broken = o.clone();
         broken.as_object_mut().unwrap().remove(prop);
         let e = check_object(broken).unwrap_err();

@@ -415,3 +415,39 @@ fn newer_schema_is_refused() {
         }
     }
 }
+
+#[test]
+fn backup_and_restore_sqlite() {
+    let loc = crate::sqlite_location();
+    let store = open(&loc);
+    let boot = store.bootstrap("hub", None).unwrap();
+    let dir = std::env::temp_dir().join(format!("hinomi-backup-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let backup = dir.join("backup.db");
+    store.backup(&backup).unwrap();
+    assert!(store.backup(&backup).is_err(), "never overwrites");
+    // Written after the backup: not in it.
+    store
+        .create_organization(
+            &NewOrganization {
+                name: "late".into(),
+                kind: OrgKind::Private,
+                sectors: vec![],
+                country: None,
+            },
+            &boot.organization.id,
+        )
+        .unwrap();
+
+    let restored = dir.join("data").join("hinomi.db");
+    Store::restore(&backup, &restored, false).unwrap();
+    assert!(
+        Store::restore(&backup, &restored, false).is_err(),
+        "refuses to replace without force"
+    );
+    let r = Store::open(&Location::Sqlite(restored)).unwrap();
+    assert_eq!(r.organizations().unwrap().len(), 1);
+    assert!(r.authenticate(&boot.token).unwrap().is_some());
+    assert_eq!(r.verify_audit_chain().unwrap(), None);
+    assert!(Store::restore(&dir.join("missing.db"), &dir.join("x.db"), false).is_err());
+}
