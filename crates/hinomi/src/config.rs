@@ -38,6 +38,7 @@ pub struct FileConfig {
     pub title: Option<String>,
     pub default_tlp: Option<String>,
     pub max_content_length: Option<usize>,
+    pub write_rate_per_minute: Option<u32>,
     pub log_level: Option<String>,
 }
 
@@ -54,6 +55,7 @@ impl std::fmt::Debug for FileConfig {
             .field("title", &self.title)
             .field("default_tlp", &self.default_tlp)
             .field("max_content_length", &self.max_content_length)
+            .field("write_rate_per_minute", &self.write_rate_per_minute)
             .field("log_level", &self.log_level)
             .finish()
     }

@@ -1,6 +1,7 @@
 //! `hinomi`: the hub server and its command-line tools.
 
 mod config;
+mod pattern_cmd;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -32,6 +33,13 @@ enum Command {
     /// Administration of a hub's store.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// STIX patterns: check them (`hinomi pattern check`).
+    #[command(subcommand)]
+    Pattern(pattern_cmd::PatternCommand),
+    /// Match indicators' STIX patterns against observations (bundles, observed-data or
+    /// flat Zeek/Suricata events); matches as JSON lines or a bundle of sightings.
+    #[command(after_long_help = pattern_cmd::MATCH_HELP)]
+    Match(pattern_cmd::MatchArgs),
 }
 
 #[derive(Args)]
@@ -112,6 +120,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::Admin(AdminCommand::Bootstrap(args)) => bootstrap(args),
+        Command::Pattern(cmd) => pattern_cmd::pattern(cmd),
+        Command::Match(args) => pattern_cmd::run_match(args),
         Command::Admin(AdminCommand::Backup(args)) => backup(args),
         Command::Admin(AdminCommand::Restore(args)) => restore(args),
     }
@@ -182,6 +192,9 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
     };
     if let Some(t) = &settings.file.title {
         config.title = t.clone();
+    }
+    if let Some(r) = settings.file.write_rate_per_minute {
+        config.write_rate_per_minute = r;
     }
     if let Some(m) = settings.file.max_content_length {
         if m < 1024 {

@@ -47,6 +47,7 @@ error_codes! {
     PayloadTooLarge => PAYLOAD_TOO_LARGE, "payload_too_large", "Request too large";
     UnsupportedMediaType => UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Unsupported media type";
     Unprocessable => UNPROCESSABLE_ENTITY, "unprocessable", "Unprocessable content";
+    TooManyRequests => TOO_MANY_REQUESTS, "too_many_requests", "Too many requests";
     Internal => INTERNAL_SERVER_ERROR, "internal", "Internal error";
     Unavailable => SERVICE_UNAVAILABLE, "unavailable", "Service unavailable";
 }
@@ -133,6 +134,10 @@ impl IntoResponse for ApiError {
         let mut resp = (status, body.to_string()).into_response();
         resp.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
+        if self.code == Code::TooManyRequests {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         if self.code == Code::Unauthorized {
             resp.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

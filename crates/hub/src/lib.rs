@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod error;
 mod metrics;
+mod ratelimit;
 mod rest;
 mod taxii;
 
@@ -48,6 +49,9 @@ pub struct HubConfig {
     pub default_page_size: usize,
     /// Largest page served, whatever `limit` asks.
     pub max_page_size: usize,
+    /// Writes (POST, PUT, PATCH, DELETE) allowed per credential per minute, with bursts
+    /// of up to that many; 0 turns the limit off.
+    pub write_rate_per_minute: u32,
 }
 
 impl Default for HubConfig {
@@ -58,6 +62,7 @@ impl Default for HubConfig {
             max_content_length: 16 * 1024 * 1024,
             default_page_size: 1000,
             max_page_size: 10_000,
+            write_rate_per_minute: 6000,
         }
     }
 }
@@ -67,6 +72,7 @@ pub struct AppState {
     pub store: Arc<Store>,
     pub config: HubConfig,
     pub metrics: Metrics,
+    limiter: ratelimit::Limiter,
 }
 
 pub type Shared = Arc<AppState>;
@@ -77,6 +83,7 @@ impl AppState {
             store,
             config,
             metrics: Metrics::default(),
+            limiter: ratelimit::Limiter::default(),
         })
     }
 
@@ -101,6 +108,10 @@ pub fn router(state: Shared) -> Router {
         .merge(taxii::routes())
         .merge(rest::routes())
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            ratelimit::limit_writes,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }

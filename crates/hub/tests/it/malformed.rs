@@ -193,3 +193,25 @@ fn base64_encode(s: &str) -> String {
     }
     out
 }
+
+#[test]
+fn writes_are_rate_limited_per_credential() {
+    // The admin spends 4 writes creating the two members.
+    let hub = Hub::start_with(HubConfig {
+        write_rate_per_minute: 5,
+        ..HubConfig::default()
+    });
+    let (_, a) = hub.member("A", "private");
+    let (_, b) = hub.member("B", "private");
+    let objects = objects_path(SHARED);
+    let env = envelope(vec![]);
+    for _ in 0..5 {
+        assert_eq!(hub.taxii_post(&objects, &a, &env).status, 202);
+    }
+    let r = hub.taxii_post(&objects, &a, &env);
+    assert_taxii_error(&r, 429, "writes per minute");
+    assert!(r.header("Retry-After").is_some());
+    // Another credential has its own budget; reads are not limited.
+    assert_eq!(hub.taxii_post(&objects, &b, &env).status, 202);
+    assert_eq!(hub.taxii_get(&objects, Some(&a)).status, 200);
+}

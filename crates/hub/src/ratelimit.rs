@@ -1,0 +1,80 @@
+//! Per-credential limits on writes: a token bucket keyed by the SHA-256 of the
+//! `Authorization` header, so the limiter holds no secret and also slows guessing.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use axum::extract::{Request, State};
+use axum::http::{header, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+
+use crate::error::{ApiError, Code};
+use crate::Shared;
+
+struct Bucket {
+    tokens: f64,
+    last: Instant,
+}
+
+#[derive(Default)]
+pub struct Limiter {
+    buckets: Mutex<HashMap<[u8; 32], Bucket>>,
+}
+
+impl Limiter {
+    /// Takes one write from `key`'s bucket; false when it is empty.
+    fn allow(&self, key: [u8; 32], per_minute: u32) -> bool {
+        let now = Instant::now();
+        let cap = f64::from(per_minute);
+        let mut map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() > 10_000 {
+            map.retain(|_, b| now.duration_since(b.last).as_secs() < 600);
+        }
+        let b = map.entry(key).or_insert(Bucket {
+            tokens: cap,
+            last: now,
+        });
+        b.tokens = (b.tokens + now.duration_since(b.last).as_secs_f64() * cap / 60.0).min(cap);
+        b.last = now;
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+pub async fn limit_writes(State(s): State<Shared>, req: Request, next: Next) -> Response {
+    let per_minute = s.config.write_rate_per_minute;
+    let write = matches!(
+        *req.method(),
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    );
+    if per_minute > 0 && write {
+        let cred = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .map(|v| v.as_bytes().to_vec())
+            .unwrap_or_default();
+        let key: [u8; 32] = Sha256::digest(&cred).into();
+        if !s.limiter.allow(key, per_minute) {
+            let e = ApiError::new(
+                Code::TooManyRequests,
+                format!(
+                    "more than {per_minute} writes per minute with this credential; retry later"
+                ),
+            );
+            let e = if req.uri().path().starts_with("/taxii2") {
+                e.taxii()
+            } else {
+                e
+            };
+            return e.into_response();
+        }
+    }
+    next.run(req).await
+}
