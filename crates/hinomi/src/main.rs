@@ -1,7 +1,6 @@
 //! `hinomi`: the hub server and its command-line tools.
 
 mod config;
-mod pattern_cmd;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -33,13 +32,6 @@ enum Command {
     /// Administration of a hub's store.
     #[command(subcommand)]
     Admin(AdminCommand),
-    /// STIX patterns: check them (`hinomi pattern check`).
-    #[command(subcommand)]
-    Pattern(pattern_cmd::PatternCommand),
-    /// Match indicators' STIX patterns against observations (bundles, observed-data or
-    /// flat Zeek/Suricata events); matches as JSON lines or a bundle of sightings.
-    #[command(after_long_help = pattern_cmd::MATCH_HELP)]
-    Match(pattern_cmd::MatchArgs),
 }
 
 #[derive(Args)]
@@ -120,8 +112,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::Admin(AdminCommand::Bootstrap(args)) => bootstrap(args),
-        Command::Pattern(cmd) => pattern_cmd::pattern(cmd),
-        Command::Match(args) => pattern_cmd::run_match(args),
         Command::Admin(AdminCommand::Backup(args)) => backup(args),
         Command::Admin(AdminCommand::Restore(args)) => restore(args),
     }
