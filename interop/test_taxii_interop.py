@@ -286,3 +286,40 @@ def test_backup_and_restore_through_the_cli(hub):
     # The restored store already has its coordinator.
     r = subprocess.run([BIN, "admin", "bootstrap", "--data-dir", target], capture_output=True, text=True)
     assert r.returncode != 0 and "already has a coordinator" in r.stderr
+
+
+def test_https_with_a_configured_certificate(monkeypatch):
+    """With tls_cert/tls_key the hub serves HTTPS (rustls); taxii2-client verifies it."""
+    # requests lets these variables override a session's own CA file.
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    d = tempfile.mkdtemp(prefix="hinomi-tls-")
+    cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], check=True, capture_output=True)
+    boot = json.loads(subprocess.run([BIN, "admin", "bootstrap", "--data-dir", d], check=True,
+                                     capture_output=True, text=True).stdout)
+    port = free_port()
+    proc = subprocess.Popen([BIN, "serve", "--data-dir", d, "--listen", f"127.0.0.1:{port}",
+                             "--tls-cert", cert, "--tls-key", key],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"https://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                requests.get(base + "/healthz", verify=cert, timeout=1)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        server = Server(base + "/taxii2/", user="a", password=boot["token"], verify=cert)
+        assert server.default.versions == ["application/taxii+json;version=2.1"]
+        with pytest.raises(requests.ConnectionError):
+            requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    # A key that does not parse is a clear startup error naming the file.
+    bad = subprocess.run([BIN, "serve", "--data-dir", d, "--tls-cert", cert, "--tls-key", cert],
+                         capture_output=True, text=True, timeout=20)
+    assert bad.returncode != 0 and "cert.pem" in bad.stderr and "private key" in bad.stderr

@@ -39,6 +39,8 @@ pub struct FileConfig {
     pub default_tlp: Option<String>,
     pub max_content_length: Option<usize>,
     pub write_rate_per_minute: Option<u32>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
     pub log_level: Option<String>,
 }
 
@@ -56,6 +58,8 @@ impl std::fmt::Debug for FileConfig {
             .field("default_tlp", &self.default_tlp)
             .field("max_content_length", &self.max_content_length)
             .field("write_rate_per_minute", &self.write_rate_per_minute)
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
             .field("log_level", &self.log_level)
             .finish()
     }

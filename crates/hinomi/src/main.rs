@@ -45,6 +45,22 @@ struct ServeArgs {
     /// amber+strict or red [default: amber].
     #[arg(long, env = "HINOMI_DEFAULT_TLP", value_name = "TLP")]
     default_tlp: Option<String>,
+    /// PEM certificate chain: serve HTTPS (with --tls-key).
+    #[arg(
+        long,
+        env = "HINOMI_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key of the certificate.
+    #[arg(
+        long,
+        env = "HINOMI_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    tls_key: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -193,6 +209,19 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
         config.max_content_length = m;
     }
 
+    let tls = match (
+        args.tls_cert.or(settings.file.tls_cert.clone()),
+        args.tls_key.or(settings.file.tls_key.clone()),
+    ) {
+        (Some(cert), Some(key)) => Some(
+            hinomi_hub::tls::server_config(&hinomi_hub::tls::TlsFiles { cert, key })
+                .context("setting up TLS")?,
+        ),
+        (None, None) => None,
+        _ => bail!("TLS needs both tls_cert and tls_key"),
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+
     let store = Arc::new(open_store(&settings.location)?);
     if store.coordinator()?.is_none() {
         let how = match &settings.location {
@@ -218,14 +247,16 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
             .with_context(|| format!("listening on {listen}"))?;
         let addr = listener.local_addr()?;
         eprintln!(
-            "hinomi {} serving on http://{addr} (store: {:?})\n  TAXII 2.1 discovery: http://{addr}/taxii2/\n  REST API: http://{addr}/api/v1/openapi.json",
+            "hinomi {} serving on {scheme}://{addr} (store: {:?})\n  TAXII 2.1 discovery: {scheme}://{addr}/taxii2/\n  REST API: {scheme}://{addr}/api/v1/openapi.json",
             env!("CARGO_PKG_VERSION"),
             settings.location
         );
         let state = AppState::new(store, config);
-        hinomi_hub::serve(listener, state, shutdown_signal())
-            .await
-            .context("serving")?;
+        match tls {
+            Some(config) => hinomi_hub::serve_tls(listener, config, state, shutdown_signal()).await,
+            None => hinomi_hub::serve(listener, state, shutdown_signal()).await,
+        }
+        .context("serving")?;
         eprintln!("hinomi stopped");
         Ok::<_, anyhow::Error>(())
     })?;

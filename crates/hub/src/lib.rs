@@ -11,6 +11,7 @@ mod metrics;
 mod ratelimit;
 mod rest;
 mod taxii;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -188,6 +189,19 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Serves `router(state)` over HTTPS with `config` until `shutdown` resolves.
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    config: Arc<tokio_rustls::rustls::ServerConfig>,
+    state: Shared,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let tls = tls::TlsListener::new(listener, config)?;
+    axum::serve(tls, router(state))
         .with_graceful_shutdown(shutdown)
         .await
 }
