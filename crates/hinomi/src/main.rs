@@ -1,6 +1,8 @@
 //! `hinomi`: the hub server and its command-line tools.
 
 mod config;
+mod csaf_cmd;
+mod pattern_cmd;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -32,6 +34,16 @@ enum Command {
     /// Administration of a hub's store.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// STIX patterns: check them (`hinomi pattern check`).
+    #[command(subcommand)]
+    Pattern(pattern_cmd::PatternCommand),
+    /// Match indicators' STIX patterns against observations (bundles, observed-data or
+    /// flat Zeek/Suricata events); matches as JSON lines or a bundle of sightings.
+    #[command(after_long_help = pattern_cmd::MATCH_HELP)]
+    Match(pattern_cmd::MatchArgs),
+    /// CSAF 2.0 advisories: validate them (`hinomi csaf validate FILE...`).
+    #[command(subcommand)]
+    Csaf(csaf_cmd::CsafCommand),
 }
 
 #[derive(Args)]
@@ -128,6 +140,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::Admin(AdminCommand::Bootstrap(args)) => bootstrap(args),
+        Command::Pattern(cmd) => pattern_cmd::pattern(cmd),
+        Command::Match(args) => pattern_cmd::run_match(args),
+        Command::Csaf(cmd) => csaf_cmd::run(cmd),
         Command::Admin(AdminCommand::Backup(args)) => backup(args),
         Command::Admin(AdminCommand::Restore(args)) => restore(args),
     }
@@ -251,7 +266,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
             env!("CARGO_PKG_VERSION"),
             settings.location
         );
-        let state = AppState::new(store, config);
+        let state = AppState::new(store, config).context("loading the indicator index")?;
         match tls {
             Some(config) => hinomi_hub::serve_tls(listener, config, state, shutdown_signal()).await,
             None => hinomi_hub::serve(listener, state, shutdown_signal()).await,

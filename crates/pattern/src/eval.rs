@@ -62,59 +62,75 @@ fn is_binary_property(name: &str) -> bool {
     name.ends_with("_bin") || name.ends_with("_hex")
 }
 
-/// The values an object path selects from `root`, and the last property name.
-pub(crate) fn select<'a, 'p>(
+/// The last property name of a path (decides how `_hex`/`_bin` values are read).
+pub(crate) fn last_key(steps: &[PathStep]) -> &str {
+    steps
+        .iter()
+        .rev()
+        .find_map(|s| match s {
+            PathStep::Key(k) => Some(k.as_str()),
+            _ => None,
+        })
+        .unwrap_or("")
+}
+
+/// Call `f` on each value the path `steps` selects from `v`, in document order, until
+/// it returns `true`; whether it did. No allocation. `deref`: the previous property
+/// ended in `_ref`/`_refs`, so a string here is an id to follow.
+pub(crate) fn visit<'a, E>(
     ctx: &Ctx<'_, 'a>,
-    root: &'a Value,
-    steps: &'p [PathStep],
-) -> (Vec<&'a Value>, &'p str) {
-    let mut cur: Vec<&'a Value> = vec![root];
-    let mut last_key: &'p str = "";
-    for step in steps {
-        let mut next = Vec::new();
-        match step {
-            PathStep::Key(k) => {
-                let deref = last_key.ends_with("_ref") || last_key.ends_with("_refs");
-                for v in cur {
-                    let target = match v {
-                        Value::String(id) if deref => match ctx.set.resolve(ctx.obs, id) {
-                            Some(t) => t,
-                            None => continue,
-                        },
-                        v => v,
-                    };
-                    if let Some(x) = target.as_object().and_then(|m| m.get(k.as_str())) {
-                        next.push(x);
-                    }
-                }
-                last_key = k;
+    v: &'a Value,
+    steps: &[PathStep],
+    deref: bool,
+    f: &mut dyn FnMut(&'a Value) -> Result<bool, E>,
+) -> Result<bool, E> {
+    let Some((step, rest)) = steps.split_first() else {
+        return f(v);
+    };
+    match step {
+        PathStep::Key(k) => {
+            let target = match v {
+                Value::String(id) if deref => match ctx.set.resolve(ctx.obs, id) {
+                    Some(t) => t,
+                    None => return Ok(false),
+                },
+                v => v,
+            };
+            match target.as_object().and_then(|m| m.get(k.as_str())) {
+                Some(x) => visit(ctx, x, rest, k.ends_with("_ref") || k.ends_with("_refs"), f),
+                None => Ok(false),
             }
-            PathStep::Index(i) => {
-                for v in cur {
-                    if let Value::Array(a) = v {
-                        let idx = if *i < 0 { a.len() as i64 + i } else { *i };
-                        if let Some(x) = usize::try_from(idx).ok().and_then(|idx| a.get(idx)) {
-                            next.push(x);
+        }
+        PathStep::Index(i) => {
+            if let Value::Array(a) = v {
+                let idx = if *i < 0 { a.len() as i64 + i } else { *i };
+                if let Some(x) = usize::try_from(idx).ok().and_then(|idx| a.get(idx)) {
+                    return visit(ctx, x, rest, deref, f);
+                }
+            }
+            Ok(false)
+        }
+        PathStep::Any => {
+            match v {
+                Value::Array(a) => {
+                    for x in a {
+                        if visit(ctx, x, rest, deref, f)? {
+                            return Ok(true);
                         }
                     }
                 }
-            }
-            PathStep::Any => {
-                for v in cur {
-                    match v {
-                        Value::Array(a) => next.extend(a.iter()),
-                        Value::Object(m) => next.extend(m.values()),
-                        _ => {}
+                Value::Object(m) => {
+                    for x in m.values() {
+                        if visit(ctx, x, rest, deref, f)? {
+                            return Ok(true);
+                        }
                     }
                 }
+                _ => {}
             }
-        }
-        cur = next;
-        if cur.is_empty() {
-            break;
+            Ok(false)
         }
     }
-    (cur, last_key)
 }
 
 fn latin1(s: &str) -> Option<Vec<u8>> {
@@ -131,7 +147,7 @@ fn value_bytes(s: &str, prop: &str) -> Option<Vec<u8>> {
     }
 }
 
-fn nfc(s: &str) -> Cow<'_, str> {
+pub(crate) fn nfc(s: &str) -> Cow<'_, str> {
     match is_nfc_quick(s.chars()) {
         IsNormalized::Yes => Cow::Borrowed(s),
         _ => Cow::Owned(s.nfc().collect()),
@@ -241,16 +257,14 @@ pub(crate) fn eval_comparison(
     if root.get("type").and_then(Value::as_str) != Some(c.path.object_type.as_str()) {
         return Ok(false);
     }
-    let (values, prop) = select(ctx, root, &c.path.steps);
+    let prop = last_key(&c.path.steps);
     if let Test::Exists = c.test {
-        return Ok(values.is_empty() == c.negated);
+        let found = visit::<EvalError>(ctx, root, &c.path.steps, false, &mut |_| Ok(true))?;
+        return Ok(found != c.negated);
     }
-    for v in values {
-        if test_value(ctx, c, v, prop)? != c.negated {
-            return Ok(true);
-        }
-    }
-    Ok(false)
+    visit(ctx, root, &c.path.steps, false, &mut |v| {
+        Ok(test_value(ctx, c, v, prop)? != c.negated)
+    })
 }
 
 pub(crate) fn eval_expr(
@@ -535,6 +549,9 @@ pub(crate) fn evaluate(
     set: &Observations<'_>,
     opts: &EvalOptions,
 ) -> Result<Option<Match>, EvalError> {
+    if let Some(e) = single_bracket(root) {
+        return evaluate_single(e, set);
+    }
     let mut leaf_exprs = Vec::new();
     let tree = build(root, &mut leaf_exprs);
     let mut leaves = Vec::with_capacity(leaf_exprs.len());
@@ -588,5 +605,64 @@ pub(crate) fn evaluate(
         obs.sort_unstable();
         obs.dedup();
         Match { observations: obs }
+    }))
+}
+
+/// The comparison expression of a pattern that is one `[…]` without qualifiers.
+pub(crate) fn single_bracket(root: &ObservationExpr) -> Option<&ComparisonExpr> {
+    match root {
+        ObservationExpr::Observation(c) => Some(c),
+        ObservationExpr::Group(inner) => single_bracket(inner),
+        _ => None,
+    }
+}
+
+/// Whether evaluating `e` can be an error (only comparisons with `t'…'` can).
+pub(crate) fn may_fail(e: &ComparisonExpr) -> bool {
+    match e {
+        ComparisonExpr::And(v) | ComparisonExpr::Or(v) => v.iter().any(may_fail),
+        ComparisonExpr::Group(inner) => may_fail(inner),
+        ComparisonExpr::Test(c) => match &c.test {
+            Test::Compare(_, Literal::Timestamp(_)) => true,
+            Test::In(set) => set.iter().any(|l| matches!(l, Literal::Timestamp(_))),
+            _ => false,
+        },
+    }
+}
+
+/// `[e]` alone: the first observation with a matching SCO, with no search and no
+/// allocation besides the result. An error anywhere is an error, as in the general
+/// case (which looks at every observation before searching).
+fn evaluate_single(e: &ComparisonExpr, set: &Observations<'_>) -> Result<Option<Match>, EvalError> {
+    let fail = may_fail(e);
+    let mut first = None;
+    for i in 0..set.items.len() {
+        if observation_matches(set, i, e)? && first.is_none() {
+            first = Some(i);
+            if !fail {
+                break;
+            }
+        }
+    }
+    Ok(first.map(|i| Match {
+        observations: vec![i],
+    }))
+}
+
+/// [`evaluate`] against observation `index` of `set` on its own.
+pub(crate) fn evaluate_one(
+    root: &ObservationExpr,
+    set: &Observations<'_>,
+    index: usize,
+    opts: &EvalOptions,
+) -> Result<Option<Match>, EvalError> {
+    if let Some(e) = single_bracket(root) {
+        return Ok(observation_matches(set, index, e)?.then(|| Match {
+            observations: vec![index],
+        }));
+    }
+    let one = set.single(index);
+    Ok(evaluate(root, &one, opts)?.map(|m| Match {
+        observations: m.observations.iter().map(|_| index).collect(),
     }))
 }

@@ -228,3 +228,35 @@ fn hit_names_indicator_and_observation() {
         .collect();
     assert_eq!(names, vec![("i1", vec![1]), ("i2", vec![1])]);
 }
+
+#[test]
+fn evaluation_errors_are_found_through_the_indexes() {
+    use hinomi_pattern::bulk::Scratch;
+    let mut m = BulkMatcher::new();
+    let p = |t: &str| Pattern::parse(t).unwrap();
+    m.insert("ts", p("[file:created = t'2024-01-01T00:00:00Z']"));
+    m.insert(
+        "ts-first",
+        p("[file:created > t'2024-01-01T00:00:00Z' AND file:name = 'other']"),
+    );
+    m.insert(
+        "name-first",
+        p("[file:name = 'other' AND file:created > t'2024-01-01T00:00:00Z']"),
+    );
+    m.insert("plain", p("[file:name = 'a.exe']"));
+    let data = vec![
+        json!({"type": "observed-data", "first_observed": "2024-01-01T00:00:00Z",
+        "last_observed": "2024-01-01T00:00:00Z", "number_observed": 1,
+        "objects": {"0": {"type": "file", "name": "a.exe", "created": "yesterday"}}}),
+    ];
+    let set = Observations::from_json(&data).unwrap();
+    let mut out = Vec::new();
+    m.match_observation_with(&set, 0, &mut Scratch::new(), &mut out);
+    let mut got: Vec<(&str, bool)> = out
+        .iter()
+        .map(|o| (o.indicator, o.result.is_ok()))
+        .collect();
+    got.sort();
+    // `name-first` stops at its first conjunct, so it is neither a match nor an error.
+    assert_eq!(got, [("plain", true), ("ts", false), ("ts-first", false)]);
+}

@@ -1,0 +1,4 @@
+//! Integration tests of the `hinomi` binary.
+
+mod csaf_cli;
+mod pattern_cli;
