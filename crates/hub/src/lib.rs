@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod error;
+mod matching;
 mod metrics;
 mod ratelimit;
 mod rest;
@@ -74,18 +75,22 @@ pub struct AppState {
     pub config: HubConfig,
     pub metrics: Metrics,
     limiter: ratelimit::Limiter,
+    indicators: matching::IndicatorIndex,
 }
 
 pub type Shared = Arc<AppState>;
 
 impl AppState {
-    pub fn new(store: Arc<Store>, config: HubConfig) -> Shared {
-        Arc::new(AppState {
+    /// The state of a hub over `store`; compiles the store's current indicators.
+    pub fn new(store: Arc<Store>, config: HubConfig) -> Result<Shared, StoreError> {
+        let indicators = matching::IndicatorIndex::load(&store)?;
+        Ok(Arc::new(AppState {
             store,
             config,
             metrics: Metrics::default(),
             limiter: ratelimit::Limiter::default(),
-        })
+            indicators,
+        }))
     }
 
     /// Runs blocking store work off the async threads.
@@ -231,7 +236,7 @@ impl TestServer {
                 addr_tx
                     .send(listener.local_addr().expect("local addr"))
                     .expect("report address");
-                let state = AppState::new(store, config);
+                let state = AppState::new(store, config).expect("load the indicator index");
                 let _ = serve(listener, state, async {
                     let _ = rx.await;
                 })

@@ -41,6 +41,10 @@ pub fn routes() -> Router<Shared> {
             get(list_collections).post(create_collection),
         )
         .route("/api/v1/objects/{id}", get(get_object))
+        .route(
+            "/api/v1/observations",
+            axum::routing::post(crate::matching::post_observations),
+        )
         .route("/api/v1/audit", get(audit))
         .route("/api/v1/audit/verify", get(audit_verify))
 }

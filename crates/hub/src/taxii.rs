@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use hinomi_access::check_write;
 use hinomi_stix::{check_object, Timestamp, Tlp};
 use hinomi_store::{
-    Collection, Cursor, NewObject, ObjectQuery, Order, Outcome, Page, VersionFilter,
+    Collection, Cursor, IndicatorRow, NewObject, ObjectQuery, Order, Outcome, Page, VersionFilter,
     PUBLIC_COLLECTION,
 };
 
@@ -557,6 +557,12 @@ async fn delete_object(
             format!("no version of '{oid}' owned by this organization matches in this collection"),
         ));
     }
+    if oid.starts_with("indicator--") {
+        let (state, id) = (s.clone(), oid.clone());
+        s.db(move |_| crate::matching::refresh(&state, &id))
+            .await
+            .map_err(ApiError::taxii)?;
+    }
     Ok(taxii_json(StatusCode::OK, String::new()))
 }
 
@@ -704,6 +710,7 @@ async fn add_objects(
     }
 
     let mut successes: Vec<Value> = Vec::new();
+    let mut indicator_rows: Vec<IndicatorRow> = Vec::new();
     if !accepted.is_empty() {
         let meta: Vec<(usize, String, String, Tlp)> = accepted
             .iter()
@@ -712,15 +719,30 @@ async fn add_objects(
                 (*i, o.checked.id.clone(), version, o.tlp)
             })
             .collect();
+        // What the indicator index needs of each indicator, taken before the objects move.
+        let rows: Vec<Option<IndicatorRow>> = accepted
+            .iter()
+            .map(|(_, o)| {
+                (o.checked.object_type == "indicator").then(|| IndicatorRow {
+                    stix_id: o.checked.id.clone(),
+                    owner_org: p.org.id.clone(),
+                    tlp: o.tlp,
+                    audience: o.checked.audience.clone(),
+                    version: o.checked.version.map_or(0, Timestamp::micros),
+                    json: o.json.clone(),
+                })
+            })
+            .collect();
         let objs: Vec<NewObject> = accepted.into_iter().map(|(_, o)| o).collect();
         let (cid2, org) = (col.id.clone(), p.org.id.clone());
         let outcomes = s
             .db(move |st| st.add_objects(&cid2, &org, objs))
             .await
             .map_err(ApiError::taxii)?;
-        for ((i, id, version, tlp), outcome) in meta.into_iter().zip(outcomes) {
+        for (((i, id, version, tlp), outcome), row) in meta.into_iter().zip(outcomes).zip(rows) {
             match outcome {
                 Outcome::Added => {
+                    indicator_rows.extend(row);
                     s.metrics.objects_added(tlp);
                     successes.push(json!({"id": id, "version": version}));
                 }
@@ -733,6 +755,9 @@ async fn add_objects(
                 ),
             }
         }
+    }
+    if !indicator_rows.is_empty() {
+        s.indicators.queue(indicator_rows);
     }
     s.metrics.objects_refused(failures.len() as u64);
     let status_id = uuid::Uuid::new_v4().to_string();

@@ -540,3 +540,62 @@ impl Store {
         })
     }
 }
+
+/// The latest stored version of an indicator, with its handling fields, for the hub's
+/// indicator index.
+#[derive(Debug, Clone)]
+pub struct IndicatorRow {
+    pub stix_id: String,
+    pub owner_org: String,
+    pub tlp: Tlp,
+    pub audience: Vec<String>,
+    pub version: i64,
+    pub json: String,
+}
+
+impl Store {
+    /// The latest version of every indicator (any collection; the newest version wins
+    /// when collections differ). `only` narrows to one id.
+    pub fn latest_indicators(&self, only: Option<&str>) -> Result<Vec<IndicatorRow>, StoreError> {
+        self.pool.with(|c| {
+            let mut sql = String::from(
+                "SELECT o.pk, o.stix_id, o.owner_org, o.tlp, o.version, o.json, o.has_audience FROM objects o \
+                 WHERE o.stix_type = 'indicator' AND o.is_latest = 1",
+            );
+            let mut params = Vec::new();
+            if let Some(id) = only {
+                sql.push_str(" AND o.stix_id = ?");
+                params.push(Val::from(id));
+            }
+            let rows = c.query(&sql, &params)?;
+            let mut best: std::collections::HashMap<String, IndicatorRow> = std::collections::HashMap::new();
+            for mut r in rows {
+                let audience = if r[6].int() != 0 {
+                    c.query("SELECT identity_id FROM object_audience WHERE pk = ? ORDER BY identity_id", &[r[0].clone()])?
+                        .iter()
+                        .map(|a| a[0].text())
+                        .collect()
+                } else {
+                    vec![]
+                };
+                let row = IndicatorRow {
+                    stix_id: r[1].text(),
+                    owner_org: r[2].text(),
+                    tlp: Tlp::from_i64(r[3].int()).unwrap_or(Tlp::Red),
+                    version: r[4].int(),
+                    json: r[5].take_text(),
+                    audience,
+                };
+                match best.get(&row.stix_id) {
+                    Some(b) if b.version >= row.version => {}
+                    _ => {
+                        best.insert(row.stix_id.clone(), row);
+                    }
+                }
+            }
+            let mut out: Vec<IndicatorRow> = best.into_values().collect();
+            out.sort_by(|a, b| a.stix_id.cmp(&b.stix_id));
+            Ok(out)
+        })
+    }
+}

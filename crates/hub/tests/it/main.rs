@@ -3,6 +3,7 @@
 
 mod access_paths;
 mod malformed;
+mod observations;
 mod rest;
 mod taxii;
 
