@@ -323,3 +323,34 @@ def test_https_with_a_configured_certificate(monkeypatch):
     bad = subprocess.run([BIN, "serve", "--data-dir", d, "--tls-cert", cert, "--tls-key", cert],
                          capture_output=True, text=True, timeout=20)
     assert bad.returncode != 0 and "cert.pem" in bad.stderr and "private key" in bad.stderr
+
+
+@pytest.mark.skipif(not os.environ.get("HINOMI_TEST_DATABASE_URL"), reason="HINOMI_TEST_DATABASE_URL not set")
+def test_the_binary_on_postgresql():
+    """`hinomi admin bootstrap` and `hinomi serve` on PostgreSQL (a fresh schema)."""
+    url = os.environ["HINOMI_TEST_DATABASE_URL"]
+    schema = "hinomi_test_interop_%d" % os.getpid()
+    subprocess.run(["psql", "-q", url, "-c", f"DROP SCHEMA IF EXISTS {schema} CASCADE", "-c", f"CREATE SCHEMA {schema}"],
+                   check=True, capture_output=True)
+    db = url + ("&" if "?" in url else "?") + f"options=-c%20search_path%3D{schema}"
+    boot = json.loads(subprocess.run([BIN, "admin", "bootstrap", "--database-url", db], check=True,
+                                     capture_output=True, text=True).stdout)
+    port = free_port()
+    proc = subprocess.Popen([BIN, "serve", "--database-url", db, "--listen", f"127.0.0.1:{port}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                requests.get(base + "/healthz", timeout=1)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        col = Collection(f"{base}/taxii2/hub/collections/{SHARED_COLLECTION}/", user="a", password=boot["token"])
+        st = col.add_objects({"objects": [indicator(n) for n in range(2000, 2050)]})
+        assert st.success_count == 50
+        pages = [len(p.get("objects", [])) for p in as_pages(col.get_objects, per_request=20, type="indicator")]
+        assert pages == [20, 20, 10]
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=10) == 0, proc.stderr.read()

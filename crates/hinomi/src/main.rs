@@ -256,6 +256,10 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+    // The store is synchronous: load the indicator index before entering the runtime.
+    let state = AppState::new(store, config).context("loading the indicator index")?;
+    // Dropped after the runtime: the PostgreSQL client must not close inside it.
+    let keep = state.clone();
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
@@ -266,15 +270,16 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
             env!("CARGO_PKG_VERSION"),
             settings.location
         );
-        let state = AppState::new(store, config).context("loading the indicator index")?;
         match tls {
             Some(config) => hinomi_hub::serve_tls(listener, config, state, shutdown_signal()).await,
             None => hinomi_hub::serve(listener, state, shutdown_signal()).await,
         }
         .context("serving")?;
-        eprintln!("hinomi stopped");
         Ok::<_, anyhow::Error>(())
     })?;
+    drop(rt);
+    drop(keep);
+    eprintln!("hinomi stopped");
     Ok(ExitCode::SUCCESS)
 }
 

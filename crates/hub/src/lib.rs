@@ -224,6 +224,10 @@ impl TestServer {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
+            // The store is synchronous: build the state outside the runtime.
+            let state = AppState::new(store, config).expect("load the indicator index");
+            // Dropped after the runtime: the PostgreSQL client must not close inside it.
+            let keep = state.clone();
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()
@@ -236,12 +240,13 @@ impl TestServer {
                 addr_tx
                     .send(listener.local_addr().expect("local addr"))
                     .expect("report address");
-                let state = AppState::new(store, config).expect("load the indicator index");
                 let _ = serve(listener, state, async {
                     let _ = rx.await;
                 })
                 .await;
             });
+            drop(rt);
+            drop(keep);
         });
         let addr = addr_rx.recv().expect("server started");
         TestServer {
