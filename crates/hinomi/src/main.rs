@@ -2,6 +2,7 @@
 
 mod config;
 mod csaf_cmd;
+mod import_cmd;
 mod pattern_cmd;
 
 use std::process::ExitCode;
@@ -44,6 +45,9 @@ enum Command {
     /// CSAF 2.0 advisories: validate them (`hinomi csaf validate FILE...`).
     #[command(subcommand)]
     Csaf(csaf_cmd::CsafCommand),
+    /// Bulk imports into the store: CSAF advisories, known-exploited catalogs.
+    #[command(subcommand)]
+    Import(import_cmd::ImportCommand),
 }
 
 #[derive(Args)]
@@ -143,6 +147,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Pattern(cmd) => pattern_cmd::pattern(cmd),
         Command::Match(args) => pattern_cmd::run_match(args),
         Command::Csaf(cmd) => csaf_cmd::run(cmd),
+        Command::Import(cmd) => import_cmd::run(cmd),
         Command::Admin(AdminCommand::Backup(args)) => backup(args),
         Command::Admin(AdminCommand::Restore(args)) => restore(args),
     }

@@ -5,6 +5,7 @@
 //! [`hinomi_access::Scope`] from the request's principal ([`auth`]) and pass it to the
 //! store, which filters with it.
 
+pub mod advisories;
 pub mod auth;
 pub mod error;
 mod matching;

@@ -42,6 +42,18 @@ pub fn routes() -> Router<Shared> {
         )
         .route("/api/v1/objects/{id}", get(get_object))
         .route(
+            "/api/v1/advisories",
+            get(crate::advisories::list_advisories).post(crate::advisories::post_advisory),
+        )
+        .route(
+            "/api/v1/advisories/{id}",
+            get(crate::advisories::get_advisory),
+        )
+        .route(
+            "/api/v1/kev",
+            axum::routing::post(crate::advisories::post_kev),
+        )
+        .route(
             "/api/v1/observations",
             axum::routing::post(crate::matching::post_observations),
         )

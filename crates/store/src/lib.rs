@@ -9,6 +9,7 @@
 //! [`hinomi_access::Scope`] and filters with it in SQL; no read returns an object the
 //! scope does not allow.
 
+mod advisories;
 mod db;
 mod model;
 mod objects;
@@ -19,6 +20,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+pub use advisories::*;
 use db::{Conn, Pool};
 pub use db::{Dialect, Val};
 pub use hinomi_access::{OrgKind, Scope};
@@ -27,10 +29,16 @@ pub use model::*;
 pub use objects::*;
 
 /// The schema version this binary knows. Migrations bring older stores up to it.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
-const SQLITE_MIGRATIONS: &[&str] = &[include_str!("../migrations/sqlite/0001_init.sql")];
-const POSTGRES_MIGRATIONS: &[&str] = &[include_str!("../migrations/postgres/0001_init.sql")];
+const SQLITE_MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/sqlite/0001_init.sql"),
+    include_str!("../migrations/sqlite/0002_advisories.sql"),
+];
+const POSTGRES_MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/postgres/0001_init.sql"),
+    include_str!("../migrations/postgres/0002_advisories.sql"),
+];
 
 /// Ids of the collections every hub starts with.
 pub const SHARED_COLLECTION: &str = "4f1d6a8e-2c47-4b5e-9f0a-7d3c2e1b5a60";

@@ -153,24 +153,35 @@ fn tlp_list(set: TlpSet) -> String {
 
 /// The access rule as SQL: `scope` compiled to a condition on `o` (objects).
 pub(crate) fn scope_sql(scope: &Scope, params: &mut Vec<Val>) -> String {
+    scope_sql_on("o", "object_audience", scope, params)
+}
+
+/// The access rule as SQL on any table with `tlp`, `owner_org`, `has_audience` and `pk`
+/// columns (alias `t`) whose audience rows are in `audience_table`.
+pub(crate) fn scope_sql_on(
+    t: &str,
+    audience_table: &str,
+    scope: &Scope,
+    params: &mut Vec<Val>,
+) -> String {
     let mut parts = Vec::new();
     if !scope.open.is_empty() {
-        parts.push(format!("o.tlp IN ({})", tlp_list(scope.open)));
+        parts.push(format!("{t}.tlp IN ({})", tlp_list(scope.open)));
     }
     if let Some(owner) = &scope.owner {
-        parts.push("o.owner_org = ?".to_string());
+        parts.push(format!("{t}.owner_org = ?"));
         params.push(owner.into());
     }
     if !scope.without_audience.is_empty() {
         parts.push(format!(
-            "(o.has_audience = 0 AND o.tlp IN ({}))",
+            "({t}.has_audience = 0 AND {t}.tlp IN ({}))",
             tlp_list(scope.without_audience)
         ));
     }
     if !scope.by_audience.is_empty() && !scope.audience_keys.is_empty() {
         let marks = vec!["?"; scope.audience_keys.len()].join(", ");
         parts.push(format!(
-            "(o.tlp IN ({}) AND EXISTS (SELECT 1 FROM object_audience a WHERE a.pk = o.pk AND a.identity_id IN ({marks})))",
+            "({t}.tlp IN ({}) AND EXISTS (SELECT 1 FROM {audience_table} a WHERE a.pk = {t}.pk AND a.identity_id IN ({marks})))",
             tlp_list(scope.by_audience)
         ));
         params.extend(scope.audience_keys.iter().map(Val::from));

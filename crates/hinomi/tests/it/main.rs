@@ -1,4 +1,5 @@
 //! Integration tests of the `hinomi` binary.
 
 mod csaf_cli;
+mod import_cli;
 mod pattern_cli;

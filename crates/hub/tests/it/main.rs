@@ -2,6 +2,7 @@
 //! access rule on every read path.
 
 mod access_paths;
+mod advisories;
 mod malformed;
 mod observations;
 mod rest;

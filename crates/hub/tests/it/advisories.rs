@@ -1,0 +1,95 @@
+//! CSAF advisories through the REST API: validation, revisions, search, TLP, and the
+//! known-exploited catalog. Documents are read in place from ../shared.
+
+use serde_json::{json, Value};
+
+use crate::Hub;
+
+fn shared(rel: &str) -> Value {
+    let p = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared").join(rel);
+    serde_json::from_str(&std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()
+}
+
+#[test]
+fn advisories_validate_store_search_and_follow_tlp() {
+    let hub = Hub::start();
+    let (_, x) = hub.member("Vendor CERT X", "private");
+    let (_, y) = hub.member("Ministry Y", "government");
+
+    let doc = shared("csaf/cisa-sample/icsa-24-289-02.json");
+    let r = hub.rest("POST", "/api/v1/advisories", &x, Some(doc.clone()));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let v = r.json();
+    assert_eq!(v["tracking_id"], "ICSA-24-289-02");
+    assert_eq!(v["tlp"], "TLP:CLEAR", "CSAF's TLP 1.0 WHITE is CLEAR");
+    assert_eq!(v["cves"], json!(["CVE-2024-8531", "CVE-2024-8530"]));
+    // The same revision again changes nothing; another organization cannot revise it.
+    let r = hub.rest("POST", "/api/v1/advisories", &x, Some(doc.clone()));
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("already stored"));
+    let r = hub.rest("POST", "/api/v1/advisories", &y, Some(doc.clone()));
+    assert_eq!(r.status, 409, "{}", r.body);
+
+    // An AMBER copy under another tracking id: X and the coordinator see it, Y does not.
+    let mut amber = doc.clone();
+    amber["document"]["tracking"]["id"] = json!("HINOMI-TEST-0001");
+    amber["document"]["distribution"]["tlp"]["label"] = json!("AMBER");
+    assert_eq!(hub.rest("POST", "/api/v1/advisories", &x, Some(amber)).status, 201);
+    let ids = |token: &str, q: &str| -> Vec<String> {
+        let r = hub.rest("GET", &format!("/api/v1/advisories{q}"), token, None);
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()["advisories"].as_array().unwrap().iter().map(|a| a["tracking_id"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(ids(&x, "").len(), 2);
+    assert_eq!(ids(&hub.admin, "").len(), 2);
+    assert_eq!(ids(&y, ""), vec!["ICSA-24-289-02"]);
+    assert_eq!(hub.rest("GET", "/api/v1/advisories/HINOMI-TEST-0001", &y, None).status, 404);
+    let r = hub.rest("GET", "/api/v1/advisories/HINOMI-TEST-0001", &x, None);
+    assert_eq!(r.json()["document"]["tracking"]["id"], "HINOMI-TEST-0001");
+    // The public reads CLEAR advisories without credentials.
+    let r = hub.call("GET", "/api/v1/advisories", None, &[], None);
+    assert_eq!(r.json()["advisories"].as_array().unwrap().len(), 1);
+
+    // Search.
+    assert_eq!(ids(&y, "?cve=CVE-2024-8530"), vec!["ICSA-24-289-02"]);
+    assert!(ids(&y, "?cve=CVE-1999-0001").is_empty());
+    let vendor = doc["product_tree"]["branches"][0]["name"].as_str().unwrap().to_string();
+    assert_eq!(ids(&y, &format!("?vendor={}", &vendor[..3])).len(), 1);
+    assert!(ids(&y, "?vendor=nosuchvendor").is_empty());
+    assert_eq!(ids(&y, "?severity=low").len(), 1);
+    assert!(ids(&y, "?released_after=2030-01-01T00:00:00Z").is_empty());
+    let r = hub.rest("GET", "/api/v1/advisories?severity=extreme", &y, None);
+    assert_eq!(r.status, 400);
+    let r = hub.rest("GET", "/api/v1/advisories?colour=red", &y, None);
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("colour"));
+
+    // Invalid documents are refused with the validator's findings.
+    let bad = shared("csaf/oasis-csaf-2.0-tests/test/validator/data/mandatory/oasis_csaf_tc-csaf_2_0-2021-6-1-01-01.json");
+    let r = hub.rest("POST", "/api/v1/advisories", &x, Some(bad));
+    assert_eq!(r.status, 422);
+    let v = r.json();
+    assert_eq!(v["error"]["code"], "unprocessable");
+    assert!(v["findings"].as_array().unwrap().iter().any(|f| f["test"] == "6.1.1"), "{v}");
+}
+
+#[test]
+fn known_exploited_catalog_is_idempotent_and_flags_advisories() {
+    let hub = Hub::start();
+    let (_, x) = hub.member("CERT", "government");
+    let kev = shared("vuln/kev/known_exploited_vulnerabilities.json");
+    let n = kev["vulnerabilities"].as_array().unwrap().len() as u64;
+    let r = hub.rest("POST", "/api/v1/kev", &hub.admin, Some(kev.clone()));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["added"], n);
+    let r = hub.rest("POST", "/api/v1/kev", &hub.admin, Some(kev));
+    assert_eq!((r.json()["added"].as_u64(), r.json()["unchanged"].as_u64()), (Some(0), Some(n)));
+    assert_eq!(hub.rest("POST", "/api/v1/kev", &x, Some(json!({}))).status, 403);
+    assert_eq!(hub.rest("POST", "/api/v1/kev", &hub.admin, Some(json!({"vulnerabilities": [{"cveID": "nope"}]}))).status, 422);
+
+    let r = hub.rest("POST", "/api/v1/advisories", &x, Some(shared("csaf/cisa-sample/icsa-24-046-11.json")));
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.json()["known_exploited"], json!(["CVE-2022-2586"]));
+    let r = hub.rest("GET", "/api/v1/advisories?cve=CVE-2022-2586", &x, None);
+    assert_eq!(r.json()["advisories"][0]["known_exploited"], json!(["CVE-2022-2586"]));
+}
