@@ -6,8 +6,13 @@ use serde_json::{json, Value};
 use crate::Hub;
 
 fn shared(rel: &str) -> Value {
-    let p = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared").join(rel);
-    serde_json::from_str(&std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()
+    let p = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared")
+        .join(rel);
+    serde_json::from_str(
+        &std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -34,16 +39,29 @@ fn advisories_validate_store_search_and_follow_tlp() {
     let mut amber = doc.clone();
     amber["document"]["tracking"]["id"] = json!("HINOMI-TEST-0001");
     amber["document"]["distribution"]["tlp"]["label"] = json!("AMBER");
-    assert_eq!(hub.rest("POST", "/api/v1/advisories", &x, Some(amber)).status, 201);
+    assert_eq!(
+        hub.rest("POST", "/api/v1/advisories", &x, Some(amber))
+            .status,
+        201
+    );
     let ids = |token: &str, q: &str| -> Vec<String> {
         let r = hub.rest("GET", &format!("/api/v1/advisories{q}"), token, None);
         assert_eq!(r.status, 200, "{}", r.body);
-        r.json()["advisories"].as_array().unwrap().iter().map(|a| a["tracking_id"].as_str().unwrap().to_string()).collect()
+        r.json()["advisories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["tracking_id"].as_str().unwrap().to_string())
+            .collect()
     };
     assert_eq!(ids(&x, "").len(), 2);
     assert_eq!(ids(&hub.admin, "").len(), 2);
     assert_eq!(ids(&y, ""), vec!["ICSA-24-289-02"]);
-    assert_eq!(hub.rest("GET", "/api/v1/advisories/HINOMI-TEST-0001", &y, None).status, 404);
+    assert_eq!(
+        hub.rest("GET", "/api/v1/advisories/HINOMI-TEST-0001", &y, None)
+            .status,
+        404
+    );
     let r = hub.rest("GET", "/api/v1/advisories/HINOMI-TEST-0001", &x, None);
     assert_eq!(r.json()["document"]["tracking"]["id"], "HINOMI-TEST-0001");
     // The public reads CLEAR advisories without credentials.
@@ -53,7 +71,10 @@ fn advisories_validate_store_search_and_follow_tlp() {
     // Search.
     assert_eq!(ids(&y, "?cve=CVE-2024-8530"), vec!["ICSA-24-289-02"]);
     assert!(ids(&y, "?cve=CVE-1999-0001").is_empty());
-    let vendor = doc["product_tree"]["branches"][0]["name"].as_str().unwrap().to_string();
+    let vendor = doc["product_tree"]["branches"][0]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(ids(&y, &format!("?vendor={}", &vendor[..3])).len(), 1);
     assert!(ids(&y, "?vendor=nosuchvendor").is_empty());
     assert_eq!(ids(&y, "?severity=low").len(), 1);
@@ -70,7 +91,14 @@ fn advisories_validate_store_search_and_follow_tlp() {
     assert_eq!(r.status, 422);
     let v = r.json();
     assert_eq!(v["error"]["code"], "unprocessable");
-    assert!(v["findings"].as_array().unwrap().iter().any(|f| f["test"] == "6.1.1"), "{v}");
+    assert!(
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["test"] == "6.1.1"),
+        "{v}"
+    );
 }
 
 #[test]
@@ -83,13 +111,36 @@ fn known_exploited_catalog_is_idempotent_and_flags_advisories() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["added"], n);
     let r = hub.rest("POST", "/api/v1/kev", &hub.admin, Some(kev));
-    assert_eq!((r.json()["added"].as_u64(), r.json()["unchanged"].as_u64()), (Some(0), Some(n)));
-    assert_eq!(hub.rest("POST", "/api/v1/kev", &x, Some(json!({}))).status, 403);
-    assert_eq!(hub.rest("POST", "/api/v1/kev", &hub.admin, Some(json!({"vulnerabilities": [{"cveID": "nope"}]}))).status, 422);
+    assert_eq!(
+        (r.json()["added"].as_u64(), r.json()["unchanged"].as_u64()),
+        (Some(0), Some(n))
+    );
+    assert_eq!(
+        hub.rest("POST", "/api/v1/kev", &x, Some(json!({}))).status,
+        403
+    );
+    assert_eq!(
+        hub.rest(
+            "POST",
+            "/api/v1/kev",
+            &hub.admin,
+            Some(json!({"vulnerabilities": [{"cveID": "nope"}]}))
+        )
+        .status,
+        422
+    );
 
-    let r = hub.rest("POST", "/api/v1/advisories", &x, Some(shared("csaf/cisa-sample/icsa-24-046-11.json")));
+    let r = hub.rest(
+        "POST",
+        "/api/v1/advisories",
+        &x,
+        Some(shared("csaf/cisa-sample/icsa-24-046-11.json")),
+    );
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(r.json()["known_exploited"], json!(["CVE-2022-2586"]));
     let r = hub.rest("GET", "/api/v1/advisories?cve=CVE-2022-2586", &x, None);
-    assert_eq!(r.json()["advisories"][0]["known_exploited"], json!(["CVE-2022-2586"]));
+    assert_eq!(
+        r.json()["advisories"][0]["known_exploited"],
+        json!(["CVE-2022-2586"])
+    );
 }

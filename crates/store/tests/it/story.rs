@@ -452,7 +452,13 @@ fn backup_and_restore_sqlite() {
     assert!(Store::restore(&dir.join("missing.db"), &dir.join("x.db"), false).is_err());
 }
 
-fn advisory(tracking: &str, version: &str, current: &str, tlp: Tlp, score: i64) -> hinomi_store::NewAdvisory {
+fn advisory(
+    tracking: &str,
+    version: &str,
+    current: &str,
+    tlp: Tlp,
+    score: i64,
+) -> hinomi_store::NewAdvisory {
     hinomi_store::NewAdvisory {
         publisher: "Example PSIRT".into(),
         tracking_id: tracking.into(),
@@ -489,43 +495,136 @@ fn advisory_revisions_search_and_kev_on_every_backend() {
         let b = org(&store, "B", OrgKind::Private, &boot.organization.id);
         let r1 = advisory("EX-1", "1", "2026-01-01T00:00:00Z", Tlp::Clear, 75);
         let r2 = advisory("EX-1", "2", "2026-02-01T00:00:00Z", Tlp::Clear, 98);
-        assert_eq!(store.add_advisory(&a.id, &r2).unwrap(), AdvisoryOutcome::Added, "{name}");
+        assert_eq!(
+            store.add_advisory(&a.id, &r2).unwrap(),
+            AdvisoryOutcome::Added,
+            "{name}"
+        );
         // An older revision arriving later is stored but does not become current.
-        assert_eq!(store.add_advisory(&a.id, &r1).unwrap(), AdvisoryOutcome::Added);
-        assert_eq!(store.add_advisory(&a.id, &r1).unwrap(), AdvisoryOutcome::Duplicate);
+        assert_eq!(
+            store.add_advisory(&a.id, &r1).unwrap(),
+            AdvisoryOutcome::Added
+        );
+        assert_eq!(
+            store.add_advisory(&a.id, &r1).unwrap(),
+            AdvisoryOutcome::Duplicate
+        );
         let mut changed = r1.clone();
         changed.json = "{\"other\":1}".into();
-        assert!(matches!(store.add_advisory(&a.id, &changed).unwrap(), AdvisoryOutcome::Refused(_)));
-        assert!(matches!(store.add_advisory(&b.id, &advisory("EX-1", "3", "2026-03-01T00:00:00Z", Tlp::Clear, 10)).unwrap(), AdvisoryOutcome::Refused(m) if m.contains("another organization")));
-        store.add_advisory(&a.id, &advisory("EX-2", "1", "2026-01-15T00:00:00Z", Tlp::Amber, 30)).unwrap();
+        assert!(matches!(
+            store.add_advisory(&a.id, &changed).unwrap(),
+            AdvisoryOutcome::Refused(_)
+        ));
+        assert!(
+            matches!(store.add_advisory(&b.id, &advisory("EX-1", "3", "2026-03-01T00:00:00Z", Tlp::Clear, 10)).unwrap(), AdvisoryOutcome::Refused(m) if m.contains("another organization"))
+        );
+        store
+            .add_advisory(
+                &a.id,
+                &advisory("EX-2", "1", "2026-01-15T00:00:00Z", Tlp::Amber, 30),
+            )
+            .unwrap();
 
         let scope_b = reader(&store, &b.id);
         let q = |f: &dyn Fn(&mut AdvisoryQuery)| {
-            let mut q = AdvisoryQuery { limit: 100, ..AdvisoryQuery::default() };
+            let mut q = AdvisoryQuery {
+                limit: 100,
+                ..AdvisoryQuery::default()
+            };
             f(&mut q);
-            store.query_advisories(&scope_b, &q).unwrap().0.iter().map(|s| format!("{}@{}", s.tracking_id, s.version)).collect::<Vec<_>>()
+            store
+                .query_advisories(&scope_b, &q)
+                .unwrap()
+                .0
+                .iter()
+                .map(|s| format!("{}@{}", s.tracking_id, s.version))
+                .collect::<Vec<_>>()
         };
-        assert_eq!(q(&|_| {}), vec!["EX-1@2"], "{name}: AMBER EX-2 hidden from B, only the current revision");
+        assert_eq!(
+            q(&|_| {}),
+            vec!["EX-1@2"],
+            "{name}: AMBER EX-2 hidden from B, only the current revision"
+        );
         assert_eq!(q(&|x| x.all_revisions = true), vec!["EX-1@2", "EX-1@1"]);
-        assert_eq!(q(&|x| x.min_severity = Some("critical".into())), vec!["EX-1@2"]);
+        assert_eq!(
+            q(&|x| x.min_severity = Some("critical".into())),
+            vec!["EX-1@2"]
+        );
         assert_eq!(q(&|x| x.vendor = Some("EXAM".into())), vec!["EX-1@2"]);
-        assert_eq!(q(&|x| x.product = Some("controller".into())), vec!["EX-1@2"]);
+        assert_eq!(
+            q(&|x| x.product = Some("controller".into())),
+            vec!["EX-1@2"]
+        );
         assert!(q(&|x| x.cve = Some("CVE-2026-9999".into())).is_empty());
         let scope_a = reader(&store, &a.id);
-        let all = store.query_advisories(&scope_a, &AdvisoryQuery { limit: 1, ..AdvisoryQuery::default() }).unwrap();
+        let all = store
+            .query_advisories(
+                &scope_a,
+                &AdvisoryQuery {
+                    limit: 1,
+                    ..AdvisoryQuery::default()
+                },
+            )
+            .unwrap();
         assert_eq!(all.0.len(), 1);
         let next = all.1.expect("a second page");
-        let page2 = store.query_advisories(&scope_a, &AdvisoryQuery { limit: 1, after: Some(next), ..AdvisoryQuery::default() }).unwrap();
+        let page2 = store
+            .query_advisories(
+                &scope_a,
+                &AdvisoryQuery {
+                    limit: 1,
+                    after: Some(next),
+                    ..AdvisoryQuery::default()
+                },
+            )
+            .unwrap();
         assert_eq!(page2.0[0].tracking_id, "EX-2");
-        assert!(store.advisory_document(&scope_b, "EX-2", None).unwrap().is_none());
-        assert_eq!(store.advisory_document(&scope_b, "EX-1", Some("1")).unwrap().unwrap(), r1.json);
+        assert!(store
+            .advisory_document(&scope_b, "EX-2", None)
+            .unwrap()
+            .is_none());
+        assert_eq!(
+            store
+                .advisory_document(&scope_b, "EX-1", Some("1"))
+                .unwrap()
+                .unwrap(),
+            r1.json
+        );
 
-        let kev = |cve: &str, name: &str| KevEntry { cve: cve.into(), vendor_project: "V".into(), product: "P".into(), name: name.into(), date_added: "2026-01-01".into(), due_date: None, ransomware: None, json: format!("{{\"{cve}\":\"{name}\"}}") };
-        let r = store.import_kev(&[kev("CVE-2026-0001", "a"), kev("CVE-2026-0002", "b")], &boot.organization.id).unwrap();
+        let kev = |cve: &str, name: &str| KevEntry {
+            cve: cve.into(),
+            vendor_project: "V".into(),
+            product: "P".into(),
+            name: name.into(),
+            date_added: "2026-01-01".into(),
+            due_date: None,
+            ransomware: None,
+            json: format!("{{\"{cve}\":\"{name}\"}}"),
+        };
+        let r = store
+            .import_kev(
+                &[kev("CVE-2026-0001", "a"), kev("CVE-2026-0002", "b")],
+                &boot.organization.id,
+            )
+            .unwrap();
         assert_eq!((r.added, r.updated, r.unchanged), (2, 0, 0));
-        let r = store.import_kev(&[kev("CVE-2026-0001", "a"), kev("CVE-2026-0002", "b2")], &boot.organization.id).unwrap();
+        let r = store
+            .import_kev(
+                &[kev("CVE-2026-0001", "a"), kev("CVE-2026-0002", "b2")],
+                &boot.organization.id,
+            )
+            .unwrap();
         assert_eq!((r.added, r.updated, r.unchanged), (0, 1, 1));
-        let s = store.query_advisories(&scope_b, &AdvisoryQuery { limit: 10, ..AdvisoryQuery::default() }).unwrap().0;
+        let s = store
+            .query_advisories(
+                &scope_b,
+                &AdvisoryQuery {
+                    limit: 10,
+                    ..AdvisoryQuery::default()
+                },
+            )
+            .unwrap()
+            .0;
         assert_eq!(s[0].known_exploited, vec!["CVE-2026-0001"]);
     }
 }
