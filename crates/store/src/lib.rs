@@ -11,6 +11,7 @@
 
 mod advisories;
 mod db;
+mod inventories;
 mod model;
 mod objects;
 
@@ -25,19 +26,22 @@ use db::{Conn, Pool};
 pub use db::{Dialect, Val};
 pub use hinomi_access::{OrgKind, Scope};
 pub use hinomi_stix::{Timestamp, Tlp};
+pub use inventories::*;
 pub use model::*;
 pub use objects::*;
 
 /// The schema version this binary knows. Migrations bring older stores up to it.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const SQLITE_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0001_init.sql"),
     include_str!("../migrations/sqlite/0002_advisories.sql"),
+    include_str!("../migrations/sqlite/0003_inventories.sql"),
 ];
 const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0001_init.sql"),
     include_str!("../migrations/postgres/0002_advisories.sql"),
+    include_str!("../migrations/postgres/0003_inventories.sql"),
 ];
 
 /// Ids of the collections every hub starts with.

@@ -628,3 +628,91 @@ fn advisory_revisions_search_and_kev_on_every_backend() {
         assert_eq!(s[0].known_exploited, vec!["CVE-2026-0001"]);
     }
 }
+
+#[test]
+fn inventories_and_findings_are_not_re_raised_on_every_backend() {
+    use hinomi_store::{FindingRow, FindingScope};
+    for (name, loc) in backends() {
+        let store = open(&loc);
+        let boot = store.bootstrap("hub", None).unwrap();
+        let a = org(&store, "A", OrgKind::Private, &boot.organization.id);
+        let b = org(&store, "B", OrgKind::Private, &boot.organization.id);
+        store
+            .put_inventory(&a.id, "web-1", "components", 2, "{\"components\":[]}")
+            .unwrap();
+        store
+            .put_inventory(&a.id, "web-1", "components", 3, "{\"components\":[1]}")
+            .unwrap();
+        store
+            .put_inventory(&b.id, "plc-7", "cyclonedx", 1, "{}")
+            .unwrap();
+        assert!(store
+            .put_inventory(&a.id, " ", "components", 0, "{}")
+            .is_err());
+        assert_eq!(
+            store.inventories(Some(&a.id)).unwrap().len(),
+            1,
+            "{name}: replaced, not added"
+        );
+        assert_eq!(store.inventories(Some(&a.id)).unwrap()[0].components, 3);
+        assert_eq!(store.inventories(None).unwrap().len(), 2);
+
+        let row = |org: &str, asset: &str, status: &str| FindingRow {
+            org_id: org.into(),
+            asset: asset.into(),
+            component_index: 0,
+            component: "openssl@3.0.1".into(),
+            publisher: "P".into(),
+            tracking_id: "T-1".into(),
+            vulnerability: "CVE-2026-0001".into(),
+            product_id: "PID".into(),
+            status: status.into(),
+            max_score: Some(98),
+            detail: json!({"remediations": []}),
+            first_seen: Timestamp(0),
+            changed: Timestamp(0),
+        };
+        let by_advisory = FindingScope::Advisory {
+            publisher: "P".into(),
+            tracking_id: "T-1".into(),
+        };
+        let fresh = store
+            .replace_findings(
+                &by_advisory,
+                vec![
+                    row(&a.id, "web-1", "affected"),
+                    row(&b.id, "plc-7", "affected"),
+                ],
+            )
+            .unwrap();
+        assert_eq!(fresh.len(), 2);
+        // A new revision that changes nothing raises nothing (CSAF §9.1.13).
+        let fresh = store
+            .replace_findings(
+                &by_advisory,
+                vec![
+                    row(&a.id, "web-1", "affected"),
+                    row(&b.id, "plc-7", "affected"),
+                ],
+            )
+            .unwrap();
+        assert!(fresh.is_empty(), "{name}");
+        let fresh = store
+            .replace_findings(
+                &by_advisory,
+                vec![
+                    row(&a.id, "web-1", "fixed"),
+                    row(&b.id, "plc-7", "affected"),
+                ],
+            )
+            .unwrap();
+        assert_eq!(fresh.len(), 1);
+        assert_eq!(fresh[0].status, "fixed");
+        assert_eq!(store.findings(Some(&a.id)).unwrap().len(), 1);
+        let picture = store.affected_by_advisory().unwrap();
+        assert_eq!(picture[0]["organizations_affected"], 1);
+        assert!(store.delete_inventory(&b.id, "plc-7").unwrap());
+        assert!(store.findings(Some(&b.id)).unwrap().is_empty());
+        assert!(!store.delete_inventory(&b.id, "plc-7").unwrap());
+    }
+}
