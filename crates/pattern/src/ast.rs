@@ -153,6 +153,53 @@ pub struct Like {
     pub(crate) source: String,
     pub(crate) text: regex::Regex,
     pub(crate) bytes: Option<regex::bytes::Regex>,
+    /// The same test without the regex engine, when the pattern has no `_`.
+    pub(crate) glob: Option<Glob>,
+}
+
+/// A `LIKE` pattern with `%` wildcards only, NFC-normalized: literal parts that must
+/// appear in order, the first at the start and the last at the end.
+#[derive(Debug, Clone)]
+pub(crate) struct Glob {
+    parts: Vec<String>,
+}
+
+impl Glob {
+    /// From the NFC-normalized `LIKE` text; `None` when it has `_`.
+    pub(crate) fn new(like: &str) -> Option<Glob> {
+        if like.contains('_') {
+            return None;
+        }
+        Some(Glob {
+            parts: like.split('%').map(str::to_string).collect(),
+        })
+    }
+
+    /// The literal text every match starts with.
+    pub(crate) fn prefix(&self) -> &str {
+        &self.parts[0]
+    }
+
+    /// Whether the NFC text `s` matches (what `(?s)^…$` with `.*` for `%` does).
+    pub(crate) fn is_match(&self, s: &str) -> bool {
+        let [first, middle @ .., last] = self.parts.as_slice() else {
+            return s == self.parts[0];
+        };
+        if s.len() < first.len() + last.len()
+            || !s.starts_with(first.as_str())
+            || !s.ends_with(last.as_str())
+        {
+            return false;
+        }
+        let mut rest = &s[first.len()..s.len() - last.len()];
+        for m in middle {
+            match rest.find(m.as_str()) {
+                Some(i) => rest = &rest[i + m.len()..],
+                None => return false,
+            }
+        }
+        true
+    }
 }
 
 impl Like {
@@ -360,6 +407,11 @@ impl fmt::Display for ComparisonExpr {
 impl fmt::Display for Qualifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            // An integral value beyond `i64` would read back as an integer out of
+            // range: print it as a float literal.
+            Qualifier::Within(s) if s.fract() == 0.0 && s.abs() >= 9.0e18 => {
+                write!(f, "WITHIN {s}.0 SECONDS")
+            }
             Qualifier::Within(s) => write!(f, "WITHIN {s} SECONDS"),
             Qualifier::Repeats(n) => write!(f, "REPEATS {n} TIMES"),
             Qualifier::StartStop(a, b) => write!(f, "START t'{a}' STOP t'{b}'"),

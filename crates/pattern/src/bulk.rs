@@ -23,15 +23,18 @@
 //! evaluated again. Other candidates are verified by the evaluator, so the result is
 //! exactly that of evaluating every pattern.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use regex::RegexSet;
 use serde_json::Value;
 
-use crate::ast::{CompareOp, ComparisonExpr, Literal, ObjectPath, ObservationExpr, Test};
+use crate::ast::{CompareOp, ComparisonExpr, Glob, Literal, ObjectPath, ObservationExpr, Test};
 use crate::error::EvalError;
-use crate::eval::{evaluate_one, last_key, may_fail, nfc, single_bracket, visit, Ctx, EvalOptions};
+use crate::eval::{
+    eval_expr, evaluate_one, last_key, may_fail, nfc, single_bracket, visit, Ctx, EvalOptions,
+};
+use crate::fxhash::FxMap;
 use crate::net::Cidr;
 use crate::observation::Observations;
 use crate::timestamp::Timestamp;
@@ -81,9 +84,15 @@ enum Anchor {
     Cidr(ObjectPath, Cidr),
     /// `value >= threshold` (from `>`/`>=`) or, with `false`, `value <= threshold`.
     Range(ObjectPath, bool, f64),
-    Regex(ObjectPath, String),
+    /// The regex text (the key of the anchor), the literal prefix of every match
+    /// (may be empty) and the test itself.
+    Regex(ObjectPath, String, String, TextTest),
     Exists(ObjectPath),
     Type(String),
+    /// For a pattern found only by presence or type: a conjunct that must hold of an SCO
+    /// of this type (by its text), evaluated once per SCO for all the indicators that
+    /// share it.
+    Guard(String, String, ComparisonExpr),
 }
 
 impl Anchor {
@@ -93,7 +102,7 @@ impl Anchor {
             Anchor::Cidr(..) => 1,
             Anchor::Range(..) => 2,
             Anchor::Regex(..) => 3,
-            Anchor::Exists(..) => 4,
+            Anchor::Exists(..) | Anchor::Guard(..) => 4,
             Anchor::Type(..) => 5,
         }
     }
@@ -147,8 +156,26 @@ fn cmp_anchors(e: &ComparisonExpr) -> Option<Vec<Anchor>> {
                     .map(|l| Anchor::Eq(p(), literal_key(l)))
                     .collect(),
                 Test::IsSubset(net) => vec![Anchor::Cidr(p(), *net)],
-                Test::Like(l) => vec![Anchor::Regex(p(), l.text.as_str().to_string())],
-                Test::Matches(m) => vec![Anchor::Regex(p(), m.text.as_str().to_string())],
+                Test::Like(l) => vec![match &l.glob {
+                    Some(g) => Anchor::Regex(
+                        p(),
+                        l.text.as_str().into(),
+                        g.prefix().into(),
+                        TextTest::Glob(g.clone()),
+                    ),
+                    None => Anchor::Regex(
+                        p(),
+                        l.text.as_str().into(),
+                        literal_prefix(l.text.as_str()),
+                        TextTest::Regex(l.text.clone()),
+                    ),
+                }],
+                Test::Matches(m) => vec![Anchor::Regex(
+                    p(),
+                    m.text.as_str().into(),
+                    literal_prefix(m.text.as_str()),
+                    TextTest::Regex(m.text.clone()),
+                )],
                 _ => vec![Anchor::Exists(p())],
             })
         }
@@ -169,6 +196,27 @@ fn cmp_types(e: &ComparisonExpr, out: &mut Vec<String>) {
                 out.push(c.path.object_type.clone())
             }
         }
+    }
+}
+
+/// The guard of a pattern that is one `[…]` that cannot fail: its first conjunct (or
+/// the whole test), when it tests one object type.
+fn guard_of(root: &ObservationExpr) -> Option<Anchor> {
+    let mut e = single_bracket(root)?;
+    if may_fail(e) {
+        return None;
+    }
+    while let ComparisonExpr::Group(inner) = e {
+        e = inner;
+    }
+    if let ComparisonExpr::And(items) = e {
+        e = &items[0];
+    }
+    let mut types = Vec::new();
+    cmp_types(e, &mut types);
+    match types.as_slice() {
+        [t] => Some(Anchor::Guard(t.clone(), e.to_string(), e.clone())),
+        _ => None,
     }
 }
 
@@ -233,18 +281,231 @@ struct Ranges {
     sorted: OnceLock<(Thresholds, Thresholds)>,
 }
 
+/// The `ISSUBSET` networks of one family as disjoint elementary intervals of the
+/// address space, each listing the networks that contain it: one binary search finds
+/// every network containing an address (networks nest or are disjoint, so an interval
+/// lists at most 33 — or 129 — distinct networks).
+#[derive(Default)]
+struct Stab {
+    /// Start of each interval, ascending; the first is 0, the last runs to the end of
+    /// the address space.
+    starts: Vec<u128>,
+    /// `items[offsets[i]..offsets[i + 1]]`: (prefix, slot) of the networks containing
+    /// interval `i`.
+    offsets: Vec<u32>,
+    items: Vec<(u8, Slot)>,
+}
+
+impl Stab {
+    fn build(nets: &[(u128, u128, u8, &[Slot])]) -> Stab {
+        let mut starts: Vec<u128> = vec![0];
+        for &(lo, hi, ..) in nets {
+            starts.push(lo);
+            if let Some(next) = hi.checked_add(1) {
+                starts.push(next);
+            }
+        }
+        starts.sort_unstable();
+        starts.dedup();
+        let mut lists: Vec<Vec<(u8, Slot)>> = vec![Vec::new(); starts.len()];
+        for &(lo, hi, prefix, slots) in nets {
+            let a = starts.partition_point(|&s| s < lo);
+            let b = starts.partition_point(|&s| s <= hi);
+            for list in &mut lists[a..b] {
+                list.extend(slots.iter().map(|&s| (prefix, s)));
+            }
+        }
+        let mut offsets = Vec::with_capacity(lists.len() + 1);
+        let mut items = Vec::new();
+        offsets.push(0);
+        for l in lists {
+            items.extend(l);
+            offsets.push(items.len() as u32);
+        }
+        Stab {
+            starts,
+            offsets,
+            items,
+        }
+    }
+
+    /// The (prefix, slot) of the networks containing `addr`.
+    fn stab(&self, addr: u128) -> &[(u8, Slot)] {
+        let i = self.starts.partition_point(|&s| s <= addr);
+        if i == 0 {
+            return &[];
+        }
+        &self.items[self.offsets[i - 1] as usize..self.offsets[i] as usize]
+    }
+}
+
+/// Both families' [`Stab`]s.
+#[derive(Default)]
+struct CidrIndex {
+    v4: Stab,
+    v6: Stab,
+}
+
+impl CidrIndex {
+    fn build(nets: &FxMap<(bool, u8, u128), Vec<Slot>>) -> CidrIndex {
+        let mut v4 = Vec::new();
+        let mut v6 = Vec::new();
+        for (&(is_v6, prefix, lo), slots) in nets {
+            if is_v6 {
+                let host = u128::MAX.checked_shr(u32::from(prefix)).unwrap_or(0);
+                v6.push((lo, lo | host, prefix, slots.as_slice()));
+            } else {
+                let host = u32::MAX.checked_shr(u32::from(prefix)).unwrap_or(0);
+                v4.push((lo, lo | u128::from(host), prefix, slots.as_slice()));
+            }
+        }
+        CidrIndex {
+            v4: Stab::build(&v4),
+            v6: Stab::build(&v6),
+        }
+    }
+}
+
+/// A `LIKE` or `MATCHES` test on NFC text.
+#[derive(Debug, Clone)]
+enum TextTest {
+    Glob(Glob),
+    Regex(regex::Regex),
+}
+
+impl TextTest {
+    fn is_match(&self, s: &str) -> bool {
+        match self {
+            TextTest::Glob(g) => g.is_match(s),
+            TextTest::Regex(r) => r.is_match(s),
+        }
+    }
+}
+
+/// The literal text every match of an anchored regex starts with (`^abc[0-9]` → `abc`),
+/// or `""` when there is none or it cannot be told safely. Conservative: any `|`, a flag
+/// group other than a leading `(?s)`, or an unknown construct ends the prefix.
+fn literal_prefix(re: &str) -> String {
+    let body = re.strip_prefix("(?s)").unwrap_or(re);
+    let Some(body) = body.strip_prefix('^') else {
+        return String::new();
+    };
+    if re.contains('|') {
+        return String::new();
+    }
+    let mut out = String::new();
+    let mut chars = body.chars().peekable();
+    while let Some(c) = chars.next() {
+        let lit = if c == '\\' {
+            match chars.next() {
+                Some(n) if n.is_ascii_punctuation() => n,
+                _ => break,
+            }
+        } else if c.is_alphanumeric()
+            || (c.is_ascii() && " !\"#%&',-/:;<=>@_`~".contains(c))
+            || (!c.is_ascii() && !c.is_whitespace() && !c.is_control())
+        {
+            c
+        } else {
+            break;
+        };
+        // A quantifier makes the last literal optional or repeatable.
+        if matches!(chars.peek(), Some('*' | '?' | '+' | '{')) {
+            break;
+        }
+        out.push(lit);
+    }
+    out
+}
+
+/// A Bloom filter of string keys (two bits per key, from one hash), grown with the
+/// keys; removed keys are not cleared (they only cost a probe of the map). Most values
+/// of an observation match nothing: this answers them from one small bit array instead
+/// of a probe of a large hash table.
+#[derive(Default)]
+struct Bloom {
+    bits: Vec<u64>,
+    keys: usize,
+}
+
+impl Bloom {
+    fn hash(s: &str) -> u64 {
+        use std::hash::{BuildHasher, BuildHasherDefault};
+        BuildHasherDefault::<crate::fxhash::FxHasher>::default().hash_one(s)
+    }
+
+    fn positions(&self, h: u64) -> (usize, usize) {
+        let mask = self.bits.len() * 64 - 1;
+        let h = h.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        ((h >> 40) as usize & mask, (h >> 12) as usize & mask)
+    }
+
+    fn set(&mut self, h: u64) {
+        let (a, b) = self.positions(h);
+        self.bits[a / 64] |= 1 << (a % 64);
+        self.bits[b / 64] |= 1 << (b % 64);
+    }
+
+    /// Add a key; `all` yields every key when the filter grows.
+    fn insert<'k>(&mut self, key: &str, all: impl Iterator<Item = &'k str>) {
+        self.keys += 1;
+        if self.bits.len() * 64 < self.keys * 16 {
+            let words = (self.keys * 32).next_power_of_two() / 64;
+            self.bits = vec![0; words.max(16)];
+            for k in all {
+                self.set(Self::hash(k));
+            }
+        }
+        self.set(Self::hash(key));
+    }
+
+    fn may_contain(&self, s: &str) -> bool {
+        if self.bits.is_empty() {
+            return false;
+        }
+        let (a, b) = self.positions(Self::hash(s));
+        self.bits[a / 64] & (1 << (a % 64)) != 0 && self.bits[b / 64] & (1 << (b % 64)) != 0
+    }
+}
+
 struct PathIndex {
     path: ObjectPath,
     users: usize,
-    eq_str: HashMap<Box<str>, Vec<Slot>>,
-    eq_other: HashMap<ValueKey, Vec<Slot>>,
+    eq_str: FxMap<Box<str>, Vec<Slot>>,
+    eq_bloom: Bloom,
+    eq_other: FxMap<ValueKey, Vec<Slot>>,
     /// How many `eq_other` keys are timestamps (strings are parsed only if some are).
     eq_ts: usize,
-    cidr: HashMap<(bool, u8, u128), Vec<Slot>>,
-    cidr_prefixes: BTreeMap<(bool, u8), usize>,
+    cidr: FxMap<(bool, u8, u128), Vec<Slot>>,
+    /// `cidr` as intervals, rebuilt lazily after a change.
+    cidr_index: OnceLock<CidrIndex>,
     ranges: Ranges,
+    /// Regexes with a literal prefix, by prefix: probed with each prefix length present
+    /// and then run one by one.
+    re_prefix: FxMap<Box<str>, Vec<(Slot, String, TextTest)>>,
+    /// Byte lengths of the `re_prefix` keys, with how many keys have each.
+    re_prefix_lens: BTreeMap<usize, usize>,
+    re_bloom: Bloom,
+    /// Regexes without a literal prefix, in sets.
     regex: Vec<RegexChunk>,
     exists: Vec<Slot>,
+}
+
+/// The indexes of one object type.
+#[derive(Default)]
+struct TypeIndex {
+    /// Indicators found only by the type.
+    slots: Vec<Slot>,
+    /// Paths of this type in `BulkMatcher::paths`.
+    paths: Vec<usize>,
+    /// Indicators behind a shared guard, and the guards by text.
+    guards: Vec<GuardGroup>,
+    guard_ids: FxMap<String, usize>,
+}
+
+struct GuardGroup {
+    expr: ComparisonExpr,
+    slots: Vec<Slot>,
 }
 
 fn remove_slot(v: &mut Vec<Slot>, slot: Slot) {
@@ -314,11 +575,14 @@ impl Scratch {
 pub struct BulkMatcher {
     slots: Vec<Option<Entry>>,
     free: Vec<Slot>,
-    ids: HashMap<String, Slot>,
+    ids: FxMap<String, Slot>,
+    /// Whether each slot is exact, and its id: read on every index hit, so kept dense
+    /// and apart from the patterns.
+    exact: Vec<bool>,
+    names: Vec<Box<str>>,
     paths: Vec<PathIndex>,
-    path_ids: HashMap<ObjectPath, usize>,
-    paths_by_type: HashMap<String, Vec<usize>>,
-    by_type: HashMap<String, Vec<Slot>>,
+    path_ids: FxMap<ObjectPath, usize>,
+    types: FxMap<Box<str>, TypeIndex>,
     options: EvalOptions,
 }
 
@@ -367,6 +631,11 @@ impl BulkMatcher {
         self.remove(&id);
         let mut anchors = Vec::new();
         pattern_anchors(pattern.root(), &mut anchors);
+        if anchors.iter().all(|a| a.rank() >= 4) {
+            if let Some(g) = guard_of(pattern.root()) {
+                anchors = vec![g];
+            }
+        }
         let exact = single_bracket(pattern.root()).is_some_and(exact_cmp);
         let slot = match self.free.pop() {
             Some(s) => s,
@@ -378,6 +647,12 @@ impl BulkMatcher {
         for a in &anchors {
             self.index(slot, a);
         }
+        if self.exact.len() <= slot as usize {
+            self.exact.resize(slot as usize + 1, false);
+            self.names.resize(slot as usize + 1, Box::default());
+        }
+        self.exact[slot as usize] = exact;
+        self.names[slot as usize] = id.as_str().into();
         self.ids.insert(id.clone(), slot);
         self.slots[slot as usize] = Some(Entry {
             id,
@@ -398,6 +673,8 @@ impl BulkMatcher {
         for a in &entry.anchors {
             self.unindex(slot, a);
         }
+        self.exact[slot as usize] = false;
+        self.names[slot as usize] = Box::default();
         self.free.push(slot);
         true
     }
@@ -409,20 +686,25 @@ impl BulkMatcher {
         self.paths.push(PathIndex {
             path: path.clone(),
             users: 0,
-            eq_str: HashMap::new(),
-            eq_other: HashMap::new(),
+            eq_str: FxMap::default(),
+            eq_bloom: Bloom::default(),
+            eq_other: FxMap::default(),
             eq_ts: 0,
-            cidr: HashMap::new(),
-            cidr_prefixes: BTreeMap::new(),
+            cidr: FxMap::default(),
+            cidr_index: OnceLock::new(),
             ranges: Ranges::default(),
+            re_prefix: FxMap::default(),
+            re_prefix_lens: BTreeMap::new(),
+            re_bloom: Bloom::default(),
             regex: Vec::new(),
             exists: Vec::new(),
         });
         let i = self.paths.len() - 1;
         self.path_ids.insert(path.clone(), i);
-        self.paths_by_type
-            .entry(path.object_type.clone())
+        self.types
+            .entry(path.object_type.as_str().into())
             .or_default()
+            .paths
             .push(i);
         i
     }
@@ -430,20 +712,42 @@ impl BulkMatcher {
     fn index(&mut self, slot: Slot, a: &Anchor) {
         let path = match a {
             Anchor::Type(t) => {
-                self.by_type.entry(t.clone()).or_default().push(slot);
+                self.types
+                    .entry(t.as_str().into())
+                    .or_default()
+                    .slots
+                    .push(slot);
+                return;
+            }
+            Anchor::Guard(t, key, expr) => {
+                let ti = self.types.entry(t.as_str().into()).or_default();
+                let i = *ti.guard_ids.entry(key.clone()).or_insert_with(|| {
+                    ti.guards.push(GuardGroup {
+                        expr: expr.clone(),
+                        slots: Vec::new(),
+                    });
+                    ti.guards.len() - 1
+                });
+                ti.guards[i].slots.push(slot);
                 return;
             }
             Anchor::Eq(p, _)
             | Anchor::Cidr(p, _)
             | Anchor::Range(p, ..)
-            | Anchor::Regex(p, _)
+            | Anchor::Regex(p, ..)
             | Anchor::Exists(p) => p,
         };
         let i = self.path_index(path);
         let pi = &mut self.paths[i];
         pi.users += 1;
         match a {
-            Anchor::Eq(_, Ok(s)) => pi.eq_str.entry(s.as_str().into()).or_default().push(slot),
+            Anchor::Eq(_, Ok(s)) => {
+                let list = pi.eq_str.entry(s.as_str().into()).or_default();
+                list.push(slot);
+                if list.len() == 1 {
+                    pi.eq_bloom.insert(s, pi.eq_str.keys().map(|k| &**k));
+                }
+            }
             Anchor::Eq(_, Err(k)) => {
                 if matches!(k, ValueKey::Ts(_)) {
                     pi.eq_ts += 1;
@@ -455,9 +759,7 @@ impl BulkMatcher {
                     .entry((net.is_v6(), net.prefix(), net.bits()))
                     .or_default()
                     .push(slot);
-                *pi.cidr_prefixes
-                    .entry((net.is_v6(), net.prefix()))
-                    .or_default() += 1;
+                pi.cidr_index = OnceLock::new();
             }
             Anchor::Range(_, lower, t) => {
                 let list = if *lower {
@@ -468,7 +770,17 @@ impl BulkMatcher {
                 list.push((*t, slot));
                 pi.ranges.sorted = OnceLock::new();
             }
-            Anchor::Regex(_, re) => {
+            Anchor::Regex(_, re, prefix, test) => {
+                if !prefix.is_empty() {
+                    let list = pi.re_prefix.entry(prefix.as_str().into()).or_default();
+                    list.push((slot, re.clone(), test.clone()));
+                    if list.len() == 1 {
+                        *pi.re_prefix_lens.entry(prefix.len()).or_default() += 1;
+                        pi.re_bloom
+                            .insert(prefix, pi.re_prefix.keys().map(|k| &**k));
+                    }
+                    return;
+                }
                 match pi.regex.iter_mut().find(|c| c.members.len() < REGEX_CHUNK) {
                     Some(c) => {
                         c.members.push((slot, re.clone()));
@@ -481,22 +793,30 @@ impl BulkMatcher {
                 }
             }
             Anchor::Exists(_) => pi.exists.push(slot),
-            Anchor::Type(_) => {}
+            Anchor::Type(_) | Anchor::Guard(..) => {}
         }
     }
 
     fn unindex(&mut self, slot: Slot, a: &Anchor) {
         let path = match a {
             Anchor::Type(t) => {
-                if let Some(v) = self.by_type.get_mut(t) {
-                    remove_slot(v, slot);
+                if let Some(v) = self.types.get_mut(t.as_str()) {
+                    remove_slot(&mut v.slots, slot);
+                }
+                return;
+            }
+            Anchor::Guard(t, key, _) => {
+                if let Some(ti) = self.types.get_mut(t.as_str()) {
+                    if let Some(&i) = ti.guard_ids.get(key) {
+                        remove_slot(&mut ti.guards[i].slots, slot);
+                    }
                 }
                 return;
             }
             Anchor::Eq(p, _)
             | Anchor::Cidr(p, _)
             | Anchor::Range(p, ..)
-            | Anchor::Regex(p, _)
+            | Anchor::Regex(p, ..)
             | Anchor::Exists(p) => p,
         };
         let Some(&i) = self.path_ids.get(path) else {
@@ -532,13 +852,7 @@ impl BulkMatcher {
                         pi.cidr.remove(&key);
                     }
                 }
-                let pk = (net.is_v6(), net.prefix());
-                if let Some(n) = pi.cidr_prefixes.get_mut(&pk) {
-                    *n -= 1;
-                    if *n == 0 {
-                        pi.cidr_prefixes.remove(&pk);
-                    }
-                }
+                pi.cidr_index = OnceLock::new();
             }
             Anchor::Range(_, lower, t) => {
                 let list = if *lower {
@@ -551,7 +865,24 @@ impl BulkMatcher {
                 }
                 pi.ranges.sorted = OnceLock::new();
             }
-            Anchor::Regex(_, re) => {
+            Anchor::Regex(_, re, prefix, _) => {
+                if !prefix.is_empty() {
+                    if let Some(list) = pi.re_prefix.get_mut(prefix.as_str()) {
+                        if let Some(j) = list.iter().position(|(s, r, _)| *s == slot && r == re) {
+                            list.swap_remove(j);
+                        }
+                        if list.is_empty() {
+                            pi.re_prefix.remove(prefix.as_str());
+                            if let Some(n) = pi.re_prefix_lens.get_mut(&prefix.len()) {
+                                *n -= 1;
+                                if *n == 0 {
+                                    pi.re_prefix_lens.remove(&prefix.len());
+                                }
+                            }
+                        }
+                    }
+                    return;
+                }
                 for c in &mut pi.regex {
                     if let Some(j) = c.members.iter().position(|(s, r)| *s == slot && r == re) {
                         c.members.remove(j);
@@ -562,7 +893,19 @@ impl BulkMatcher {
                 pi.regex.retain(|c| !c.members.is_empty());
             }
             Anchor::Exists(_) => remove_slot(&mut pi.exists, slot),
-            Anchor::Type(_) => {}
+            Anchor::Type(_) | Anchor::Guard(..) => {}
+        }
+    }
+
+    fn type_index(&self, t: &str) -> Option<&TypeIndex> {
+        if self.types.len() <= 8 {
+            // A few short names: comparing beats hashing.
+            self.types
+                .iter()
+                .find(|(k, _)| crate::eval::short_eq(k, t))
+                .map(|(_, v)| v)
+        } else {
+            self.types.get(t)
         }
     }
 
@@ -571,7 +914,7 @@ impl BulkMatcher {
     fn candidates(&self, set: &Observations<'_>, index: usize, scratch: &mut Scratch) {
         let obs = &set.items[index];
         let ctx = Ctx { set, index, obs };
-        let slots = &self.slots;
+        let exact_slots = &self.exact;
         let Scratch {
             seen,
             epoch,
@@ -584,22 +927,27 @@ impl BulkMatcher {
                 let seen = &mut seen[s as usize];
                 if *seen != epoch {
                     *seen = epoch;
-                    match &slots[s as usize] {
-                        Some(e) if e.exact => exact.push(s),
-                        Some(_) => verify.push(s),
-                        None => {}
+                    if exact_slots[s as usize] {
+                        exact.push(s);
+                    } else {
+                        verify.push(s);
                     }
                 }
             }
         };
-        for root in &obs.roots {
-            let Some(t) = root.get("type").and_then(Value::as_str) else {
+        for (root, t) in obs.roots.iter().zip(&obs.root_types) {
+            let Some(ti) = self.type_index(t) else {
                 continue;
             };
-            if let Some(v) = self.by_type.get(t) {
-                add(v);
+            add(&ti.slots);
+            for g in &ti.guards {
+                // An error cannot happen (guards of patterns that may fail are not
+                // made); were it to, verifying is the safe side.
+                if !g.slots.is_empty() && eval_expr(&ctx, &g.expr, root, t).unwrap_or(true) {
+                    add(&g.slots);
+                }
             }
-            for &pid in self.paths_by_type.get(t).map(Vec::as_slice).unwrap_or(&[]) {
+            for &pid in &ti.paths {
                 let pi = &self.paths[pid];
                 if pi.users == 0 {
                     continue;
@@ -620,13 +968,12 @@ impl BulkMatcher {
         scratch: &Scratch,
         out: &mut Vec<BulkOutcome<'m>>,
     ) {
+        // Exact hits are of live slots (removal unindexes).
         for &s in &scratch.exact {
-            if let Some(e) = &self.slots[s as usize] {
-                out.push(BulkOutcome {
-                    indicator: &e.id,
-                    result: Ok(()),
-                });
-            }
+            out.push(BulkOutcome {
+                indicator: &self.names[s as usize],
+                result: Ok(()),
+            });
         }
         for &s in &scratch.verify {
             let Some(e) = &self.slots[s as usize] else {
@@ -748,8 +1095,10 @@ fn probe(pi: &PathIndex, v: &Value, add: &mut impl FnMut(&[Slot])) {
     add(&pi.exists);
     match v {
         Value::String(s) => {
-            if let Some(hit) = pi.eq_str.get(s.as_str()) {
-                add(hit);
+            if pi.eq_bloom.may_contain(s) {
+                if let Some(hit) = pi.eq_str.get(s.as_str()) {
+                    add(hit);
+                }
             }
             if pi.eq_ts > 0 {
                 if let Some(hit) =
@@ -758,20 +1107,39 @@ fn probe(pi: &PathIndex, v: &Value, add: &mut impl FnMut(&[Slot])) {
                     add(hit);
                 }
             }
-            if !pi.cidr_prefixes.is_empty() {
+            if !pi.cidr.is_empty() {
                 if let Some(net) = Cidr::parse(s) {
-                    for &(v6, p) in pi.cidr_prefixes.keys() {
-                        if v6 == net.is_v6() && p <= net.prefix() {
-                            let probe = net.truncate(p);
-                            if let Some(hit) = pi.cidr.get(&(v6, p, probe.bits())) {
-                                add(hit);
-                            }
+                    let index = pi.cidr_index.get_or_init(|| CidrIndex::build(&pi.cidr));
+                    let stab = if net.is_v6() { &index.v6 } else { &index.v4 };
+                    // A network value is inside the networks of no longer prefix that
+                    // contain its first address.
+                    for (p, slot) in stab.stab(net.bits()) {
+                        if *p <= net.prefix() {
+                            add(std::slice::from_ref(slot));
                         }
                     }
                 }
             }
-            if !pi.regex.is_empty() {
+            if !pi.regex.is_empty() || !pi.re_prefix.is_empty() {
                 let text = nfc(s);
+                for &len in pi.re_prefix_lens.keys() {
+                    let Some(head) = text.get(..len) else {
+                        if len > text.len() {
+                            break;
+                        }
+                        continue;
+                    };
+                    if !pi.re_bloom.may_contain(head) {
+                        continue;
+                    }
+                    if let Some(list) = pi.re_prefix.get(head) {
+                        for (slot, _, test) in list {
+                            if test.is_match(&text) {
+                                add(std::slice::from_ref(slot));
+                            }
+                        }
+                    }
+                }
                 for c in &pi.regex {
                     let compiled = c.set.get_or_init(|| {
                         regex::RegexSetBuilder::new(c.members.iter().map(|(_, r)| r.as_str()))
@@ -830,5 +1198,49 @@ fn probe(pi: &PathIndex, v: &Value, add: &mut impl FnMut(&[Slot])) {
             }
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literal_prefixes_are_safe() {
+        for (re, prefix) in [
+            ("^host12[0-9]\\.", "host12"),
+            ("(?s)^f12.*\\.exe$", "f12"),
+            ("^ab*c", "a"),
+            ("^ab+c", "a"),
+            ("^ab?c", "a"),
+            ("^ab{2}", "a"),
+            ("^a\\.b", "a.b"),
+            ("^\\d", ""),
+            ("^ab|cd", ""),
+            ("(?i)^host", ""),
+            ("host", ""),
+            ("^fé", "fé"),
+            ("^a.b", "a"),
+            ("^$", ""),
+        ] {
+            assert_eq!(literal_prefix(re), prefix, "{re}");
+        }
+    }
+
+    #[test]
+    fn stab_finds_nested_networks() {
+        let a: &[Slot] = &[1];
+        let b: &[Slot] = &[2];
+        let c: &[Slot] = &[3];
+        let s = Stab::build(&[(0, u128::MAX, 0, a), (10, 19, 5, b), (12, 12, 9, c)]);
+        let slots = |x| s.stab(x).iter().map(|p| p.1).collect::<Vec<_>>();
+        assert_eq!(slots(0), [1]);
+        assert_eq!(slots(9), [1]);
+        assert_eq!(slots(10), [1, 2]);
+        assert_eq!(slots(12), [1, 2, 3]);
+        assert_eq!(slots(13), [1, 2]);
+        assert_eq!(slots(19), [1, 2]);
+        assert_eq!(slots(20), [1]);
+        assert_eq!(slots(u128::MAX), [1]);
     }
 }

@@ -38,14 +38,39 @@ impl Default for EvalOptions {
 /// One way the observations satisfy a pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Match {
-    observations: Vec<usize>,
+    observations: Bound,
+}
+
+/// One observation inline (the common case, no allocation), or several.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Bound {
+    One([usize; 1]),
+    Many(Vec<usize>),
 }
 
 impl Match {
+    fn one(i: usize) -> Match {
+        Match {
+            observations: Bound::One([i]),
+        }
+    }
+
+    fn many(v: Vec<usize>) -> Match {
+        match v.as_slice() {
+            [i] => Match::one(*i),
+            _ => Match {
+                observations: Bound::Many(v),
+            },
+        }
+    }
+
     /// Indices (into the [`Observations`]) of the observed-data that bound the match,
     /// ascending and distinct.
     pub fn observations(&self) -> &[usize] {
-        &self.observations
+        match &self.observations {
+            Bound::One(a) => a,
+            Bound::Many(v) => v,
+        }
     }
 }
 
@@ -74,6 +99,17 @@ pub(crate) fn last_key(steps: &[PathStep]) -> &str {
         .unwrap_or("")
 }
 
+/// `m[k]`: small objects (most SCOs) are scanned, which beats the ordered search's
+/// string comparisons.
+#[inline]
+fn property<'a>(m: &'a serde_json::Map<String, Value>, k: &str) -> Option<&'a Value> {
+    if m.len() <= 8 {
+        m.iter().find(|(key, _)| short_eq(key, k)).map(|(_, v)| v)
+    } else {
+        m.get(k)
+    }
+}
+
 /// Call `f` on each value the path `steps` selects from `v`, in document order, until
 /// it returns `true`; whether it did. No allocation. `deref`: the previous property
 /// ended in `_ref`/`_refs`, so a string here is an id to follow.
@@ -96,7 +132,7 @@ pub(crate) fn visit<'a, E>(
                 },
                 v => v,
             };
-            match target.as_object().and_then(|m| m.get(k.as_str())) {
+            match target.as_object().and_then(|m| property(m, k)) {
                 Some(x) => visit(ctx, x, rest, k.ends_with("_ref") || k.ends_with("_refs"), f),
                 None => Ok(false),
             }
@@ -235,7 +271,10 @@ fn test_value(ctx: &Ctx<'_, '_>, c: &Comparison, v: &Value, prop: &str) -> Resul
             }
             false
         }
-        Test::Like(l) => regex_hit(&l.text, l.bytes.as_ref(), v, prop),
+        Test::Like(l) => match (&l.glob, v) {
+            (Some(g), Value::String(s)) if !is_binary_property(prop) => g.is_match(&nfc(s)),
+            _ => regex_hit(&l.text, l.bytes.as_ref(), v, prop),
+        },
         Test::Matches(m) => regex_hit(&m.text, m.bytes.as_ref(), v, prop),
         Test::IsSubset(net) => v
             .as_str()
@@ -253,8 +292,9 @@ pub(crate) fn eval_comparison(
     ctx: &Ctx<'_, '_>,
     c: &Comparison,
     root: &Value,
+    ty: &str,
 ) -> Result<bool, EvalError> {
-    if root.get("type").and_then(Value::as_str) != Some(c.path.object_type.as_str()) {
+    if !short_eq(ty, &c.path.object_type) {
         return Ok(false);
     }
     let prop = last_key(&c.path.steps);
@@ -267,15 +307,38 @@ pub(crate) fn eval_comparison(
     })
 }
 
+/// `a == b`, without a call to `memcmp` for the short names of object types.
+#[inline]
+pub(crate) fn short_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let word = |s: &[u8], at: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&s[at..at + 8]);
+        u64::from_le_bytes(w)
+    };
+    match a.len() {
+        0..=7 => a.iter().zip(b).all(|(x, y)| x == y),
+        8..=16 => {
+            let end = a.len() - 8;
+            word(a, 0) == word(b, 0) && word(a, end) == word(b, end)
+        }
+        _ => a == b,
+    }
+}
+
 pub(crate) fn eval_expr(
     ctx: &Ctx<'_, '_>,
     e: &ComparisonExpr,
     root: &Value,
+    ty: &str,
 ) -> Result<bool, EvalError> {
     match e {
         ComparisonExpr::And(items) => {
             for i in items {
-                if !eval_expr(ctx, i, root)? {
+                if !eval_expr(ctx, i, root, ty)? {
                     return Ok(false);
                 }
             }
@@ -283,14 +346,14 @@ pub(crate) fn eval_expr(
         }
         ComparisonExpr::Or(items) => {
             for i in items {
-                if eval_expr(ctx, i, root)? {
+                if eval_expr(ctx, i, root, ty)? {
                     return Ok(true);
                 }
             }
             Ok(false)
         }
-        ComparisonExpr::Group(inner) => eval_expr(ctx, inner, root),
-        ComparisonExpr::Test(c) => eval_comparison(ctx, c, root),
+        ComparisonExpr::Group(inner) => eval_expr(ctx, inner, root, ty),
+        ComparisonExpr::Test(c) => eval_comparison(ctx, c, root, ty),
     }
 }
 
@@ -302,8 +365,8 @@ pub(crate) fn observation_matches(
 ) -> Result<bool, EvalError> {
     let obs = &set.items[index];
     let ctx = Ctx { set, index, obs };
-    for root in &obs.roots {
-        if eval_expr(&ctx, e, root)? {
+    for (root, ty) in obs.roots.iter().zip(&obs.root_types) {
+        if eval_expr(&ctx, e, root, ty)? {
             return Ok(true);
         }
     }
@@ -550,8 +613,17 @@ pub(crate) fn evaluate(
     opts: &EvalOptions,
 ) -> Result<Option<Match>, EvalError> {
     if let Some(e) = single_bracket(root) {
-        return evaluate_single(e, set);
+        return evaluate_single(e, may_fail(e), set);
     }
+    evaluate_search(root, set, opts)
+}
+
+/// The general case: leaves, then a search for a binding.
+pub(crate) fn evaluate_search(
+    root: &ObservationExpr,
+    set: &Observations<'_>,
+    opts: &EvalOptions,
+) -> Result<Option<Match>, EvalError> {
     let mut leaf_exprs = Vec::new();
     let tree = build(root, &mut leaf_exprs);
     let mut leaves = Vec::with_capacity(leaf_exprs.len());
@@ -604,7 +676,7 @@ pub(crate) fn evaluate(
         let mut obs = search.found.take().unwrap_or_default();
         obs.sort_unstable();
         obs.dedup();
-        Match { observations: obs }
+        Match::many(obs)
     }))
 }
 
@@ -633,8 +705,11 @@ pub(crate) fn may_fail(e: &ComparisonExpr) -> bool {
 /// `[e]` alone: the first observation with a matching SCO, with no search and no
 /// allocation besides the result. An error anywhere is an error, as in the general
 /// case (which looks at every observation before searching).
-fn evaluate_single(e: &ComparisonExpr, set: &Observations<'_>) -> Result<Option<Match>, EvalError> {
-    let fail = may_fail(e);
+pub(crate) fn evaluate_single(
+    e: &ComparisonExpr,
+    fail: bool,
+    set: &Observations<'_>,
+) -> Result<Option<Match>, EvalError> {
     let mut first = None;
     for i in 0..set.items.len() {
         if observation_matches(set, i, e)? && first.is_none() {
@@ -644,9 +719,7 @@ fn evaluate_single(e: &ComparisonExpr, set: &Observations<'_>) -> Result<Option<
             }
         }
     }
-    Ok(first.map(|i| Match {
-        observations: vec![i],
-    }))
+    Ok(first.map(Match::one))
 }
 
 /// [`evaluate`] against observation `index` of `set` on its own.
@@ -657,12 +730,9 @@ pub(crate) fn evaluate_one(
     opts: &EvalOptions,
 ) -> Result<Option<Match>, EvalError> {
     if let Some(e) = single_bracket(root) {
-        return Ok(observation_matches(set, index, e)?.then(|| Match {
-            observations: vec![index],
-        }));
+        return Ok(observation_matches(set, index, e)?.then(|| Match::one(index)));
     }
     let one = set.single(index);
-    Ok(evaluate(root, &one, opts)?.map(|m| Match {
-        observations: m.observations.iter().map(|_| index).collect(),
-    }))
+    Ok(evaluate(root, &one, opts)?
+        .map(|m| Match::many(m.observations().iter().map(|_| index).collect())))
 }

@@ -22,6 +22,7 @@ pub mod ast;
 pub mod bulk;
 mod error;
 mod eval;
+mod fxhash;
 mod lexer;
 mod net;
 mod observation;
@@ -44,6 +45,9 @@ use ast::ObservationExpr;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pattern {
     root: ObservationExpr,
+    /// Derived from `root` when parsed: whether it is one `[…]` (no search needed) and
+    /// whether evaluating that can be an error.
+    single: Option<bool>,
 }
 
 impl Pattern {
@@ -57,7 +61,9 @@ impl Pattern {
     /// Parse with explicit options.
     pub fn parse_with(text: &str, options: &ParseOptions) -> Result<Pattern, PatternError> {
         let mut p = parser::Parser::new(text, options)?;
-        Ok(Pattern { root: p.pattern()? })
+        let root = p.pattern()?;
+        let single = eval::single_bracket(&root).map(eval::may_fail);
+        Ok(Pattern { root, single })
     }
 
     /// The syntax tree.
@@ -80,7 +86,10 @@ impl Pattern {
         observations: &Observations<'_>,
         options: &EvalOptions,
     ) -> Result<Option<Match>, EvalError> {
-        eval::evaluate(&self.root, observations, options)
+        match (self.single, eval::single_bracket(&self.root)) {
+            (Some(fail), Some(e)) => eval::evaluate_single(e, fail, observations),
+            _ => eval::evaluate_search(&self.root, observations, options),
+        }
     }
 }
 

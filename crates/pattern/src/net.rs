@@ -28,6 +28,13 @@ impl Cidr {
             }
             None => (s, None),
         };
+        if let Some(v4) = fast_v4(addr) {
+            let prefix = prefix.unwrap_or(32);
+            if prefix > 32 {
+                return None;
+            }
+            return Some(Cidr::new(false, u128::from(v4), prefix));
+        }
         if let Ok(v4) = addr.parse::<Ipv4Addr>() {
             let prefix = prefix.unwrap_or(32);
             if prefix > 32 {
@@ -81,6 +88,41 @@ impl Cidr {
     }
 }
 
+/// Dotted-quad IPv4 as `Ipv4Addr::from_str` reads it (four parts of 1–3 digits, no
+/// leading zero, each ≤ 255), without its general parser; `None` for anything else.
+fn fast_v4(s: &str) -> Option<u32> {
+    let b = s.as_bytes();
+    if b.len() < 7 || b.len() > 15 {
+        return None;
+    }
+    let (mut addr, mut part, mut digits, mut dots) = (0u32, 0u32, 0u8, 0u8);
+    let mut lead_zero = false;
+    for &c in b {
+        match c {
+            b'0'..=b'9' => {
+                if digits == 3 || (digits == 1 && lead_zero) {
+                    return None;
+                }
+                lead_zero = digits == 0 && c == b'0';
+                part = part * 10 + u32::from(c - b'0');
+                digits += 1;
+            }
+            b'.' => {
+                if digits == 0 || part > 255 || dots == 3 {
+                    return None;
+                }
+                addr = addr << 8 | part;
+                (part, digits, dots) = (0, 0, dots + 1);
+            }
+            _ => return None,
+        }
+    }
+    if dots != 3 || digits == 0 || part > 255 {
+        return None;
+    }
+    Some(addr << 8 | part)
+}
+
 fn mask(width: u8, prefix: u8) -> u128 {
     let full: u128 = if width == 128 {
         u128::MAX
@@ -127,6 +169,47 @@ mod tests {
             "x",
         ] {
             assert!(Cidr::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn fast_v4_agrees_with_std() {
+        let mut n = 0u64;
+        for s in [
+            "1.2.3.4",
+            "0.0.0.0",
+            "255.255.255.255",
+            "256.1.1.1",
+            "01.2.3.4",
+            "1.2.3",
+            "1.2.3.4.5",
+            "1..2.3",
+            ".1.2.3",
+            "1.2.3.",
+            "1.2.3.0004",
+            "10.0.0.00",
+            "192.168.001.1",
+            "1.2.3.4 ",
+            "a.b.c.d",
+            "1.2.3.-4",
+            "999.1.1.1",
+        ] {
+            assert_eq!(fast_v4(s), s.parse::<Ipv4Addr>().ok().map(u32::from), "{s}");
+        }
+        // Random strings of digits and dots.
+        for _ in 0..200_000 {
+            n = n
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let len = 7 + (n >> 60) as usize;
+            let s: String = (0..len)
+                .map(|i| b"0123456789.0.125"[((n >> (i * 4 % 56)) & 15) as usize] as char)
+                .collect();
+            assert_eq!(
+                fast_v4(&s),
+                s.parse::<Ipv4Addr>().ok().map(u32::from),
+                "{s}"
+            );
         }
     }
 

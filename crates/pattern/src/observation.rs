@@ -17,6 +17,8 @@ pub struct Observation<'a> {
     pub(crate) count: u64,
     /// The SCOs observed: `object_refs` resolved in the bundle, and inline `objects`.
     pub(crate) roots: Vec<&'a Value>,
+    /// `type` of each root (`""` when missing), read once here for the evaluator.
+    pub(crate) root_types: Vec<&'a str>,
     /// The deprecated inline `objects` dictionary, whose keys `_ref`s name.
     pub(crate) inline: Option<&'a Map<String, Value>>,
     /// Index of the id → object map of the bundle this came from.
@@ -91,11 +93,11 @@ impl<'a> Observations<'a> {
                     let scope = set.scopes.len() - 1;
                     for (j, o) in objects.iter().enumerate() {
                         if o.get("type").and_then(Value::as_str) == Some("observed-data") {
-                            set.push(o, scope, format!("[{i}].objects[{j}]"))?;
+                            set.push(o, scope, &|| format!("[{i}].objects[{j}]"))?;
                         }
                     }
                 }
-                Some("observed-data") => set.push(v, 0, format!("[{i}]"))?,
+                Some("observed-data") => set.push(v, 0, &|| format!("[{i}]"))?,
                 _ => {}
             }
         }
@@ -115,16 +117,15 @@ impl<'a> Observations<'a> {
         &mut self,
         od: &'a Value,
         scope: usize,
-        location: String,
+        location: &dyn Fn() -> String,
     ) -> Result<(), ObservationError> {
         let ts = |field: &str| -> Result<Timestamp, ObservationError> {
-            let raw = od
-                .get(field)
-                .and_then(Value::as_str)
-                .ok_or_else(|| invalid(format!("{location}.{field}"), "missing or not a string"))?;
+            let raw = od.get(field).and_then(Value::as_str).ok_or_else(|| {
+                invalid(format!("{}.{field}", location()), "missing or not a string")
+            })?;
             Timestamp::parse(raw).ok_or_else(|| {
                 invalid(
-                    format!("{location}.{field}"),
+                    format!("{}.{field}", location()),
                     format!("{raw:?} is not an RFC 3339 timestamp"),
                 )
             })
@@ -133,7 +134,7 @@ impl<'a> Observations<'a> {
         let last = ts("last_observed")?;
         if last < first {
             return Err(invalid(
-                format!("{location}.last_observed"),
+                format!("{}.last_observed", location()),
                 "before first_observed",
             ));
         }
@@ -141,7 +142,7 @@ impl<'a> Observations<'a> {
             None => 1,
             Some(n) => n.as_u64().filter(|n| *n >= 1).ok_or_else(|| {
                 invalid(
-                    format!("{location}.number_observed"),
+                    format!("{}.number_observed", location()),
                     "not a positive integer",
                 )
             })?,
@@ -155,12 +156,17 @@ impl<'a> Observations<'a> {
                 }
             }
         }
+        let root_types = roots
+            .iter()
+            .map(|r| r.get("type").and_then(Value::as_str).unwrap_or(""))
+            .collect();
         self.items.push(Observation {
             id: od.get("id").and_then(Value::as_str),
             first,
             last,
             count,
             roots,
+            root_types,
             inline,
             scope,
         });

@@ -3,8 +3,8 @@
 use unicode_normalization::UnicodeNormalization;
 
 use crate::ast::{
-    CompareOp, Comparison, ComparisonExpr, Like, Literal, Matches, ObjectPath, ObservationExpr,
-    PathStep, Qualifier, Test,
+    CompareOp, Comparison, ComparisonExpr, Glob, Like, Literal, Matches, ObjectPath,
+    ObservationExpr, PathStep, Qualifier, Test,
 };
 use crate::error::{ErrorKind, PatternError};
 use crate::lexer::{describe, Kw, Lexer, Tok, KEYWORDS};
@@ -698,9 +698,11 @@ fn compile_like(source: String, at: usize) -> PResult<Like> {
             )
         })?;
     let bytes = bytes_regex(&like_to_regex(&source), "");
+    let glob = Glob::new(&normalized);
     Ok(Like {
         source,
         text,
         bytes,
+        glob,
     })
 }

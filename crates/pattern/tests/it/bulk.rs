@@ -260,3 +260,240 @@ fn evaluation_errors_are_found_through_the_indexes() {
     // `name-first` stops at its first conjunct, so it is neither a match nor an error.
     assert_eq!(got, [("plain", true), ("ts", false), ("ts-first", false)]);
 }
+
+/// The interval index of `ISSUBSET` and the literal-prefix index of `LIKE`/`MATCHES`
+/// agree with evaluation at the edges: first/last address of a network and one past
+/// it, nested networks, /0, /32, /128, IPv6, network-valued properties, regexes whose
+/// prefix is not safe to index (alternation, quantifiers, classes, flags).
+#[test]
+fn interval_and_prefix_indexes_equal_evaluation_at_the_edges() {
+    let nets = [
+        "0.0.0.0/0",
+        "10.0.0.0/8",
+        "10.0.0.0/24",
+        "10.0.0.128/25",
+        "10.0.0.255/32",
+        "10.0.1.0/24",
+        "10.255.255.255/32",
+        "255.255.255.255/32",
+        "255.0.0.0/8",
+        "192.168.0.1/24",
+        "::/0",
+        "2001:db8::/32",
+        "2001:db8::/128",
+        "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff/128",
+        "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128",
+        "ffff::/16",
+        "::ffff:10.0.0.0/104",
+    ];
+    let values = [
+        "0.0.0.0",
+        "9.255.255.255",
+        "10.0.0.0",
+        "10.0.0.127",
+        "10.0.0.128",
+        "10.0.0.255",
+        "10.0.1.0",
+        "10.0.1.255",
+        "10.0.2.0",
+        "10.255.255.255",
+        "11.0.0.0",
+        "255.255.255.255",
+        "192.168.0.0",
+        "192.168.0.255",
+        "10.0.0.0/24",
+        "10.0.0.0/23",
+        "10.0.0.128/25",
+        "10.0.0.0/8",
+        "0.0.0.0/0",
+        "::",
+        "2001:db8::",
+        "2001:db8::1",
+        "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff",
+        "2001:db9::",
+        "2001:db7:ffff:ffff:ffff:ffff:ffff:ffff",
+        "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+        "ffff::1",
+        "2001:db8::/48",
+        "2001:db8::/31",
+        "::ffff:10.1.2.3",
+        "not an address",
+        "10.0.0.0/33",
+    ];
+    let texts = [
+        "host1.example.com",
+        "host12.example.com",
+        "host1",
+        "h",
+        "",
+        "HOST1.example.com",
+        "f12.exe",
+        "f12.exe.txt",
+        "f1.exe",
+        "f.exe",
+        "fé.exe",
+        "fe\u{301}.exe",
+        "ab",
+        "abbbc",
+        "ac",
+        "xcd",
+        "a.b",
+        "a\nb",
+        "%a",
+        "100%",
+    ];
+    let text_tests = [
+        "LIKE 'host1%'",
+        "LIKE 'host1%.com'",
+        "LIKE 'f12%.exe'",
+        "LIKE 'f%.exe'",
+        "LIKE '%.exe'",
+        "LIKE '%.e%e'",
+        "LIKE 'f_.exe'",
+        "LIKE 'fé%'",
+        "LIKE 'host1'",
+        "LIKE ''",
+        "LIKE '%'",
+        "LIKE 'a%b'",
+        "MATCHES '^host1[0-9]?\\\\.'",
+        "MATCHES '^host1\\\\.'",
+        "MATCHES '^HOST'",
+        "MATCHES '(?i)^host'",
+        "MATCHES '^ab*c'",
+        "MATCHES '^ab+c'",
+        "MATCHES '^ab?c'",
+        "MATCHES '^ab{2}'",
+        "MATCHES '^ab|cd'",
+        "MATCHES '^a.b'",
+        "MATCHES '^a\\\\.b'",
+        "MATCHES '^\\\\d'",
+        "MATCHES '^f\\\\d+\\\\.exe$'",
+        "MATCHES '^fé'",
+        "MATCHES '^%a'",
+        "MATCHES '^$'",
+        "MATCHES 'host'",
+    ];
+    let mut matcher = BulkMatcher::new();
+    let mut ids = Vec::new();
+    for (i, n) in nets.iter().enumerate() {
+        for t in ["ipv4-addr", "ipv6-addr"] {
+            let id = format!("net-{t}-{i}");
+            matcher.insert(
+                id.clone(),
+                Pattern::parse(&format!("[{t}:value ISSUBSET '{n}']")).unwrap(),
+            );
+            ids.push(id);
+        }
+    }
+    for (i, t) in text_tests.iter().enumerate() {
+        let id = format!("text-{i}");
+        matcher.insert(
+            id.clone(),
+            Pattern::parse(&format!("[domain-name:value {t}]")).unwrap(),
+        );
+        ids.push(id);
+    }
+    let mut items = Vec::new();
+    for v in values {
+        for t in ["ipv4-addr", "ipv6-addr"] {
+            items.push(json!({"type": "observed-data", "first_observed": "2024-01-01T00:00:00Z",
+                "last_observed": "2024-01-01T00:00:00Z", "objects": {"0": {"type": t, "value": v}}}));
+        }
+    }
+    for v in texts {
+        items.push(json!({"type": "observed-data", "first_observed": "2024-01-01T00:00:00Z",
+            "last_observed": "2024-01-01T00:00:00Z", "objects": {"0": {"type": "domain-name", "value": v}}}));
+    }
+    let data = Value::Array(items);
+    let obs = Observations::from_value(&data).unwrap();
+    let check = |matcher: &BulkMatcher| {
+        let mut hits = 0;
+        for i in 0..obs.len() {
+            let fast = matcher.match_observation(&obs, i);
+            assert_eq!(
+                fast,
+                matcher.match_observation_naive(&obs, i),
+                "observation {i}: {}",
+                data[i]
+            );
+            hits += fast.len();
+        }
+        hits
+    };
+    let before = check(&matcher);
+    assert!(before > 150, "{before}");
+    // Remove every third, then put some back: the lazily rebuilt indexes follow.
+    for id in ids.iter().step_by(3) {
+        assert!(matcher.remove(id));
+    }
+    let after = check(&matcher);
+    assert!(after < before);
+    for (i, id) in ids.iter().enumerate().step_by(6) {
+        let p = if id.starts_with("net") {
+            format!("[ipv4-addr:value ISSUBSET '{}']", nets[i % nets.len()])
+        } else {
+            format!("[domain-name:value {}]", text_tests[i % text_tests.len()])
+        };
+        matcher.insert(id.clone(), Pattern::parse(&p).unwrap());
+    }
+    check(&matcher);
+}
+
+/// Indicators found only by presence share the evaluation of their first conjunct
+/// (the guard): results still equal evaluating each one, before and after removals.
+#[test]
+fn shared_guards_equal_evaluation() {
+    let patterns = [
+        "[domain-name:value NOT MATCHES '\\\\.com$' AND domain-name:value != 'x.org']",
+        "[domain-name:value NOT MATCHES '\\\\.com$' AND domain-name:value != 'y.org']",
+        "[domain-name:value NOT MATCHES '\\\\.com$']",
+        "[(domain-name:value != 'a.com') AND domain-name:value NOT LIKE '%.net']",
+        "[domain-name:value != 'a.com' OR ipv4-addr:value != '10.0.0.1']",
+        "[network-traffic:dst_port NOT IN (80, 443) AND network-traffic:dst_port != 22]",
+        "[network-traffic:dst_port NOT IN (80, 443) AND network-traffic:dst_port != 8080]",
+        "[network-traffic:dst_port NOT IN (80, 443)] OR [domain-name:value != 'q']",
+        "[network-traffic:dst_ref.value != '10.0.0.1' AND network-traffic:dst_port > 1]",
+        "[NOT EXISTS domain-name:resolves_to_refs AND domain-name:value != 'a.com']",
+        "[file:size != 3 AND file:created < t'2020-01-01T00:00:00Z']",
+    ];
+    let mut matcher = BulkMatcher::new();
+    for (i, p) in patterns.iter().enumerate() {
+        matcher.insert(format!("p{i}"), Pattern::parse(p).unwrap());
+    }
+    let mut items = Vec::new();
+    for (d, port, ip) in [
+        ("a.com", 80, "10.0.0.1"),
+        ("x.org", 22, "10.0.0.2"),
+        ("y.org", 8080, "10.0.0.1"),
+        ("b.net", 443, "10.0.0.3"),
+        ("q", 1, "10.0.0.1"),
+    ] {
+        items.push(
+            json!({"type": "observed-data", "first_observed": "2024-01-01T00:00:00Z",
+            "last_observed": "2024-01-01T00:00:00Z", "objects": {
+                "0": {"type": "domain-name", "value": d},
+                "1": {"type": "ipv4-addr", "value": ip},
+                "2": {"type": "network-traffic", "dst_ref": "1", "dst_port": port},
+                "3": {"type": "file", "size": port, "created": d}}}),
+        );
+    }
+    let data = Value::Array(items);
+    let obs = Observations::from_value(&data).unwrap();
+    let check = |m: &BulkMatcher| {
+        let mut hits = 0;
+        for i in 0..obs.len() {
+            let fast = m.match_observation(&obs, i);
+            assert_eq!(fast, m.match_observation_naive(&obs, i), "observation {i}");
+            hits += fast.len();
+        }
+        assert_eq!(m.match_all(&obs), m.match_all_naive(&obs));
+        hits
+    };
+    assert!(check(&matcher) > 10);
+    for i in [0, 5] {
+        assert!(matcher.remove(&format!("p{i}")));
+    }
+    check(&matcher);
+    matcher.insert("p0", Pattern::parse(patterns[1]).unwrap());
+    check(&matcher);
+}
