@@ -1,6 +1,221 @@
 //! CVSS v2.0, v3.0 and v3.1: vector parsing, the JSON property ↔ vector metric
 //! table (test 6.1.10) and the score formulas of the FIRST specifications
-//! (test 6.1.9).
+//! (test 6.1.9). CVSS v4.0 vectors are parsed and validated, not scored: the
+//! v4.0 score comes from the FIRST MacroVector lookup table, which this crate
+//! does not carry ([`base_score`] says so with [`CvssError::V4NotComputed`]).
+
+/// A base score computed from a vector.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BaseScore {
+    /// `"2.0"`, `"3.0"` or `"3.1"`.
+    pub version: &'static str,
+    pub base_score: f64,
+    /// `NONE`/`LOW`/`MEDIUM`/`HIGH`/`CRITICAL` (v2: the NVD bands
+    /// `LOW`/`MEDIUM`/`HIGH`).
+    pub severity: &'static str,
+}
+
+/// Why a vector has no computed score.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CvssError {
+    /// Not a vector of any supported version, or a metric or value is
+    /// unknown, duplicated or missing.
+    #[error("{vector}: {message}")]
+    Invalid { vector: String, message: String },
+    /// A valid CVSS 4.0 vector: this crate does not compute 4.0 scores (take
+    /// the document's `baseScore`).
+    #[error("CVSS 4.0 scores are not computed here; the vector is valid")]
+    V4NotComputed,
+}
+
+fn invalid(vector: &str, message: impl Into<String>) -> CvssError {
+    CvssError::Invalid {
+        vector: vector.into(),
+        message: message.into(),
+    }
+}
+
+fn check_metrics(
+    vector: &str,
+    metrics: &Metrics<'_>,
+    table: PropTable,
+    base: &[&str],
+) -> Result<(), CvssError> {
+    for (k, v) in metrics {
+        let Some((_, _, codes)) = table.iter().find(|(_, m, _)| m == k) else {
+            return Err(invalid(vector, format!("unknown metric {k}")));
+        };
+        if !codes.iter().any(|(c, _)| c == v) {
+            return Err(invalid(vector, format!("{k}:{v} is not a valid value")));
+        }
+    }
+    for b in base {
+        if !metrics.iter().any(|(k, _)| k == b) {
+            return Err(invalid(vector, format!("base metric {b} is missing")));
+        }
+    }
+    Ok(())
+}
+
+/// The base score of a CVSS v2, v3.0 or v3.1 vector (`CVSS:3.1/AV:N/…`, a
+/// bare or parenthesized v2 vector), per the FIRST formulas. A v4.0 vector
+/// is validated and answered with [`CvssError::V4NotComputed`].
+pub fn base_score(vector: &str) -> Result<BaseScore, CvssError> {
+    let (version, metrics) = parse_vector(vector)
+        .ok_or_else(|| invalid(vector, "not a CVSS vector (metric:value/…, no duplicates)"))?;
+    match version {
+        Some(v @ ("3.0" | "3.1")) => {
+            check_metrics(
+                vector,
+                &metrics,
+                V3_PROPS,
+                &["AV", "AC", "PR", "UI", "S", "C", "I", "A"],
+            )?;
+            let minor = if v == "3.0" { 0 } else { 1 };
+            let s = score_v3(&metrics, minor).ok_or_else(|| invalid(vector, "cannot be scored"))?;
+            Ok(BaseScore {
+                version: if minor == 0 { "3.0" } else { "3.1" },
+                base_score: s.base,
+                severity: severity(s.base),
+            })
+        }
+        Some("4.0") => {
+            validate_v4(vector)?;
+            Err(CvssError::V4NotComputed)
+        }
+        Some(other) => Err(invalid(
+            vector,
+            format!("CVSS version {other} is not supported"),
+        )),
+        None => {
+            check_metrics(
+                vector,
+                &metrics,
+                V2_PROPS,
+                &["AV", "AC", "Au", "C", "I", "A"],
+            )?;
+            let s = score_v2(&metrics).ok_or_else(|| invalid(vector, "cannot be scored"))?;
+            let sev = if s.base < 4.0 {
+                "LOW"
+            } else if s.base < 7.0 {
+                "MEDIUM"
+            } else {
+                "HIGH"
+            };
+            Ok(BaseScore {
+                version: "2.0",
+                base_score: s.base,
+                severity: sev,
+            })
+        }
+    }
+}
+
+const V4_METRICS: &[(&str, &[&str])] = &[
+    ("AV", &["N", "A", "L", "P"]),
+    ("AC", &["L", "H"]),
+    ("AT", &["N", "P"]),
+    ("PR", &["N", "L", "H"]),
+    ("UI", &["N", "P", "A"]),
+    ("VC", &["H", "L", "N"]),
+    ("VI", &["H", "L", "N"]),
+    ("VA", &["H", "L", "N"]),
+    ("SC", &["H", "L", "N"]),
+    ("SI", &["H", "L", "N"]),
+    ("SA", &["H", "L", "N"]),
+    ("E", &["X", "A", "P", "U"]),
+    ("CR", &["X", "H", "M", "L"]),
+    ("IR", &["X", "H", "M", "L"]),
+    ("AR", &["X", "H", "M", "L"]),
+    ("MAV", &["X", "N", "A", "L", "P"]),
+    ("MAC", &["X", "L", "H"]),
+    ("MAT", &["X", "N", "P"]),
+    ("MPR", &["X", "N", "L", "H"]),
+    ("MUI", &["X", "N", "P", "A"]),
+    ("MVC", &["X", "H", "L", "N"]),
+    ("MVI", &["X", "H", "L", "N"]),
+    ("MVA", &["X", "H", "L", "N"]),
+    ("MSC", &["X", "H", "L", "N"]),
+    ("MSI", &["X", "S", "H", "L", "N"]),
+    ("MSA", &["X", "S", "H", "L", "N"]),
+    ("S", &["X", "N", "P"]),
+    ("AU", &["X", "N", "Y"]),
+    ("R", &["X", "A", "U", "I"]),
+    ("V", &["X", "D", "C"]),
+    ("RE", &["X", "L", "M", "H"]),
+    ("U", &["X", "Clear", "Green", "Amber", "Red"]),
+];
+
+/// Validate a CVSS v4.0 vector: prefix, known metrics and values in the
+/// specification's order, no duplicates, all eleven base metrics.
+pub fn validate_v4(vector: &str) -> Result<(), CvssError> {
+    let rest = vector
+        .strip_prefix("CVSS:4.0/")
+        .ok_or_else(|| invalid(vector, "a CVSS 4.0 vector starts with CVSS:4.0/"))?;
+    let mut next = 0;
+    for part in rest.split('/') {
+        let (k, v) = part
+            .split_once(':')
+            .ok_or_else(|| invalid(vector, format!("{part} is not metric:value")))?;
+        let Some(pos) = V4_METRICS[next..].iter().position(|(m, _)| *m == k) else {
+            return Err(if V4_METRICS.iter().any(|(m, _)| *m == k) {
+                invalid(vector, format!("metric {k} is duplicated or out of order"))
+            } else {
+                invalid(vector, format!("unknown metric {k}"))
+            });
+        };
+        let idx = next + pos;
+        if idx >= 11 && next < 11 {
+            return Err(invalid(
+                vector,
+                format!("base metric {} is missing", V4_METRICS[next].0),
+            ));
+        }
+        if pos > 0 && idx < 11 {
+            return Err(invalid(
+                vector,
+                format!("base metric {} is missing", V4_METRICS[next].0),
+            ));
+        }
+        if !V4_METRICS[idx].1.contains(&v) {
+            return Err(invalid(vector, format!("{k}:{v} is not a valid value")));
+        }
+        next = idx + 1;
+    }
+    if next < 11 {
+        return Err(invalid(
+            vector,
+            format!("base metric {} is missing", V4_METRICS[next].0),
+        ));
+    }
+    Ok(())
+}
+
+/// A CSAF `cvss_v2`/`cvss_v3`/`cvss_v4` object as a matching score: computed
+/// from `vectorString` where we can, else the document's `baseScore`.
+pub(crate) fn from_csaf(obj: &serde_json::Value) -> Option<crate::matching::Cvss> {
+    let vector = obj
+        .get("vectorString")
+        .and_then(serde_json::Value::as_str)?;
+    let doc_score = obj.get("baseScore").and_then(serde_json::Value::as_f64);
+    let doc_sev = obj.get("baseSeverity").and_then(serde_json::Value::as_str);
+    let doc_version = obj.get("version").and_then(serde_json::Value::as_str);
+    let (version, base, sev) = match base_score(vector) {
+        Ok(b) => (b.version.to_string(), b.base_score, b.severity.to_string()),
+        Err(_) => {
+            let base = doc_score?;
+            let sev = doc_sev.map_or_else(|| severity(base).to_string(), String::from);
+            (doc_version.unwrap_or("4.0").to_string(), base, sev)
+        }
+    };
+    Some(crate::matching::Cvss {
+        version,
+        base_score: base,
+        severity: sev,
+        vector: vector.to_string(),
+    })
+}
 
 /// A parsed vector: metric abbreviation → value code, in vector order.
 pub(crate) type Metrics<'a> = Vec<(&'a str, &'a str)>;
@@ -492,6 +707,32 @@ mod tests {
             v3("CVSS:3.1/AV:N/AC:L/PR:L/UI:N/S:C/C:L/I:L/A:N/E:F/RL:W/RC:U/CR:L/MAV:A/MS:U/MC:H");
         assert_eq!((s.base, s.temporal, s.environmental), (6.4, 5.6, 4.3));
         assert_eq!(v3("CVSS:3.0/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:N").base, 0.0);
+    }
+
+    #[test]
+    fn public_base_score_and_v4_validation() {
+        let b = base_score("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H").unwrap();
+        assert_eq!(
+            (b.version, b.base_score, b.severity),
+            ("3.1", 9.8, "CRITICAL")
+        );
+        let b = base_score("(AV:N/AC:L/Au:N/C:C/I:C/A:C)").unwrap();
+        assert_eq!((b.version, b.base_score, b.severity), ("2.0", 10.0, "HIGH"));
+        assert!(base_score("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H").is_err());
+        assert!(base_score("CVSS:3.1/AV:Q/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H").is_err());
+        assert!(base_score("CVSS:3.1/AV:N/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H").is_err());
+        let v4 = "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N";
+        assert_eq!(base_score(v4), Err(CvssError::V4NotComputed));
+        assert!(validate_v4(&format!("{v4}/E:A/MSI:S/U:Amber")).is_ok());
+        for bad in [
+            "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N",
+            "CVSS:4.0/AC:L/AV:N/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N",
+            "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N/E:Q",
+            "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N/XX:N",
+            "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N/E:A/E:A",
+        ] {
+            assert!(validate_v4(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -14,12 +14,16 @@
 //! assert!(findings.iter().any(|f| f.test == "schema"));
 //! ```
 
-mod cvss;
+pub mod cpe;
+pub mod cvss;
 mod cwe;
 pub mod datetime;
 mod docversion;
+pub mod inventory;
+pub mod kev;
 pub mod language;
 mod mandatory;
+pub mod matching;
 mod pointer;
 pub mod product_tree;
 pub mod purl;

@@ -199,8 +199,18 @@ impl Vers {
                 }
             }
         }
-        let sorted = self.normalized();
-        let ranges: Vec<&Constraint> = sorted
+        let sorted;
+        let this = if self
+            .constraints
+            .windows(2)
+            .all(|w| cmp(&w[0].version, &w[1].version).is_le())
+        {
+            self
+        } else {
+            sorted = self.normalized();
+            &sorted
+        };
+        let ranges: Vec<&Constraint> = this
             .constraints
             .iter()
             .filter(|c| !matches!(c.comparator, Comparator::Eq | Comparator::Ne))

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use crate::{load, shared};
 
-fn json_files(rel: &str) -> Vec<std::path::PathBuf> {
+pub fn json_files(rel: &str) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![shared(rel)];
     while let Some(dir) = stack.pop() {

@@ -2,6 +2,7 @@
 //! place from `../shared` (never copied into the repository).
 
 mod corpora;
+mod matching;
 mod oasis;
 mod vers;
 
