@@ -108,7 +108,7 @@ fn import_csaf(a: CsafImportArgs) -> Result<ExitCode> {
     if files.is_empty() {
         bail!("no .json files under the given paths");
     }
-    let (mut added, mut duplicates, mut skipped) = (0usize, 0usize, 0usize);
+    let (mut added, mut duplicates, mut skipped, mut findings) = (0usize, 0usize, 0usize, 0usize);
     let started = std::time::Instant::now();
     for (i, f) in files.iter().enumerate() {
         let doc: Result<Value, String> = std::fs::read(f)
@@ -129,7 +129,15 @@ fn import_csaf(a: CsafImportArgs) -> Result<ExitCode> {
                 eprintln!("{}: skipped: {m}", f.display());
             }
             Ok(adv) => match store.add_advisory(&owner, &adv)? {
-                AdvisoryOutcome::Added => added += 1,
+                AdvisoryOutcome::Added => {
+                    added += 1;
+                    findings += hinomi_hub::inventory::rematch_advisory(
+                        &store,
+                        &adv.publisher,
+                        &adv.tracking_id,
+                    )?
+                    .len();
+                }
                 AdvisoryOutcome::Duplicate => duplicates += 1,
                 AdvisoryOutcome::Refused(m) => {
                     skipped += 1;
@@ -147,7 +155,7 @@ fn import_csaf(a: CsafImportArgs) -> Result<ExitCode> {
     }
     println!(
         "{}",
-        json!({"files": files.len(), "added": added, "unchanged": duplicates, "skipped": skipped, "seconds": started.elapsed().as_secs_f64()})
+        json!({"files": files.len(), "added": added, "unchanged": duplicates, "skipped": skipped, "new_findings": findings, "seconds": started.elapsed().as_secs_f64()})
     );
     Ok(if skipped == 0 {
         ExitCode::SUCCESS

@@ -218,14 +218,20 @@ pub async fn post_advisory(
         "title": adv.title, "tlp": adv.tlp.label(), "cves": cves,
         "max_cvss": adv.max_score().map(|s| s as f64 / 10.0),
     });
-    let (outcome, kev) = s
+    let (outcome, kev, fresh) = s
         .db(move |st| {
             let o = st.add_advisory(&org, &adv)?;
-            Ok((o, st.known_exploited(&cves)?))
+            let fresh = if o == AdvisoryOutcome::Added {
+                crate::inventory::rematch_advisory(st, &adv.publisher, &adv.tracking_id)?.len()
+            } else {
+                0
+            };
+            Ok((o, st.known_exploited(&cves)?, fresh))
         })
         .await?;
     let mut body = summary;
     body["known_exploited"] = json!(kev);
+    body["new_findings"] = json!(fresh);
     match outcome {
         AdvisoryOutcome::Added => Ok((StatusCode::CREATED, Json(body)).into_response()),
         AdvisoryOutcome::Duplicate => {

@@ -8,6 +8,7 @@
 pub mod advisories;
 pub mod auth;
 pub mod error;
+pub mod inventory;
 mod matching;
 mod metrics;
 mod ratelimit;

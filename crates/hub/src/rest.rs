@@ -54,6 +54,20 @@ pub fn routes() -> Router<Shared> {
             axum::routing::post(crate::advisories::post_kev),
         )
         .route(
+            "/api/v1/inventories",
+            get(crate::inventory::list_inventories),
+        )
+        .route(
+            "/api/v1/inventories/{asset}",
+            axum::routing::put(crate::inventory::put_inventory)
+                .delete(crate::inventory::delete_inventory),
+        )
+        .route("/api/v1/findings", get(crate::inventory::list_findings))
+        .route(
+            "/api/v1/findings/summary",
+            get(crate::inventory::findings_summary),
+        )
+        .route(
             "/api/v1/observations",
             axum::routing::post(crate::matching::post_observations),
         )

@@ -3,6 +3,7 @@
 
 mod access_paths;
 mod advisories;
+mod findings;
 mod malformed;
 mod observations;
 mod rest;
