@@ -27,7 +27,8 @@ pub struct ValidateArgs {
     files: Vec<PathBuf>,
 }
 
-fn expand(paths: &[PathBuf]) -> Vec<PathBuf> {
+/// Files as given, and the `*.json` files under directories, in a stable order.
+pub fn json_files(paths: &[PathBuf]) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for p in paths {
         if p.is_dir() {
@@ -54,7 +55,7 @@ fn expand(paths: &[PathBuf]) -> Vec<PathBuf> {
 
 pub fn run(cmd: CsafCommand) -> Result<ExitCode> {
     let CsafCommand::Validate(args) = cmd;
-    let files = expand(&args.files);
+    let files = json_files(&args.files);
     let mut invalid = 0usize;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

@@ -13,6 +13,7 @@ use hinomi_stix::Tlp;
 use hinomi_store::{AdvisoryOutcome, Store};
 
 use crate::config::{Settings, StoreArgs};
+use crate::csaf_cmd::json_files;
 
 #[derive(Subcommand)]
 pub enum ImportCommand {
@@ -48,31 +49,6 @@ pub struct KevImportArgs {
     /// The catalog file (known_exploited_vulnerabilities.json).
     #[arg(value_name = "FILE")]
     file: PathBuf,
-}
-
-fn json_files(paths: &[PathBuf]) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for p in paths {
-        if p.is_dir() {
-            let mut stack = vec![p.clone()];
-            while let Some(d) = stack.pop() {
-                let mut entries: Vec<PathBuf> = std::fs::read_dir(&d)
-                    .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
-                    .unwrap_or_default();
-                entries.sort();
-                for e in entries {
-                    if e.is_dir() {
-                        stack.push(e);
-                    } else if e.extension().is_some_and(|x| x == "json") {
-                        out.push(e);
-                    }
-                }
-            }
-        } else {
-            out.push(p.clone());
-        }
-    }
-    out
 }
 
 fn owner(store: &Store, org: Option<String>) -> Result<String> {

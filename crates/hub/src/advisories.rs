@@ -123,37 +123,35 @@ pub fn advisory_from_csaf(doc: &Value, default_tlp: Tlp) -> Result<NewAdvisory, 
     })
 }
 
-/// Reads the CISA Known Exploited Vulnerabilities catalog format.
+/// Reads the CISA Known Exploited Vulnerabilities catalog format into store entries.
 pub fn kev_from_json(doc: &Value) -> Result<Vec<KevEntry>, String> {
-    let Some(list) = doc.get("vulnerabilities").and_then(Value::as_array) else {
-        return Err("/vulnerabilities: missing (not a KEV catalog)".into());
-    };
-    let mut out = Vec::with_capacity(list.len());
-    for (i, v) in list.iter().enumerate() {
-        let field = |k: &str| -> Result<String, String> {
-            v.get(k)
-                .and_then(Value::as_str)
-                .map(str::to_string)
-                .ok_or_else(|| format!("/vulnerabilities/{i}/{k}: missing or not a string"))
-        };
-        let cve = field("cveID")?.to_uppercase();
-        if !cve.starts_with("CVE-") {
-            return Err(format!(
-                "/vulnerabilities/{i}/cveID: '{cve}' is not a CVE id"
-            ));
-        }
-        out.push(KevEntry {
-            cve,
-            vendor_project: field("vendorProject")?,
-            product: field("product")?,
-            name: field("vulnerabilityName")?,
-            date_added: field("dateAdded")?,
-            due_date: field("dueDate").ok(),
-            ransomware: field("knownRansomwareCampaignUse").ok(),
-            json: serde_json::to_string(v).unwrap_or_default(),
-        });
-    }
-    Ok(out)
+    let catalog = hinomi_csaf::kev::KevCatalog::from_json(doc).map_err(|e| e.to_string())?;
+    let raw = doc.get("vulnerabilities").and_then(Value::as_array);
+    Ok(catalog
+        .entries
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| KevEntry {
+            cve: e.cve_id,
+            vendor_project: e.vendor_project,
+            product: e.product,
+            name: e.vulnerability_name,
+            date_added: e.date_added,
+            due_date: Some(e.due_date).filter(|d| !d.is_empty()),
+            ransomware: Some(
+                if e.known_ransomware_campaign_use {
+                    "Known"
+                } else {
+                    "Unknown"
+                }
+                .to_string(),
+            ),
+            json: raw
+                .and_then(|r| r.get(i))
+                .map(Value::to_string)
+                .unwrap_or_default(),
+        })
+        .collect())
 }
 
 fn findings_response(findings: &[hinomi_csaf::Finding]) -> Response {
