@@ -41,6 +41,7 @@ pub struct FileConfig {
     pub write_rate_per_minute: Option<u32>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    pub csaf_provider_dir: Option<PathBuf>,
     pub log_level: Option<String>,
 }
 
@@ -60,6 +61,7 @@ impl std::fmt::Debug for FileConfig {
             .field("write_rate_per_minute", &self.write_rate_per_minute)
             .field("tls_cert", &self.tls_cert)
             .field("tls_key", &self.tls_key)
+            .field("csaf_provider_dir", &self.csaf_provider_dir)
             .field("log_level", &self.log_level)
             .finish()
     }

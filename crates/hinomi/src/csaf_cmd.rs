@@ -18,6 +18,31 @@ pub enum CsafCommand {
     /// "path" a JSON pointer. Every test runs. Directories are searched for *.json.
     /// Exit status: 0 when all files are valid, 1 when any is invalid or unreadable.
     Validate(ValidateArgs),
+    /// Publish the coordinator's TLP:CLEAR advisories as a CSAF trusted provider.
+    ///
+    /// Writes the /.well-known/csaf/ tree (provider-metadata.json, year folders with
+    /// .sha256, .sha512 and OpenPGP .asc files, index.txt, changes.csv, a ROLIE feed)
+    /// into OUT, which `hinomi serve` serves at /.well-known/csaf/. Signing uses GnuPG
+    /// with --gpg-key. Run it again after new advisories; it replaces the tree at once.
+    Publish(PublishArgs),
+}
+
+#[derive(Args)]
+pub struct PublishArgs {
+    #[command(flatten)]
+    store: crate::config::StoreArgs,
+    /// Public base URL of the hub (https://…); the tree's links start with it.
+    #[arg(long, value_name = "URL")]
+    base_url: String,
+    /// Output directory [default: DATA_DIR/csaf-provider].
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// OpenPGP key (id, fingerprint or user id) to sign with.
+    #[arg(long, value_name = "KEY")]
+    gpg_key: Option<String>,
+    /// GnuPG home directory holding that key [default: gpg's].
+    #[arg(long, value_name = "DIR", requires = "gpg_key")]
+    gnupg_home: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -53,8 +78,39 @@ pub fn json_files(paths: &[PathBuf]) -> Vec<PathBuf> {
     out
 }
 
+/// Where the provider tree lives by default: beside the SQLite store.
+pub fn default_provider_dir(settings: &crate::config::Settings) -> Option<PathBuf> {
+    match &settings.location {
+        hinomi_store::Location::Sqlite(db) => db.parent().map(|d| d.join("csaf-provider")),
+        hinomi_store::Location::Postgres(_) => None,
+    }
+}
+
+fn publish(a: PublishArgs) -> Result<ExitCode> {
+    let settings = crate::config::Settings::load(&a.store)?;
+    let out = a
+        .out
+        .or_else(|| settings.file.csaf_provider_dir.clone())
+        .or_else(|| default_provider_dir(&settings))
+        .ok_or_else(|| anyhow::anyhow!("--out is needed with a PostgreSQL store"))?;
+    let store = hinomi_store::Store::open(&settings.location)?;
+    let signer = a.gpg_key.map(|key| hinomi_hub::provider::Signer {
+        gnupg_home: a.gnupg_home,
+        key,
+    });
+    let r = hinomi_hub::provider::publish(&store, &out, &a.base_url, signer.as_ref())?;
+    println!(
+        "{}",
+        json!({"out": out.display().to_string(), "advisories": r.advisories, "signed": r.signed, "fingerprint": r.fingerprint})
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn run(cmd: CsafCommand) -> Result<ExitCode> {
-    let CsafCommand::Validate(args) = cmd;
+    let args = match cmd {
+        CsafCommand::Validate(args) => args,
+        CsafCommand::Publish(a) => return publish(a),
+    };
     let files = json_files(&args.files);
     let mut invalid = 0usize;
     let stdout = std::io::stdout();

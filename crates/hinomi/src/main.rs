@@ -219,6 +219,11 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
     if let Some(t) = &settings.file.title {
         config.title = t.clone();
     }
+    config.provider_dir = settings
+        .file
+        .csaf_provider_dir
+        .clone()
+        .or_else(|| csaf_cmd::default_provider_dir(&settings));
     if let Some(r) = settings.file.write_rate_per_minute {
         config.write_rate_per_minute = r;
     }

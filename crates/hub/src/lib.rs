@@ -11,6 +11,7 @@ pub mod error;
 pub mod inventory;
 mod matching;
 mod metrics;
+pub mod provider;
 mod ratelimit;
 mod rest;
 mod taxii;
@@ -56,6 +57,9 @@ pub struct HubConfig {
     /// Writes (POST, PUT, PATCH, DELETE) allowed per credential per minute, with bursts
     /// of up to that many; 0 turns the limit off.
     pub write_rate_per_minute: u32,
+    /// The CSAF provider tree served at `/.well-known/csaf/` (written by
+    /// `hinomi csaf publish`); None serves nothing there.
+    pub provider_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for HubConfig {
@@ -67,6 +71,7 @@ impl Default for HubConfig {
             default_page_size: 1000,
             max_page_size: 10_000,
             write_rate_per_minute: 6000,
+            provider_dir: None,
         }
     }
 }
@@ -113,6 +118,7 @@ pub fn router(state: Shared) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
+        .route("/.well-known/csaf/{*path}", get(provider::serve_file))
         .merge(taxii::routes())
         .merge(rest::routes())
         .fallback(not_found)

@@ -436,3 +436,41 @@ impl Store {
         })
     }
 }
+
+/// A current TLP:CLEAR advisory revision of an organization, for publication.
+#[derive(Debug, Clone)]
+pub struct PublishedAdvisory {
+    pub tracking_id: String,
+    pub version: String,
+    pub title: String,
+    pub initial_release: Timestamp,
+    pub current_release: Timestamp,
+    pub json: String,
+}
+
+impl Store {
+    /// The current revisions of `owner_org`'s TLP:CLEAR advisories, newest first.
+    pub fn clear_advisories_of(
+        &self,
+        owner_org: &str,
+    ) -> Result<Vec<PublishedAdvisory>, StoreError> {
+        self.pool.with(|c| {
+            Ok(c
+                .query(
+                    "SELECT tracking_id, version, title, initial_release, current_release, json FROM advisories \
+                     WHERE owner_org = ? AND tlp = 0 AND is_latest = 1 ORDER BY current_release DESC, tracking_id",
+                    &[owner_org.into()],
+                )?
+                .into_iter()
+                .map(|mut r| PublishedAdvisory {
+                    tracking_id: r[0].text(),
+                    version: r[1].text(),
+                    title: r[2].text(),
+                    initial_release: Timestamp(r[3].int()),
+                    current_release: Timestamp(r[4].int()),
+                    json: r[5].take_text(),
+                })
+                .collect())
+        })
+    }
+}

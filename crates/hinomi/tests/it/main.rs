@@ -3,3 +3,4 @@
 mod csaf_cli;
 mod import_cli;
 mod pattern_cli;
+mod publish_cli;

@@ -153,3 +153,59 @@ fn openapi_health_metrics() {
     assert!(m.contains("hinomi_http_requests_total{class=\"2xx\"}"));
     assert!(!m.contains("hnm_"), "no secrets in metrics");
 }
+
+#[test]
+fn provider_tree_is_served_without_traversal() {
+    let dir = std::env::temp_dir().join(format!(
+        "hinomi-wellknown-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(dir.join("2024")).unwrap();
+    std::fs::write(
+        dir.join("provider-metadata.json"),
+        "{\"role\":\"csaf_trusted_provider\"}",
+    )
+    .unwrap();
+    std::fs::write(dir.join("2024/x.json"), "{}").unwrap();
+    std::fs::write(dir.parent().unwrap().join("secret.txt"), "no").unwrap();
+    let hub = Hub::start_with(hinomi_hub::HubConfig {
+        provider_dir: Some(dir.clone()),
+        ..hinomi_hub::HubConfig::default()
+    });
+    let r = hub.call(
+        "GET",
+        "/.well-known/csaf/provider-metadata.json",
+        None,
+        &[],
+        None,
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.content_type, "application/json");
+    assert_eq!(r.json()["role"], "csaf_trusted_provider");
+    assert_eq!(
+        hub.call("GET", "/.well-known/csaf/2024/x.json", None, &[], None)
+            .status,
+        200
+    );
+    assert_eq!(
+        hub.call("GET", "/.well-known/csaf/../secret.txt", None, &[], None)
+            .status,
+        404
+    );
+    assert_eq!(
+        hub.call(
+            "GET",
+            "/.well-known/csaf/%2e%2e/secret.txt",
+            None,
+            &[],
+            None
+        )
+        .status,
+        404
+    );
+    assert_eq!(
+        hub.call("GET", "/.well-known/csaf/nope.json", None, &[], None)
+            .status,
+        404
+    );
+}
