@@ -245,8 +245,8 @@ impl Store {
     pub fn findings(&self, org_id: Option<&str>) -> Result<Vec<FindingRow>, StoreError> {
         self.pool.with(|c| {
             let (sql, params): (String, Vec<Val>) = match org_id {
-                Some(o) => (format!("SELECT {FINDING_COLUMNS} FROM findings WHERE org_id = ? ORDER BY max_score DESC, tracking_id, asset, component_index"), vec![o.into()]),
-                None => (format!("SELECT {FINDING_COLUMNS} FROM findings ORDER BY max_score DESC, tracking_id, org_id, asset"), vec![]),
+                Some(o) => (format!("SELECT {FINDING_COLUMNS} FROM findings WHERE org_id = ? ORDER BY COALESCE(max_score, -1) DESC, tracking_id, asset, component_index"), vec![o.into()]),
+                None => (format!("SELECT {FINDING_COLUMNS} FROM findings ORDER BY COALESCE(max_score, -1) DESC, tracking_id, org_id, asset"), vec![]),
             };
             Ok(c.query(&sql, &params)?.iter().map(|r| finding_from_row(r)).collect())
         })
