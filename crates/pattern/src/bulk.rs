@@ -11,7 +11,9 @@
 //! - `MATCHES` / `LIKE`: [`regex::RegexSet`] chunks, rebuilt lazily after changes, run
 //!   once per string value (a cheap `is_match` first);
 //! - numeric order (`<`, `<=`, `>`, `>=` with a number): sorted thresholds, one binary
-//!   search per numeric value;
+//!   search per numeric value; a one-`[…]` pattern found by its range has a
+//!   range plan that decides a hit exactly (the comparison inline, the other
+//!   conjuncts shared and evaluated once per SCO);
 //! - any other test that needs the property (`!=`, `NOT …`, string or timestamp order,
 //!   `ISSUPERSET`, `EXISTS`, binary properties, and comparisons with `t'…'`, which are
 //!   errors for values that are not timestamps): the path being present;
@@ -32,7 +34,8 @@ use serde_json::Value;
 use crate::ast::{CompareOp, ComparisonExpr, Glob, Literal, ObjectPath, ObservationExpr, Test};
 use crate::error::EvalError;
 use crate::eval::{
-    eval_expr, evaluate_one, last_key, may_fail, nfc, single_bracket, visit, Ctx, EvalOptions,
+    compare_number, eval_expr, evaluate_one, holds, last_key, may_fail, nfc, single_bracket, visit,
+    Ctx, EvalOptions,
 };
 use crate::fxhash::FxMap;
 use crate::net::Cidr;
@@ -82,8 +85,9 @@ fn number_of(v: &Value) -> Option<ValueKey> {
 enum Anchor {
     Eq(ObjectPath, Result<String, ValueKey>),
     Cidr(ObjectPath, Cidr),
-    /// `value >= threshold` (from `>`/`>=`) or, with `false`, `value <= threshold`.
-    Range(ObjectPath, bool, f64),
+    /// `value >= threshold` (from `>`/`>=`) or, with `false`, `value <= threshold`;
+    /// with a plan when a hit can be decided without the evaluator.
+    Range(ObjectPath, bool, f64, Option<RangePlan>),
     /// The regex text (the key of the anchor), the literal prefix of every match
     /// (may be empty) and the test itself.
     Regex(ObjectPath, String, String, TextTest),
@@ -184,7 +188,91 @@ fn cmp_anchors(e: &ComparisonExpr) -> Option<Vec<Anchor>> {
 
 fn range(path: ObjectPath, op: CompareOp, threshold: f64) -> Anchor {
     // Inclusive bounds: a candidate filter must not lose a match to rounding.
-    Anchor::Range(path, matches!(op, CompareOp::Gt | CompareOp::Ge), threshold)
+    Anchor::Range(
+        path,
+        matches!(op, CompareOp::Gt | CompareOp::Ge),
+        threshold,
+        None,
+    )
+}
+
+/// How to decide a hit of a range anchor of a one-`[…]` pattern `[p op n AND rest]`
+/// (or `[p op n]`) without walking the pattern: the comparison itself, on the value
+/// that hit, and `rest` on the same SCO, shared by every pattern with the same `rest`
+/// (by its text) and evaluated once per SCO.
+#[derive(Debug, Clone)]
+struct RangePlan {
+    op: CompareOp,
+    /// `Literal::Int` or `Literal::Float`.
+    literal: Literal,
+    /// The other conjuncts, by canonical text.
+    rest: Option<(String, ComparisonExpr)>,
+}
+
+/// The plan of a one-`[…]` pattern `e` found only by the anchor `Range(path, lower,
+/// threshold)`, when there is one: `e` cannot fail and one of its conjuncts is the
+/// comparison that gave the anchor.
+fn range_plan(
+    e: &ComparisonExpr,
+    path: &ObjectPath,
+    lower: bool,
+    threshold: f64,
+) -> Option<RangePlan> {
+    if may_fail(e) {
+        return None;
+    }
+    let mut e = e;
+    while let ComparisonExpr::Group(inner) = e {
+        e = inner;
+    }
+    let items = match e {
+        ComparisonExpr::And(items) => items.as_slice(),
+        ComparisonExpr::Test(_) => std::slice::from_ref(e),
+        _ => return None,
+    };
+    for (i, item) in items.iter().enumerate() {
+        let mut it = item;
+        while let ComparisonExpr::Group(inner) = it {
+            it = inner;
+        }
+        let ComparisonExpr::Test(c) = it else {
+            continue;
+        };
+        if c.negated || is_binary_path(&c.path) || c.path != *path {
+            continue;
+        }
+        let Test::Compare(op, literal) = &c.test else {
+            continue;
+        };
+        let x = match literal {
+            Literal::Int(i) => *i as f64,
+            Literal::Float(f) => *f,
+            _ => continue,
+        };
+        if matches!(op, CompareOp::Eq | CompareOp::Ne)
+            || matches!(op, CompareOp::Gt | CompareOp::Ge) != lower
+            || x.to_bits() != threshold.to_bits()
+        {
+            continue;
+        }
+        let others: Vec<ComparisonExpr> = items
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, x)| x.clone())
+            .collect();
+        let rest = match others.len() {
+            0 => None,
+            1 => others.into_iter().next(),
+            _ => Some(ComparisonExpr::And(others)),
+        };
+        return Some(RangePlan {
+            op: *op,
+            literal: literal.clone(),
+            rest: rest.map(|r| (r.to_string(), r)),
+        });
+    }
+    None
 }
 
 fn cmp_types(e: &ComparisonExpr, out: &mut Vec<String>) {
@@ -259,6 +347,10 @@ fn exact_cmp(e: &ComparisonExpr) -> bool {
 
 type Slot = u32;
 
+/// Set in the slots stored in the indexes of an exact indicator, so that a hit is sorted
+/// without reading a per-slot table (slots stay below 2³¹).
+const EXACT: Slot = 1 << 31;
+
 const REGEX_CHUNK: usize = 256;
 
 #[derive(Default)]
@@ -268,15 +360,35 @@ struct RegexChunk {
     set: OnceLock<Option<RegexSet>>,
 }
 
-/// `(threshold, slot)` pairs.
-type Thresholds = Vec<(f64, Slot)>;
+/// A range anchor in its index: threshold, slot, and the decision of a hit when the
+/// pattern has a [`RangePlan`].
+#[derive(Debug, Clone)]
+struct RangeEntry {
+    threshold: f64,
+    slot: Slot,
+    check: Option<RangeCheck>,
+}
+
+/// A [`RangePlan`] in the index: the comparison inline (no pointer to chase), the rest
+/// by id in [`BulkMatcher::rests`] (`NO_REST` when there is none).
+#[derive(Debug, Clone)]
+struct RangeCheck {
+    op: CompareOp,
+    literal: Literal,
+    rest: u32,
+}
+
+const NO_REST: u32 = u32::MAX;
+
+/// Sorted range entries.
+type Thresholds = Vec<RangeEntry>;
 
 #[derive(Default)]
 struct Ranges {
-    /// `(threshold, slot)` of `value >= threshold` anchors.
-    lower: Vec<(f64, Slot)>,
-    /// `(threshold, slot)` of `value <= threshold` anchors.
-    upper: Vec<(f64, Slot)>,
+    /// `value >= threshold` anchors.
+    lower: Vec<RangeEntry>,
+    /// `value <= threshold` anchors.
+    upper: Vec<RangeEntry>,
     /// Both lists sorted by threshold, rebuilt lazily after a change.
     sorted: OnceLock<(Thresholds, Thresholds)>,
 }
@@ -285,19 +397,23 @@ struct Ranges {
 /// address space, each listing the networks that contain it: one binary search finds
 /// every network containing an address (networks nest or are disjoint, so an interval
 /// lists at most 33 — or 129 — distinct networks).
+///
+/// `K` is `u32` for IPv4 (a quarter of the memory the binary search reads) and `u128`
+/// for IPv6.
 #[derive(Default)]
-struct Stab {
+struct Stab<K> {
     /// Start of each interval, ascending; the first is 0, the last runs to the end of
     /// the address space.
-    starts: Vec<u128>,
+    starts: Vec<K>,
     /// `items[offsets[i]..offsets[i + 1]]`: (prefix, slot) of the networks containing
     /// interval `i`.
     offsets: Vec<u32>,
     items: Vec<(u8, Slot)>,
 }
 
-impl Stab {
-    fn build(nets: &[(u128, u128, u8, &[Slot])]) -> Stab {
+impl<K: Copy + Ord + TryFrom<u128>> Stab<K> {
+    /// `nets`: (first address, last address, prefix, slots), addresses of the family.
+    fn build(nets: &[(u128, u128, u8, &[Slot])]) -> Stab<K> {
         let mut starts: Vec<u128> = vec![0];
         for &(lo, hi, ..) in nets {
             starts.push(lo);
@@ -323,14 +439,20 @@ impl Stab {
             offsets.push(items.len() as u32);
         }
         Stab {
-            starts,
+            // Addresses of the family fit in `K`; only a start one past the end of the
+            // IPv4 space (2³², the last, with an empty list) does not, and no address
+            // reaches it.
+            starts: starts
+                .into_iter()
+                .filter_map(|s| K::try_from(s).ok())
+                .collect(),
             offsets,
             items,
         }
     }
 
     /// The (prefix, slot) of the networks containing `addr`.
-    fn stab(&self, addr: u128) -> &[(u8, Slot)] {
+    fn stab(&self, addr: K) -> &[(u8, Slot)] {
         let i = self.starts.partition_point(|&s| s <= addr);
         if i == 0 {
             return &[];
@@ -342,8 +464,8 @@ impl Stab {
 /// Both families' [`Stab`]s.
 #[derive(Default)]
 struct CidrIndex {
-    v4: Stab,
-    v6: Stab,
+    v4: Stab<u32>,
+    v6: Stab<u128>,
 }
 
 impl CidrIndex {
@@ -434,16 +556,18 @@ impl Bloom {
         BuildHasherDefault::<crate::fxhash::FxHasher>::default().hash_one(s)
     }
 
-    fn positions(&self, h: u64) -> (usize, usize) {
-        let mask = self.bits.len() * 64 - 1;
+    /// The word and the two bits in it of hash `h`: both bits in one word, so that a
+    /// probe is one memory read (one cache miss at most) instead of two.
+    fn positions(&self, h: u64) -> (usize, u64) {
+        let mask = self.bits.len() - 1;
         let h = h.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        ((h >> 40) as usize & mask, (h >> 12) as usize & mask)
+        let bits = (1u64 << ((h >> 58) & 63)) | (1u64 << ((h >> 52) & 63));
+        ((h >> 20) as usize & mask, bits)
     }
 
     fn set(&mut self, h: u64) {
-        let (a, b) = self.positions(h);
-        self.bits[a / 64] |= 1 << (a % 64);
-        self.bits[b / 64] |= 1 << (b % 64);
+        let (w, bits) = self.positions(h);
+        self.bits[w] |= bits;
     }
 
     /// Add a key; `all` yields every key when the filter grows.
@@ -463,8 +587,8 @@ impl Bloom {
         if self.bits.is_empty() {
             return false;
         }
-        let (a, b) = self.positions(Self::hash(s));
-        self.bits[a / 64] & (1 << (a % 64)) != 0 && self.bits[b / 64] & (1 << (b % 64)) != 0
+        let (w, bits) = self.positions(Self::hash(s));
+        self.bits[w] & bits == bits
     }
 }
 
@@ -544,10 +668,13 @@ pub struct BulkOutcome<'m> {
 /// a stream does not allocate per observation.
 #[derive(Default)]
 pub struct Scratch {
-    seen: Vec<u32>,
-    epoch: u32,
+    /// A bit per slot (12.5 KB for 100,000 indicators: stays in L1), set for the slots
+    /// in `exact` and `verify` and cleared through them.
+    seen: Vec<u64>,
     exact: Vec<Slot>,
     verify: Vec<Slot>,
+    /// `(rest, root, holds)` of the plan rests evaluated for this observation.
+    rests: Vec<(u32, u32, bool)>,
 }
 
 impl Scratch {
@@ -557,16 +684,18 @@ impl Scratch {
     }
 
     fn start(&mut self, slots: usize) {
-        if self.seen.len() < slots {
-            self.seen.resize(slots, 0);
+        for &s in self.exact.iter().chain(&self.verify) {
+            if let Some(w) = self.seen.get_mut(s as usize / 64) {
+                *w = 0;
+            }
         }
-        self.epoch = self.epoch.wrapping_add(1);
-        if self.epoch == 0 {
-            self.seen.iter_mut().for_each(|s| *s = 0);
-            self.epoch = 1;
+        let words = slots.div_ceil(64);
+        if self.seen.len() < words {
+            self.seen.resize(words, 0);
         }
         self.exact.clear();
         self.verify.clear();
+        self.rests.clear();
     }
 }
 
@@ -576,13 +705,15 @@ pub struct BulkMatcher {
     slots: Vec<Option<Entry>>,
     free: Vec<Slot>,
     ids: FxMap<String, Slot>,
-    /// Whether each slot is exact, and its id: read on every index hit, so kept dense
-    /// and apart from the patterns.
-    exact: Vec<bool>,
+    /// The id of each slot: read on every exact hit, so kept dense and apart from the
+    /// patterns.
     names: Vec<Box<str>>,
     paths: Vec<PathIndex>,
     path_ids: FxMap<ObjectPath, usize>,
     types: FxMap<Box<str>, TypeIndex>,
+    /// The rests of range plans, with how many anchors use each, and their ids by text.
+    rests: Vec<(ComparisonExpr, usize)>,
+    rest_ids: FxMap<String, u32>,
     options: EvalOptions,
 }
 
@@ -636,7 +767,13 @@ impl BulkMatcher {
                 anchors = vec![g];
             }
         }
-        let exact = single_bracket(pattern.root()).is_some_and(exact_cmp);
+        let mut exact = single_bracket(pattern.root()).is_some_and(exact_cmp);
+        if let (Some(e), [Anchor::Range(path, lower, t, plan)]) =
+            (single_bracket(pattern.root()), anchors.as_mut_slice())
+        {
+            *plan = range_plan(e, path, *lower, *t);
+            exact |= plan.is_some();
+        }
         let slot = match self.free.pop() {
             Some(s) => s,
             None => {
@@ -644,14 +781,14 @@ impl BulkMatcher {
                 (self.slots.len() - 1) as Slot
             }
         };
+        assert!(slot < EXACT, "too many indicators");
+        let tagged = if exact { slot | EXACT } else { slot };
         for a in &anchors {
-            self.index(slot, a);
+            self.index(tagged, a);
         }
-        if self.exact.len() <= slot as usize {
-            self.exact.resize(slot as usize + 1, false);
+        if self.names.len() <= slot as usize {
             self.names.resize(slot as usize + 1, Box::default());
         }
-        self.exact[slot as usize] = exact;
         self.names[slot as usize] = id.as_str().into();
         self.ids.insert(id.clone(), slot);
         self.slots[slot as usize] = Some(Entry {
@@ -670,10 +807,10 @@ impl BulkMatcher {
         let Some(entry) = self.slots[slot as usize].take() else {
             return false;
         };
+        let tagged = if entry.exact { slot | EXACT } else { slot };
         for a in &entry.anchors {
-            self.unindex(slot, a);
+            self.unindex(tagged, a);
         }
-        self.exact[slot as usize] = false;
         self.names[slot as usize] = Box::default();
         self.free.push(slot);
         true
@@ -761,13 +898,33 @@ impl BulkMatcher {
                     .push(slot);
                 pi.cidr_index = OnceLock::new();
             }
-            Anchor::Range(_, lower, t) => {
+            Anchor::Range(_, lower, t, plan) => {
+                let check = plan.as_ref().map(|p| RangeCheck {
+                    op: p.op,
+                    literal: p.literal.clone(),
+                    rest: match &p.rest {
+                        None => NO_REST,
+                        Some((key, expr)) => {
+                            let rests = &mut self.rests;
+                            let id = *self.rest_ids.entry(key.clone()).or_insert_with(|| {
+                                rests.push((expr.clone(), 0));
+                                (rests.len() - 1) as u32
+                            });
+                            rests[id as usize].1 += 1;
+                            id
+                        }
+                    },
+                });
                 let list = if *lower {
                     &mut pi.ranges.lower
                 } else {
                     &mut pi.ranges.upper
                 };
-                list.push((*t, slot));
+                list.push(RangeEntry {
+                    threshold: *t,
+                    slot,
+                    check,
+                });
                 pi.ranges.sorted = OnceLock::new();
             }
             Anchor::Regex(_, re, prefix, test) => {
@@ -854,14 +1011,21 @@ impl BulkMatcher {
                 }
                 pi.cidr_index = OnceLock::new();
             }
-            Anchor::Range(_, lower, t) => {
+            Anchor::Range(_, lower, t, _) => {
                 let list = if *lower {
                     &mut pi.ranges.lower
                 } else {
                     &mut pi.ranges.upper
                 };
-                if let Some(j) = list.iter().position(|(x, s)| *s == slot && x == t) {
-                    list.swap_remove(j);
+                if let Some(j) = list
+                    .iter()
+                    .position(|e| e.slot == slot && e.threshold == *t)
+                {
+                    let e = list.swap_remove(j);
+                    if let Some(c) = e.check.filter(|c| c.rest != NO_REST) {
+                        // Kept (with its id) when unused: a later pattern may share it.
+                        self.rests[c.rest as usize].1 -= 1;
+                    }
                 }
                 pi.ranges.sorted = OnceLock::new();
             }
@@ -914,20 +1078,19 @@ impl BulkMatcher {
     fn candidates(&self, set: &Observations<'_>, index: usize, scratch: &mut Scratch) {
         let obs = &set.items[index];
         let ctx = Ctx { set, index, obs };
-        let exact_slots = &self.exact;
         let Scratch {
             seen,
-            epoch,
             exact,
             verify,
+            rests,
         } = scratch;
-        let epoch = *epoch;
         let mut add = |hits: &[Slot]| {
-            for &s in hits {
-                let seen = &mut seen[s as usize];
-                if *seen != epoch {
-                    *seen = epoch;
-                    if exact_slots[s as usize] {
+            for &t in hits {
+                let s = t & !EXACT;
+                let (word, bit) = (&mut seen[s as usize / 64], 1u64 << (s % 64));
+                if *word & bit == 0 {
+                    *word |= bit;
+                    if t & EXACT != 0 {
                         exact.push(s);
                     } else {
                         verify.push(s);
@@ -935,9 +1098,19 @@ impl BulkMatcher {
                 }
             }
         };
-        for (root, t) in obs.roots.iter().zip(&obs.root_types) {
+        for (ri, (root, t)) in obs.roots.iter().zip(&obs.root_types).enumerate() {
             let Some(ti) = self.type_index(t) else {
                 continue;
+            };
+            // A plan's rest on this SCO, evaluated once for all the patterns sharing it.
+            let mut rest_holds = |r: u32| {
+                if let Some(&(_, _, h)) = rests.iter().find(|x| x.0 == r && x.1 == ri as u32) {
+                    return h;
+                }
+                // Rests of plans cannot fail (plans are made only for such patterns).
+                let h = eval_expr(&ctx, &self.rests[r as usize].0, root, t).unwrap_or(false);
+                rests.push((r, ri as u32, h));
+                h
             };
             add(&ti.slots);
             for g in &ti.guards {
@@ -953,7 +1126,7 @@ impl BulkMatcher {
                     continue;
                 }
                 let _ = visit::<()>(&ctx, root, &pi.path.steps, false, &mut |v| {
-                    probe(pi, v, &mut add);
+                    probe(pi, v, &mut add, &mut rest_holds);
                     // Presence is enough for these; they are added once.
                     Ok(false)
                 });
@@ -1091,7 +1264,12 @@ impl BulkMatcher {
 }
 
 /// All the indexes of one path against one selected value.
-fn probe(pi: &PathIndex, v: &Value, add: &mut impl FnMut(&[Slot])) {
+fn probe(
+    pi: &PathIndex,
+    v: &Value,
+    add: &mut impl FnMut(&[Slot]),
+    rest_holds: &mut impl FnMut(u32) -> bool,
+) {
     add(&pi.exists);
     match v {
         Value::String(s) => {
@@ -1110,10 +1288,14 @@ fn probe(pi: &PathIndex, v: &Value, add: &mut impl FnMut(&[Slot])) {
             if !pi.cidr.is_empty() {
                 if let Some(net) = Cidr::parse(s) {
                     let index = pi.cidr_index.get_or_init(|| CidrIndex::build(&pi.cidr));
-                    let stab = if net.is_v6() { &index.v6 } else { &index.v4 };
                     // A network value is inside the networks of no longer prefix that
                     // contain its first address.
-                    for (p, slot) in stab.stab(net.bits()) {
+                    let found = if net.is_v6() {
+                        index.v6.stab(net.bits())
+                    } else {
+                        index.v4.stab(net.bits() as u32)
+                    };
+                    for (p, slot) in found {
                         if *p <= net.prefix() {
                             add(std::slice::from_ref(slot));
                         }
@@ -1176,19 +1358,27 @@ fn probe(pi: &PathIndex, v: &Value, add: &mut impl FnMut(&[Slot])) {
                     let (lower, upper) = r.sorted.get_or_init(|| {
                         let mut l = r.lower.clone();
                         let mut u = r.upper.clone();
-                        l.sort_by(|a, b| a.0.total_cmp(&b.0));
-                        u.sort_by(|a, b| a.0.total_cmp(&b.0));
+                        l.sort_by(|a, b| a.threshold.total_cmp(&b.threshold));
+                        u.sort_by(|a, b| a.threshold.total_cmp(&b.threshold));
                         (l, u)
                     });
+                    let mut hit = |e: &RangeEntry| match &e.check {
+                        None => add(&[e.slot]),
+                        Some(c) => {
+                            // Exactly the evaluator's test of this value, then the rest
+                            // on the same SCO.
+                            if holds(c.op, compare_number(&c.literal, v))
+                                && (c.rest == NO_REST || rest_holds(c.rest))
+                            {
+                                add(&[e.slot]);
+                            }
+                        }
+                    };
                     // value >= threshold: thresholds up to x; value <= threshold: from x.
-                    let n = lower.partition_point(|(t, _)| *t <= x);
-                    for (_, s) in &lower[..n] {
-                        add(&[*s]);
-                    }
-                    let n = upper.partition_point(|(t, _)| *t < x);
-                    for (_, s) in &upper[n..] {
-                        add(&[*s]);
-                    }
+                    let n = lower.partition_point(|e| e.threshold <= x);
+                    lower[..n].iter().for_each(&mut hit);
+                    let n = upper.partition_point(|e| e.threshold < x);
+                    upper[n..].iter().for_each(&mut hit);
                 }
             }
         }
@@ -1232,7 +1422,7 @@ mod tests {
         let a: &[Slot] = &[1];
         let b: &[Slot] = &[2];
         let c: &[Slot] = &[3];
-        let s = Stab::build(&[(0, u128::MAX, 0, a), (10, 19, 5, b), (12, 12, 9, c)]);
+        let s = Stab::<u128>::build(&[(0, u128::MAX, 0, a), (10, 19, 5, b), (12, 12, 9, c)]);
         let slots = |x| s.stab(x).iter().map(|p| p.1).collect::<Vec<_>>();
         assert_eq!(slots(0), [1]);
         assert_eq!(slots(9), [1]);
@@ -1242,5 +1432,47 @@ mod tests {
         assert_eq!(slots(19), [1, 2]);
         assert_eq!(slots(20), [1]);
         assert_eq!(slots(u128::MAX), [1]);
+    }
+
+    #[test]
+    fn stab_v4_covers_the_whole_space() {
+        let a: &[Slot] = &[1];
+        let b: &[Slot] = &[2];
+        let top = u128::from(u32::MAX);
+        let s = Stab::<u32>::build(&[(0, top, 0, a), (top - 255, top, 24, b)]);
+        let slots = |x| s.stab(x).iter().map(|p| p.1).collect::<Vec<_>>();
+        assert_eq!(slots(0), [1]);
+        assert_eq!(slots(u32::MAX - 256), [1]);
+        assert_eq!(slots(u32::MAX - 255), [1, 2]);
+        assert_eq!(slots(u32::MAX), [1, 2]);
+    }
+
+    #[test]
+    fn bloom_has_no_false_negatives_and_few_false_positives() {
+        let keys: Vec<String> = (0..20_000)
+            .map(|i| format!("host{i}.example.com"))
+            .collect();
+        let mut b = Bloom::default();
+        for (i, k) in keys.iter().enumerate() {
+            b.insert(k, keys[..i].iter().map(String::as_str));
+        }
+        assert!(keys.iter().all(|k| b.may_contain(k)));
+        let fp = (0..20_000)
+            .filter(|i| b.may_contain(&format!("other{i}.example.org")))
+            .count();
+        assert!(fp < 20_000 / 50, "{fp} false positives");
+    }
+
+    #[test]
+    fn scratch_bits_are_cleared_between_observations() {
+        let mut s = Scratch::new();
+        s.start(200);
+        s.exact.push(3);
+        s.verify.push(130);
+        s.seen[0] |= 1 << 3;
+        s.seen[2] |= 1 << 2;
+        s.start(200);
+        assert!(s.seen.iter().all(|w| *w == 0));
+        assert!(s.exact.is_empty() && s.verify.is_empty());
     }
 }

@@ -102,7 +102,7 @@ pub(crate) fn last_key(steps: &[PathStep]) -> &str {
 /// `m[k]`: small objects (most SCOs) are scanned, which beats the ordered search's
 /// string comparisons.
 #[inline]
-fn property<'a>(m: &'a serde_json::Map<String, Value>, k: &str) -> Option<&'a Value> {
+pub(crate) fn property<'a>(m: &'a serde_json::Map<String, Value>, k: &str) -> Option<&'a Value> {
     if m.len() <= 8 {
         m.iter().find(|(key, _)| short_eq(key, k)).map(|(_, v)| v)
     } else {
@@ -199,11 +199,7 @@ fn compare(
     prop: &str,
 ) -> Result<Option<Ordering>, EvalError> {
     Ok(match (lit, v) {
-        (Literal::Int(i), Value::Number(n)) => match n.as_i64() {
-            Some(x) => Some(x.cmp(i)),
-            None => n.as_f64().and_then(|x| x.partial_cmp(&(*i as f64))),
-        },
-        (Literal::Float(f), Value::Number(n)) => n.as_f64().and_then(|x| x.partial_cmp(f)),
+        (Literal::Int(_) | Literal::Float(_), _) => compare_number(lit, v),
         (Literal::Bool(b), Value::Bool(x)) => Some(x.cmp(b)),
         (Literal::Str(s), Value::String(x)) => {
             if is_binary_property(prop) {
@@ -232,7 +228,20 @@ fn compare(
     })
 }
 
-fn holds(op: CompareOp, ord: Option<Ordering>) -> bool {
+/// `value <=> literal` for a numeric literal (`None` for any other literal, or a value
+/// that is not a number): the evaluator's comparison, shared with the bulk matcher.
+pub(crate) fn compare_number(lit: &Literal, v: &Value) -> Option<Ordering> {
+    match (lit, v) {
+        (Literal::Int(i), Value::Number(n)) => match n.as_i64() {
+            Some(x) => Some(x.cmp(i)),
+            None => n.as_f64().and_then(|x| x.partial_cmp(&(*i as f64))),
+        },
+        (Literal::Float(f), Value::Number(n)) => n.as_f64().and_then(|x| x.partial_cmp(f)),
+        _ => None,
+    }
+}
+
+pub(crate) fn holds(op: CompareOp, ord: Option<Ordering>) -> bool {
     match op {
         CompareOp::Eq => ord == Some(Ordering::Equal),
         CompareOp::Ne => ord != Some(Ordering::Equal),

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use crate::error::ObservationError;
+use crate::fxhash::FxMap;
 use crate::timestamp::Timestamp;
 
 /// One observed-data object, ready for matching.
@@ -56,7 +57,7 @@ impl<'a> Observation<'a> {
 #[derive(Debug, Clone, Default)]
 pub struct Observations<'a> {
     pub(crate) items: Vec<Observation<'a>>,
-    pub(crate) scopes: Vec<Arc<HashMap<&'a str, &'a Value>>>,
+    pub(crate) scopes: Vec<Arc<FxMap<&'a str, &'a Value>>>,
 }
 
 fn invalid(location: String, message: impl Into<String>) -> ObservationError {
@@ -66,7 +67,7 @@ fn invalid(location: String, message: impl Into<String>) -> ObservationError {
     }
 }
 
-fn index_by_id(objects: &[Value]) -> HashMap<&str, &Value> {
+fn index_by_id(objects: &[Value]) -> FxMap<&str, &Value> {
     objects
         .iter()
         .filter_map(|o| Some((o.get("id")?.as_str()?, o)))
@@ -119,8 +120,24 @@ impl<'a> Observations<'a> {
         scope: usize,
         location: &dyn Fn() -> String,
     ) -> Result<(), ObservationError> {
-        let ts = |field: &str| -> Result<Timestamp, ObservationError> {
-            let raw = od.get(field).and_then(Value::as_str).ok_or_else(|| {
+        // One pass over the observed-data's properties instead of a lookup per field.
+        let (mut first_raw, mut last_raw, mut count_raw, mut objects, mut refs, mut id) =
+            (None, None, None, None, None, None);
+        if let Value::Object(m) = od {
+            for (k, v) in m {
+                match k.as_str() {
+                    "first_observed" => first_raw = Some(v),
+                    "last_observed" => last_raw = Some(v),
+                    "number_observed" => count_raw = Some(v),
+                    "objects" => objects = Some(v),
+                    "object_refs" => refs = Some(v),
+                    "id" => id = Some(v),
+                    _ => {}
+                }
+            }
+        }
+        let ts = |field: &str, raw: Option<&Value>| -> Result<Timestamp, ObservationError> {
+            let raw = raw.and_then(Value::as_str).ok_or_else(|| {
                 invalid(format!("{}.{field}", location()), "missing or not a string")
             })?;
             Timestamp::parse(raw).ok_or_else(|| {
@@ -130,15 +147,15 @@ impl<'a> Observations<'a> {
                 )
             })
         };
-        let first = ts("first_observed")?;
-        let last = ts("last_observed")?;
+        let first = ts("first_observed", first_raw)?;
+        let last = ts("last_observed", last_raw)?;
         if last < first {
             return Err(invalid(
                 format!("{}.last_observed", location()),
                 "before first_observed",
             ));
         }
-        let count = match od.get("number_observed") {
+        let count = match count_raw {
             None => 1,
             Some(n) => n.as_u64().filter(|n| *n >= 1).ok_or_else(|| {
                 invalid(
@@ -147,9 +164,9 @@ impl<'a> Observations<'a> {
                 )
             })?,
         };
-        let inline = od.get("objects").and_then(Value::as_object);
+        let inline = objects.and_then(Value::as_object);
         let mut roots: Vec<&'a Value> = inline.map(|m| m.values().collect()).unwrap_or_default();
-        if let Some(refs) = od.get("object_refs").and_then(Value::as_array) {
+        if let Some(refs) = refs.and_then(Value::as_array) {
             for r in refs.iter().filter_map(Value::as_str) {
                 if let Some(o) = self.scopes[scope].get(r) {
                     roots.push(o);
@@ -158,10 +175,15 @@ impl<'a> Observations<'a> {
         }
         let root_types = roots
             .iter()
-            .map(|r| r.get("type").and_then(Value::as_str).unwrap_or(""))
+            .map(|r| {
+                r.as_object()
+                    .and_then(|m| crate::eval::property(m, "type"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+            })
             .collect();
         self.items.push(Observation {
-            id: od.get("id").and_then(Value::as_str),
+            id: id.and_then(Value::as_str),
             first,
             last,
             count,
@@ -184,7 +206,7 @@ impl<'a> Observations<'a> {
             .collect();
         Observations {
             items,
-            scopes: vec![Arc::new(objects_by_id)],
+            scopes: vec![Arc::new(objects_by_id.into_iter().collect())],
         }
     }
 
