@@ -93,7 +93,37 @@ fn str_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
 }
 
 fn at<'a>(doc: &'a Value, pointer: &str) -> Option<&'a Value> {
-    doc.pointer(pointer)
+    doc.ptr(pointer)
+}
+
+/// `Value::pointer` without its per-token allocation (the pointers here are
+/// constants without `~` escapes).
+trait Ptr {
+    fn ptr(&self, pointer: &str) -> Option<&Value>;
+}
+
+impl Ptr for Value {
+    fn ptr(&self, pointer: &str) -> Option<&Value> {
+        if pointer.is_empty() {
+            return Some(self);
+        }
+        let rest = pointer.strip_prefix('/')?;
+        debug_assert!(!rest.contains('~'));
+        let mut v = self;
+        for token in rest.split('/') {
+            v = match v {
+                Value::Object(map) => map.get(token)?,
+                Value::Array(items) => {
+                    if token.len() > 1 && token.starts_with('0') {
+                        return None;
+                    }
+                    items.get(token.parse::<usize>().ok()?)?
+                }
+                _ => return None,
+            };
+        }
+        Some(v)
+    }
 }
 
 fn category(doc: &Value) -> Option<&str> {
@@ -111,44 +141,105 @@ fn vulnerabilities(doc: &Value) -> impl Iterator<Item = (String, &Value)> {
         .map(|(i, v)| (format!("/vulnerabilities/{i}"), v))
 }
 
+/// `{base}/{key}/{i}`, formatted only when a finding needs it.
+#[derive(Clone, Copy)]
+struct ItemPath<'b> {
+    base: &'b str,
+    key: &'b str,
+    i: usize,
+}
+
+impl std::fmt::Display for ItemPath<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}/{}", self.base, self.key, self.i)
+    }
+}
+
+impl From<ItemPath<'_>> for String {
+    fn from(p: ItemPath<'_>) -> String {
+        p.to_string()
+    }
+}
+
 /// `(value, path)` of each string in `v[key]`.
-fn strings<'a>(v: &'a Value, key: &str, base: &str) -> Vec<(&'a str, String)> {
+fn strings<'a, 'b>(v: &'a Value, key: &'b str, base: &'b str) -> Vec<(&'a str, ItemPath<'b>)> {
     arr(v, key)
         .iter()
         .enumerate()
-        .filter_map(|(i, s)| s.as_str().map(|s| (s, format!("{base}/{key}/{i}"))))
+        .filter_map(|(i, s)| s.as_str().map(|s| (s, ItemPath { base, key, i })))
         .collect()
 }
 
-/// Every full product name in the product tree: `(object, path)`.
-fn full_product_names(doc: &Value) -> Vec<(&Value, String)> {
-    fn walk<'a>(branches: &'a [Value], base: String, out: &mut Vec<(&'a Value, String)>) {
-        for (i, b) in branches.iter().enumerate() {
-            let p = format!("{base}/{i}");
-            if let Some(prod) = b.get("product") {
-                out.push((prod, format!("{p}/product")));
+/// The JSON pointer of a value inside a document, found (by identity) only
+/// when it is formatted: the walks of the tests build no path on success.
+#[derive(Clone, Copy)]
+struct At<'a> {
+    doc: &'a Value,
+    target: &'a Value,
+}
+
+impl std::fmt::Display for At<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        fn find<'a>(v: &'a Value, target: &Value, path: &mut crate::pointer::PathBuf<'a>) -> bool {
+            if std::ptr::eq(v, target) {
+                return true;
             }
-            walk(arr(b, "branches"), format!("{p}/branches"), out);
+            match v {
+                Value::Array(items) => {
+                    for (i, x) in items.iter().enumerate() {
+                        path.push_index(i);
+                        if find(x, target, path) {
+                            return true;
+                        }
+                        path.pop();
+                    }
+                }
+                Value::Object(map) => {
+                    for (k, x) in map {
+                        path.push_key(k);
+                        if find(x, target, path) {
+                            return true;
+                        }
+                        path.pop();
+                    }
+                }
+                _ => {}
+            }
+            false
+        }
+        let mut path = crate::pointer::PathBuf::default();
+        find(self.doc, self.target, &mut path);
+        write!(f, "{path}")
+    }
+}
+
+impl From<At<'_>> for String {
+    fn from(a: At<'_>) -> String {
+        a.to_string()
+    }
+}
+
+/// Every full product name in the product tree: `(object, path)`.
+fn full_product_names(doc: &Value) -> Vec<(&Value, At<'_>)> {
+    fn walk<'a>(doc: &'a Value, branches: &'a [Value], out: &mut Vec<(&'a Value, At<'a>)>) {
+        for b in branches {
+            if let Some(prod) = b.get("product") {
+                out.push((prod, At { doc, target: prod }));
+            }
+            walk(doc, arr(b, "branches"), out);
         }
     }
     let mut out = Vec::new();
     let Some(tree) = doc.get("product_tree") else {
         return out;
     };
-    walk(
-        arr(tree, "branches"),
-        "/product_tree/branches".into(),
-        &mut out,
-    );
-    for (i, f) in arr(tree, "full_product_names").iter().enumerate() {
-        out.push((f, format!("/product_tree/full_product_names/{i}")));
+    walk(doc, arr(tree, "branches"), &mut out);
+    for f in arr(tree, "full_product_names") {
+        out.push((f, At { doc, target: f }));
     }
-    for (i, r) in arr(tree, "relationships").iter().enumerate() {
+    for r in arr(tree, "relationships") {
         if let Some(f) = r.get("full_product_name") {
-            out.push((
-                f,
-                format!("/product_tree/relationships/{i}/full_product_name"),
-            ));
+            out.push((f, At { doc, target: f }));
         }
     }
     out
@@ -166,28 +257,34 @@ const STATUSES: &[&str] = &[
 ];
 
 /// Every reference to a product id: `(id, path)`.
-fn product_references(doc: &Value) -> Vec<(&str, String)> {
+fn product_references(doc: &Value) -> Vec<(&str, At<'_>)> {
+    fn push<'a>(doc: &'a Value, x: &'a Value, out: &mut Vec<(&'a str, At<'a>)>) {
+        if let Some(s) = x.as_str() {
+            out.push((s, At { doc, target: x }));
+        }
+    }
+    fn strings<'a>(doc: &'a Value, v: &'a Value, key: &str, out: &mut Vec<(&'a str, At<'a>)>) {
+        for x in arr(v, key) {
+            push(doc, x, out);
+        }
+    }
     let mut out = Vec::new();
     if let Some(tree) = doc.get("product_tree") {
-        for (i, g) in arr(tree, "product_groups").iter().enumerate() {
-            out.extend(strings(
-                g,
-                "product_ids",
-                &format!("/product_tree/product_groups/{i}"),
-            ));
+        for g in arr(tree, "product_groups") {
+            strings(doc, g, "product_ids", &mut out);
         }
-        for (i, r) in arr(tree, "relationships").iter().enumerate() {
+        for r in arr(tree, "relationships") {
             for key in ["product_reference", "relates_to_product_reference"] {
-                if let Some(s) = str_of(r, key) {
-                    out.push((s, format!("/product_tree/relationships/{i}/{key}")));
+                if let Some(x) = r.get(key) {
+                    push(doc, x, &mut out);
                 }
             }
         }
     }
-    for (vp, v) in vulnerabilities(doc) {
+    for v in arr(doc, "vulnerabilities") {
         if let Some(ps) = v.get("product_status") {
             for key in STATUSES {
-                out.extend(strings(ps, key, &format!("{vp}/product_status")));
+                strings(doc, ps, key, &mut out);
             }
         }
         for (list, key) in [
@@ -196,8 +293,8 @@ fn product_references(doc: &Value) -> Vec<(&str, String)> {
             ("threats", "product_ids"),
             ("flags", "product_ids"),
         ] {
-            for (j, x) in arr(v, list).iter().enumerate() {
-                out.extend(strings(x, key, &format!("{vp}/{list}/{j}")));
+            for x in arr(v, list) {
+                strings(doc, x, key, &mut out);
             }
         }
     }
@@ -208,7 +305,7 @@ fn product_references(doc: &Value) -> Vec<(&str, String)> {
 fn group_members(doc: &Value) -> HashMap<&str, Vec<&str>> {
     let mut map: HashMap<&str, Vec<&str>> = HashMap::new();
     for g in doc
-        .pointer("/product_tree/product_groups")
+        .ptr("/product_tree/product_groups")
         .and_then(Value::as_array)
         .map_or(&[][..], Vec::as_slice)
     {
@@ -303,16 +400,16 @@ fn t_6_1_1(doc: &Value, out: &mut Out) {
 }
 
 fn t_6_1_2(doc: &Value, out: &mut Out) {
-    let mut seen: HashMap<&str, String> = HashMap::new();
+    let mut seen: HashMap<&str, At> = HashMap::new();
     for (f, path) in full_product_names(doc) {
         if let Some(id) = str_of(f, "product_id") {
             if let Some(first) = seen.get(id) {
                 out.push(
                     format!("{path}/product_id"),
-                    format!("product id {id} is already defined at {first}"),
+                    format!("product id {id} is already defined at {first}/product_id"),
                 );
             } else {
-                seen.insert(id, format!("{path}/product_id"));
+                seen.insert(id, path);
             }
         }
     }
@@ -320,13 +417,13 @@ fn t_6_1_2(doc: &Value, out: &mut Out) {
 
 fn t_6_1_3(doc: &Value, out: &mut Out) {
     let rels = doc
-        .pointer("/product_tree/relationships")
+        .ptr("/product_tree/relationships")
         .and_then(Value::as_array)
         .map_or(&[][..], Vec::as_slice);
     let mut edges: HashMap<&str, Vec<&str>> = HashMap::new();
     for r in rels {
         if let Some(id) = r
-            .pointer("/full_product_name/product_id")
+            .ptr("/full_product_name/product_id")
             .and_then(Value::as_str)
         {
             let e = edges.entry(id).or_default();
@@ -336,7 +433,7 @@ fn t_6_1_3(doc: &Value, out: &mut Out) {
     }
     for (i, r) in rels.iter().enumerate() {
         let Some(id) = r
-            .pointer("/full_product_name/product_id")
+            .ptr("/full_product_name/product_id")
             .and_then(Value::as_str)
         else {
             continue;
@@ -368,7 +465,11 @@ fn group_references(doc: &Value) -> Vec<(&str, String)> {
     for (vp, v) in vulnerabilities(doc) {
         for list in ["remediations", "threats", "flags"] {
             for (j, x) in arr(v, list).iter().enumerate() {
-                out.extend(strings(x, "group_ids", &format!("{vp}/{list}/{j}")));
+                out.extend(
+                    strings(x, "group_ids", &format!("{vp}/{list}/{j}"))
+                        .into_iter()
+                        .map(|(s, p)| (s, p.to_string())),
+                );
             }
         }
     }
@@ -390,7 +491,7 @@ fn t_6_1_4(doc: &Value, out: &mut Out) {
 fn t_6_1_5(doc: &Value, out: &mut Out) {
     let mut seen = HashSet::new();
     let groups = doc
-        .pointer("/product_tree/product_groups")
+        .ptr("/product_tree/product_groups")
         .and_then(Value::as_array)
         .map_or(&[][..], Vec::as_slice);
     for (i, g) in groups.iter().enumerate() {
@@ -444,7 +545,7 @@ fn t_6_1_7(doc: &Value, out: &mut Out) {
             if score.get("cvss_v2").is_some() {
                 versions.push(
                     score
-                        .pointer("/cvss_v2/version")
+                        .ptr("/cvss_v2/version")
                         .and_then(Value::as_str)
                         .unwrap_or("2.0"),
                 );
@@ -456,7 +557,7 @@ fn t_6_1_7(doc: &Value, out: &mut Out) {
                 for &ver in &versions {
                     if !seen.insert((id, ver)) {
                         out.push(
-                            path.clone(),
+                            path,
                             format!("product {id} has more than one CVSS {ver} score"),
                         );
                     }
@@ -630,7 +731,7 @@ fn t_6_1_12(doc: &Value, out: &mut Out) {
 fn t_6_1_13(doc: &Value, out: &mut Out) {
     for (f, path) in full_product_names(doc) {
         if let Some(p) = f
-            .pointer("/product_identification_helper/purl")
+            .ptr("/product_identification_helper/purl")
             .and_then(Value::as_str)
         {
             if let Err(e) = Purl::parse(p) {
@@ -836,7 +937,7 @@ fn t_6_1_24(doc: &Value, out: &mut Out) {
 fn t_6_1_25(doc: &Value, out: &mut Out) {
     for (f, path) in full_product_names(doc) {
         let Some(hashes) = f
-            .pointer("/product_identification_helper/hashes")
+            .ptr("/product_identification_helper/hashes")
             .and_then(Value::as_array)
         else {
             continue;

@@ -26,7 +26,7 @@
 //! `<V2.4`, `4.00 | 4.01`, `All versions`); a range that cannot be read still
 //! matches, with [`Match::version_certain`] false.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 
 use serde::Serialize;
@@ -36,7 +36,7 @@ use crate::cpe::{Cpe, Value as CpeValue};
 use crate::inventory::{Component, Inventory};
 use crate::product_tree::{self, Product};
 use crate::purl::Purl;
-use crate::vers::{Comparator, Constraint, Vers};
+use crate::vers::{Comparator, CompiledVers, Constraint, Vers, VersionKey};
 
 /// The status of a product with respect to a vulnerability, as matching
 /// reports it.
@@ -126,11 +126,11 @@ impl Vulnerability {
     }
 }
 
-/// A version constraint of a product.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A version constraint of a product (bounds parsed once).
+#[derive(Debug, Clone)]
 enum VersionRule {
     Any,
-    Range(Vers),
+    Range(CompiledVers),
     /// A range we could not read: matches, uncertainly.
     Unreadable,
 }
@@ -138,18 +138,37 @@ enum VersionRule {
 impl VersionRule {
     /// `Some(certain)` when `version` may be in the range.
     fn check(&self, version: Option<&str>) -> Option<bool> {
+        self.check_prepared(version, None)
+    }
+
+    /// As `check`, using the component's version key when `prepared` has
+    /// it for this scheme (no parsing in the hot loop).
+    fn check_prepared(
+        &self,
+        version: Option<&str>,
+        prepared: Option<(&Prepared, &Component)>,
+    ) -> Option<bool> {
         match self {
             Self::Any => Some(true),
             Self::Unreadable => Some(false),
             Self::Range(v) => match version {
                 None => Some(false),
                 Some(ver) => {
-                    let ver = if v.scheme == "generic" {
-                        strip_v(ver)
-                    } else {
-                        ver
+                    let scheme = v.vers.scheme.as_str();
+                    let owned;
+                    let key = match prepared.and_then(|(p, c)| p.key_for(c, scheme, ver)) {
+                        Some(k) => k,
+                        None => {
+                            let ver = if scheme == "generic" {
+                                strip_v(ver)
+                            } else {
+                                ver
+                            };
+                            owned = VersionKey::new(scheme, ver);
+                            &owned
+                        }
                     };
-                    v.contains(ver).then_some(true)
+                    v.contains_key(key).then_some(true)
                 }
             },
         }
@@ -183,8 +202,8 @@ fn parse_rule(text: &str, scheme: &str, exact: bool) -> VersionRule {
                 if v.scheme == "all" {
                     v.scheme = scheme.into();
                 }
-                // Sorted once here, so `contains` need not sort per probe.
-                VersionRule::Range(v.normalized())
+                // Sorted and parsed once here, not per probe.
+                VersionRule::Range(CompiledVers::new(v.normalized()))
             }
             Err(_) => VersionRule::Unreadable,
         };
@@ -225,7 +244,7 @@ fn parse_rule(text: &str, scheme: &str, exact: bool) -> VersionRule {
     if constraints.is_empty() {
         return VersionRule::Unreadable;
     }
-    VersionRule::Range(
+    VersionRule::Range(CompiledVers::new(
         Vers {
             scheme: if scheme == "generic" || !exact {
                 "generic".into()
@@ -236,7 +255,7 @@ fn parse_rule(text: &str, scheme: &str, exact: bool) -> VersionRule {
             any: false,
         }
         .normalized(),
-    )
+    ))
 }
 
 /// Lowercase alphanumerics only: `Delta Electronics, Inc.` → `deltaelectronicsinc`.
@@ -278,13 +297,37 @@ impl Hasher for FxHasher {
 
 type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
+/// Hash of the lowercased parts: the UTF-8 bytes of the lowercased text,
+/// eight at a time, each part closed by `0xff`.
 fn key_of(kind: u8, parts: &[&str]) -> u64 {
     let mut h = FxHasher::default();
     h.write_u8(kind);
     for p in parts {
-        for c in p.chars().flat_map(char::to_lowercase) {
-            let mut buf = [0u8; 4];
-            h.write(c.encode_utf8(&mut buf).as_bytes());
+        let mut buf = [0u8; 8];
+        let mut n = 0;
+        let mut push = |h: &mut FxHasher, b: u8| {
+            buf[n] = b;
+            n += 1;
+            if n == 8 {
+                h.write_u64(u64::from_le_bytes(buf));
+                n = 0;
+            }
+        };
+        for c in p.chars() {
+            if c.is_ascii() {
+                push(&mut h, c.to_ascii_lowercase() as u8);
+            } else {
+                for l in c.to_lowercase() {
+                    let mut enc = [0u8; 4];
+                    for &b in l.encode_utf8(&mut enc).as_bytes() {
+                        push(&mut h, b);
+                    }
+                }
+            }
+        }
+        if n > 0 {
+            buf[n..].fill(0);
+            h.write_u64(u64::from_le_bytes(buf));
         }
         h.write_u8(0xff);
     }
@@ -331,6 +374,98 @@ impl ComponentKeys {
     }
 }
 
+/// What matching needs of a component, derived once (an [`InventoryIndex`]
+/// keeps it per component): normalized name and vendor, the CPE with its
+/// version filled in, and the version parsed for its scheme.
+#[derive(Debug, Clone)]
+struct Prepared {
+    name: String,
+    vendor: String,
+    /// The component's CPE with its version filled in from `version`, when
+    /// that changes it (else the CPE itself is the target).
+    cpe_filled: Option<Cpe>,
+    /// The key of `version` (else the purl's version) under the purl type's
+    /// scheme, else under `generic` (`v` prefix stripped).
+    key: Option<(&'static str, VersionKey)>,
+}
+
+/// The vers scheme of a purl type, when it has one of its own.
+fn natural_scheme(ty: &str) -> Option<&'static str> {
+    Some(match ty {
+        "npm" => "npm",
+        "pypi" => "pypi",
+        "maven" => "maven",
+        "deb" => "deb",
+        "rpm" => "rpm",
+        "cargo" => "cargo",
+        "golang" => "golang",
+        "hex" => "hex",
+        "gem" | "nuget" | "composer" | "cocoapods" => "semver",
+        _ => return None,
+    })
+}
+
+impl Prepared {
+    fn of(c: &Component) -> Self {
+        let key = prepared_version(c).map(|v| {
+            match c.purl.as_ref().and_then(|p| natural_scheme(&p.ty)) {
+                Some(s) => (s, VersionKey::new(s, v)),
+                None => ("generic", VersionKey::new("generic", strip_v(v))),
+            }
+        });
+        let cpe_filled = c
+            .cpe
+            .as_ref()
+            .and_then(|cc| match (cc.version(), &c.version) {
+                (CpeValue::Any | CpeValue::Na, Some(v)) => {
+                    Some(cc.with_version(CpeValue::from_literal(v)))
+                }
+                _ => None,
+            });
+        let vendor = c
+            .vendor
+            .as_deref()
+            .map(normalize_name)
+            .or_else(|| {
+                c.purl
+                    .as_ref()
+                    .and_then(|p| p.namespace.as_deref())
+                    .map(normalize_name)
+            })
+            .or_else(|| {
+                c.cpe
+                    .as_ref()
+                    .and_then(|x| x.vendor().literal())
+                    .map(|s| normalize_name(&s))
+            })
+            .unwrap_or_default();
+        Self {
+            name: normalize_name(&c.name),
+            vendor,
+            cpe_filled,
+            key,
+        }
+    }
+
+    /// The CPE that a product's CPE is tested against.
+    fn cpe_target<'a>(&'a self, c: &'a Component) -> Option<&'a Cpe> {
+        self.cpe_filled.as_ref().or(c.cpe.as_ref())
+    }
+
+    /// The prepared key of `version` under `scheme`, if there is one.
+    fn key_for(&self, c: &Component, scheme: &str, version: &str) -> Option<&VersionKey> {
+        let (s, k) = self.key.as_ref()?;
+        (*s == scheme && prepared_version(c) == Some(version)).then_some(k)
+    }
+}
+
+/// The version string a component's key is made of.
+fn prepared_version(c: &Component) -> Option<&str> {
+    c.version
+        .as_deref()
+        .or_else(|| c.purl.as_ref().and_then(|p| p.version.as_deref()))
+}
+
 // ---- the compiled advisory ---------------------------------------------
 
 /// A product that some vulnerability gives a status, compiled for matching.
@@ -338,12 +473,14 @@ impl ComponentKeys {
 struct Rule {
     product: Product,
     purl: Option<Purl>,
+    purl_key: Option<u64>,
     /// Version rule that goes with the purl (its version or `vers`).
     purl_rule: VersionRule,
     cpe: Option<Cpe>,
     /// Version rule from the branches.
     rule: VersionRule,
     name: String,
+    name_key: u64,
     vendor: String,
     /// `(vulnerability index, status)`.
     statuses: Vec<(usize, Status)>,
@@ -544,14 +681,14 @@ impl Matcher {
             Some(pu) => match pu.qualifiers.iter().find(|(k, _)| k == "vers") {
                 Some((_, r)) => parse_rule(r, scheme, false),
                 None => match &pu.version {
-                    Some(v) => VersionRule::Range(Vers {
+                    Some(v) => VersionRule::Range(CompiledVers::new(Vers {
                         scheme: scheme.into(),
                         constraints: vec![Constraint {
                             comparator: Comparator::Eq,
                             version: v.clone(),
                         }],
                         any: false,
-                    }),
+                    })),
                     None => rule.clone(),
                 },
             },
@@ -579,10 +716,12 @@ impl Matcher {
         }
         self.rules.push(Rule {
             product: p.clone(),
+            purl_key: purl.as_ref().map(purl_key),
             purl,
             purl_rule,
             cpe,
             rule,
+            name_key: name_key(&name),
             name,
             vendor,
             statuses: Vec::new(),
@@ -610,11 +749,17 @@ impl Matcher {
         self.rules.is_empty()
     }
 
-    fn check(&self, ri: usize, c: &Component, keys: &ComponentKeys) -> Option<(bool, MatchedBy)> {
+    fn check(
+        &self,
+        ri: usize,
+        c: &Component,
+        keys: &ComponentKeys,
+        prep: &Prepared,
+    ) -> Option<(bool, MatchedBy)> {
         let r = &self.rules[ri];
         let version = c.version.as_deref();
         if let (Some(pp), Some(cp)) = (&r.purl, &c.purl) {
-            if keys.purl != Some(purl_key(pp))
+            if keys.purl != r.purl_key
                 || !pp.ty.eq_ignore_ascii_case(&cp.ty)
                 || !opt_eq(&pp.namespace, &cp.namespace)
                 || !pp.name.eq_ignore_ascii_case(&cp.name)
@@ -627,49 +772,37 @@ impl Matcher {
                 return None;
             }
             let v = version.or(cp.version.as_deref());
-            return r.purl_rule.check(v).map(|c| (c, MatchedBy::Purl));
+            return r
+                .purl_rule
+                .check_prepared(v, Some((prep, c)))
+                .map(|c| (c, MatchedBy::Purl));
         }
-        if let (Some(pc), Some(cc)) = (&r.cpe, &c.cpe) {
-            let target = match (cc.version(), version) {
-                (CpeValue::Any | CpeValue::Na, Some(v)) => {
-                    cc.with_version(CpeValue::from_literal(v))
-                }
-                _ => cc.clone(),
-            };
-            if !pc.matches(&target) {
+        if let (Some(pc), Some(target)) = (&r.cpe, prep.cpe_target(c)) {
+            if !pc.matches(target) {
                 return None;
             }
-            let v = version.map(String::from).or(target.version().literal());
-            return r.rule.check(v.as_deref()).map(|c| (c, MatchedBy::Cpe));
+            let literal;
+            let v = match version {
+                Some(v) => Some(v),
+                None => {
+                    literal = target.version().literal();
+                    literal.as_deref()
+                }
+            };
+            return r
+                .rule
+                .check_prepared(v, Some((prep, c)))
+                .map(|c| (c, MatchedBy::Cpe));
         }
-        if r.name.is_empty() || keys.name != name_key(&r.name) {
+        if r.name.is_empty() || keys.name != r.name_key || prep.name != r.name {
             return None;
         }
-        let cn = normalize_name(&c.name);
-        if cn != r.name {
+        if !vendors_agree(&prep.vendor, &r.vendor) {
             return None;
         }
-        let cv = c
-            .vendor
-            .as_deref()
-            .map(normalize_name)
-            .or_else(|| {
-                c.purl
-                    .as_ref()
-                    .and_then(|p| p.namespace.as_deref())
-                    .map(normalize_name)
-            })
-            .or_else(|| {
-                c.cpe
-                    .as_ref()
-                    .and_then(|x| x.vendor().literal())
-                    .map(|s| normalize_name(&s))
-            })
-            .unwrap_or_default();
-        if !vendors_agree(&cv, &r.vendor) {
-            return None;
-        }
-        r.rule.check(version).map(|c| (c, MatchedBy::Name))
+        r.rule
+            .check_prepared(version, Some((prep, c)))
+            .map(|c| (c, MatchedBy::Name))
     }
 
     fn candidates<'a>(&'a self, keys: &ComponentKeys) -> impl Iterator<Item = usize> + 'a {
@@ -703,9 +836,26 @@ impl Matcher {
         keys: &ComponentKeys,
         out: &mut Vec<Match>,
     ) {
+        let mut candidates = self.candidates(keys).peekable();
+        if candidates.peek().is_none() {
+            return;
+        }
+        let prep = Prepared::of(c);
+        self.match_candidates(index, c, keys, &prep, candidates, out);
+    }
+
+    fn match_candidates(
+        &self,
+        index: usize,
+        c: &Component,
+        keys: &ComponentKeys,
+        prep: &Prepared,
+        candidates: impl Iterator<Item = usize>,
+        out: &mut Vec<Match>,
+    ) {
         let start = out.len();
-        for ri in self.candidates(keys) {
-            let Some((certain, by)) = self.check(ri, c, keys) else {
+        for ri in candidates {
+            let Some((certain, by)) = self.check(ri, c, keys, prep) else {
                 continue;
             };
             for &(vi, status) in &self.rules[ri].statuses {
@@ -783,6 +933,8 @@ pub struct InventoryIndex {
     inventories: Vec<Inventory>,
     /// Per inventory, per component: its keys.
     keys: Vec<Vec<ComponentKeys>>,
+    /// Per inventory, per component: what matching derives from it.
+    prepared: Vec<Vec<Prepared>>,
     /// key → (inventory, component).
     by_key: FxMap<u64, Vec<(u32, u32)>>,
     /// Components with a CPE but no literal vendor/product key.
@@ -800,9 +952,12 @@ impl InventoryIndex {
         let keys: Vec<ComponentKeys> = inv.components.iter().map(ComponentKeys::of).collect();
         for (ci, k) in keys.iter().enumerate() {
             let at = (ii, ci as u32);
-            let mut seen = HashSet::with_capacity(3);
+            let mut seen = [0u64; 3];
+            let mut n = 0;
             for key in [k.purl, k.cpe, Some(k.name)].into_iter().flatten() {
-                if seen.insert(key) {
+                if !seen[..n].contains(&key) {
+                    seen[n] = key;
+                    n += 1;
                     self.by_key.entry(key).or_default().push(at);
                 }
             }
@@ -810,6 +965,8 @@ impl InventoryIndex {
                 self.cpe_any.push(at);
             }
         }
+        self.prepared
+            .push(inv.components.iter().map(Prepared::of).collect());
         self.inventories.push(inv);
         self.keys.push(keys);
         ii as usize
@@ -863,10 +1020,14 @@ impl InventoryIndex {
         for (ii, ci) in hits {
             let (ii, ci) = (ii as usize, ci as usize);
             buf.clear();
-            matcher.match_keyed(
+            let keys = &self.keys[ii][ci];
+            let component = &self.inventories[ii].components[ci];
+            matcher.match_candidates(
                 ci,
-                &self.inventories[ii].components[ci],
-                &self.keys[ii][ci],
+                component,
+                keys,
+                &self.prepared[ii][ci],
+                matcher.candidates(keys),
                 &mut buf,
             );
             out.extend(buf.iter().map(|m| (ii, *m)));

@@ -7,19 +7,27 @@ pub(crate) fn escape(token: &str) -> String {
     token.replace('~', "~0").replace('/', "~1")
 }
 
-/// A JSON pointer built while walking a document.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct PathBuf {
-    tokens: Vec<String>,
+#[derive(Debug, Clone, Copy)]
+enum Token<'a> {
+    Key(&'a str),
+    Index(usize),
 }
 
-impl PathBuf {
-    pub(crate) fn push_key(&mut self, key: &str) {
-        self.tokens.push(escape(key));
+/// A JSON pointer built while walking a document. Tokens borrow the keys of
+/// the document and are only escaped and joined when the pointer is
+/// formatted (on a failure), so walking allocates nothing per step.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PathBuf<'a> {
+    tokens: Vec<Token<'a>>,
+}
+
+impl<'a> PathBuf<'a> {
+    pub(crate) fn push_key(&mut self, key: &'a str) {
+        self.tokens.push(Token::Key(key));
     }
 
     pub(crate) fn push_index(&mut self, i: usize) {
-        self.tokens.push(i.to_string());
+        self.tokens.push(Token::Index(i));
     }
 
     pub(crate) fn pop(&mut self) {
@@ -27,10 +35,14 @@ impl PathBuf {
     }
 }
 
-impl fmt::Display for PathBuf {
+impl fmt::Display for PathBuf<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for t in &self.tokens {
-            write!(f, "/{t}")?;
+            match t {
+                Token::Key(k) if k.contains(['~', '/']) => write!(f, "/{}", escape(k))?,
+                Token::Key(k) => write!(f, "/{k}")?,
+                Token::Index(i) => write!(f, "/{i}")?,
+            }
         }
         Ok(())
     }

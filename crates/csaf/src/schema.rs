@@ -244,6 +244,8 @@ impl Compiler {
                         )?;
                         node.properties.push((name.clone(), sub));
                     }
+                    // Sorted, for a binary search per member.
+                    node.properties.sort_by(|a, b| a.0.cmp(&b.0));
                 }
                 "required" => {
                     node.required = value
@@ -328,78 +330,88 @@ impl Schema {
     pub(crate) fn validate(&self, value: &Value) -> Vec<SchemaError> {
         let mut errors = Vec::new();
         let mut path = PathBuf::default();
-        self.check(self.root, value, &mut path, &mut errors);
+        self.check(self.root, value, &mut path, &mut errors, false);
         errors
     }
 
-    fn check(&self, id: usize, v: &Value, path: &mut PathBuf, errs: &mut Vec<SchemaError>) {
+    /// Check `v` against node `id`. With `quick`, stop at the first failure
+    /// and record nothing (no message or pointer is built); otherwise push
+    /// every error to `errs`. Either way, returns whether `v` is valid.
+    fn check<'v>(
+        &self,
+        id: usize,
+        v: &'v Value,
+        path: &mut PathBuf<'v>,
+        errs: &mut Vec<SchemaError>,
+        quick: bool,
+    ) -> bool {
         let node = &self.nodes[id];
-        let mut err = |path: &PathBuf, message: String| {
-            errs.push(SchemaError {
-                path: path.to_string(),
-                message,
-            })
-        };
+        let start = errs.len();
+        // Record an error (the message is built only when collecting).
+        macro_rules! err {
+            ($msg:expr) => {{
+                if quick {
+                    return false;
+                }
+                errs.push(SchemaError {
+                    path: path.to_string(),
+                    message: $msg,
+                });
+            }};
+        }
         if node.never {
-            err(path, "no value is allowed here".into());
-            return;
+            err!("no value is allowed here".into());
+            return false;
         }
         if !node.types.is_empty() && !node.types.iter().any(|t| t.matches(v)) {
-            let names: Vec<&str> = node.types.iter().map(|t| t.name()).collect();
-            err(
-                path,
-                format!("expected {}, found {}", names.join(" or "), type_name(v)),
-            );
-            return;
+            err!({
+                let names: Vec<&str> = node.types.iter().map(|t| t.name()).collect();
+                format!("expected {}, found {}", names.join(" or "), type_name(v))
+            });
+            return false;
         }
         if let Some(allowed) = &node.enumeration {
             if !allowed.contains(v) {
-                err(
-                    path,
-                    format!("{} is not one of the allowed values", short(v)),
-                );
+                err!(format!("{} is not one of the allowed values", short(v)));
             }
         }
         if let Some(c) = &node.constant {
             if c != v {
-                err(path, format!("expected {c}, found {}", short(v)));
+                err!(format!("expected {c}, found {}", short(v)));
             }
         }
         match v {
             Value::String(s) => {
-                let len = s.chars().count();
-                if node.min_length.is_some_and(|m| len < m) {
-                    err(
-                        path,
-                        format!(
+                if node.min_length.is_some() || node.max_length.is_some() {
+                    let len = s.chars().count();
+                    if node.min_length.is_some_and(|m| len < m) {
+                        err!(format!(
                             "string shorter than {} characters",
                             node.min_length.unwrap_or(0)
-                        ),
-                    );
-                }
-                if node.max_length.is_some_and(|m| len > m) {
-                    err(
-                        path,
-                        format!(
+                        ));
+                    }
+                    if node.max_length.is_some_and(|m| len > m) {
+                        err!(format!(
                             "string longer than {} characters",
                             node.max_length.unwrap_or(0)
-                        ),
-                    );
+                        ));
+                    }
                 }
                 if let Some(re) = &node.pattern {
                     if !re.is_match(s) {
-                        err(
-                            path,
-                            format!("{} does not match pattern {}", short(v), re.as_str()),
-                        );
+                        err!(format!(
+                            "{} does not match pattern {}",
+                            short(v),
+                            re.as_str()
+                        ));
                     }
                 }
                 match node.format {
                     Some(Format::DateTime) if crate::datetime::parse(s).is_none() => {
-                        err(path, format!("{} is not an RFC 3339 date-time", short(v)))
+                        err!(format!("{} is not an RFC 3339 date-time", short(v)))
                     }
                     Some(Format::Uri) if !is_uri(s) => {
-                        err(path, format!("{} is not an absolute URI", short(v)))
+                        err!(format!("{} is not an absolute URI", short(v)))
                     }
                     _ => {}
                 }
@@ -407,115 +419,161 @@ impl Schema {
             Value::Number(n) => {
                 let f = n.as_f64().unwrap_or(f64::NAN);
                 if node.minimum.is_some_and(|m| f < m) {
-                    err(
-                        path,
-                        format!("{n} is below the minimum {}", node.minimum.unwrap_or(0.0)),
-                    );
+                    err!(format!(
+                        "{n} is below the minimum {}",
+                        node.minimum.unwrap_or(0.0)
+                    ));
                 }
                 if node.maximum.is_some_and(|m| f > m) {
-                    err(
-                        path,
-                        format!("{n} is above the maximum {}", node.maximum.unwrap_or(0.0)),
-                    );
+                    err!(format!(
+                        "{n} is above the maximum {}",
+                        node.maximum.unwrap_or(0.0)
+                    ));
                 }
             }
             Value::Array(items) => {
                 if node.min_items.is_some_and(|m| items.len() < m) {
-                    err(
-                        path,
-                        format!("fewer than {} items", node.min_items.unwrap_or(0)),
-                    );
+                    err!(format!("fewer than {} items", node.min_items.unwrap_or(0)));
                 }
                 if node.max_items.is_some_and(|m| items.len() > m) {
-                    err(
-                        path,
-                        format!("more than {} items", node.max_items.unwrap_or(0)),
-                    );
+                    err!(format!("more than {} items", node.max_items.unwrap_or(0)));
                 }
                 if node.unique_items {
-                    'outer: for (i, a) in items.iter().enumerate() {
-                        for (j, b) in items.iter().enumerate().skip(i + 1) {
-                            if a == b {
-                                err(path, format!("items {i} and {j} are equal"));
-                                break 'outer;
-                            }
-                        }
+                    if let Some((i, j)) = first_duplicate(items) {
+                        err!(format!("items {i} and {j} are equal"));
                     }
                 }
                 if let Some(item) = node.items {
                     for (i, x) in items.iter().enumerate() {
                         path.push_index(i);
-                        self.check(item, x, path, errs);
+                        let ok = self.check(item, x, path, errs, quick);
                         path.pop();
+                        if quick && !ok {
+                            return false;
+                        }
                     }
                 }
             }
             Value::Object(map) => {
                 if node.min_properties.is_some_and(|m| map.len() < m) {
-                    err(
-                        path,
-                        format!("fewer than {} properties", node.min_properties.unwrap_or(0)),
-                    );
+                    err!(format!(
+                        "fewer than {} properties",
+                        node.min_properties.unwrap_or(0)
+                    ));
                 }
                 if node.max_properties.is_some_and(|m| map.len() > m) {
-                    err(
-                        path,
-                        format!("more than {} properties", node.max_properties.unwrap_or(0)),
-                    );
+                    err!(format!(
+                        "more than {} properties",
+                        node.max_properties.unwrap_or(0)
+                    ));
                 }
                 for r in &node.required {
                     if !map.contains_key(r) {
-                        err(path, format!("missing required property {r}"));
+                        err!(format!("missing required property {r}"));
                     }
                 }
                 for (k, x) in map {
                     let sub = node
                         .properties
-                        .iter()
-                        .find(|(name, _)| name == k)
-                        .map(|(_, s)| *s)
+                        .binary_search_by(|(name, _)| name.as_str().cmp(k))
+                        .ok()
+                        .map(|i| node.properties[i].1)
                         .or(node.additional_properties);
                     if let Some(sub) = sub {
                         path.push_key(k);
-                        self.check(sub, x, path, errs);
+                        let ok = self.check(sub, x, path, errs, quick);
                         path.pop();
+                        if quick && !ok {
+                            return false;
+                        }
                     }
                 }
             }
             _ => {}
         }
         if let Some(r) = node.reference {
-            self.check(r, v, path, errs);
+            if !self.check(r, v, path, errs, quick) && quick {
+                return false;
+            }
         }
         for &s in &node.all_of {
-            self.check(s, v, path, errs);
+            if !self.check(s, v, path, errs, quick) && quick {
+                return false;
+            }
         }
         if !node.any_of.is_empty() || !node.one_of.is_empty() {
-            let mut best: Option<Vec<SchemaError>> = None;
+            // First only count the alternatives that match (nothing built);
+            // the errors of the alternatives are collected only when none
+            // matches, to report the closest one.
+            let alternatives = || node.any_of.iter().chain(&node.one_of);
             let mut matched = 0;
-            for &s in node.any_of.iter().chain(&node.one_of) {
-                let mut sub = Vec::new();
-                self.check(s, v, path, &mut sub);
-                if sub.is_empty() {
+            for &s in alternatives() {
+                if self.check(s, v, path, errs, true) {
                     matched += 1;
-                } else if best.as_ref().is_none_or(|b| sub.len() < b.len()) {
-                    best = Some(sub);
+                    if quick && node.one_of.is_empty() {
+                        break;
+                    }
                 }
             }
             if matched == 0 {
+                if quick {
+                    return false;
+                }
                 // Report the alternative that came closest: its errors say
                 // more than "matched none of the alternatives".
+                let mut best: Option<Vec<SchemaError>> = None;
+                for &s in alternatives() {
+                    let mut sub = Vec::new();
+                    self.check(s, v, path, &mut sub, false);
+                    if best.as_ref().is_none_or(|b| sub.len() < b.len()) {
+                        best = Some(sub);
+                    }
+                }
                 errs.extend(best.unwrap_or_default());
             } else if !node.one_of.is_empty() && matched > 1 {
-                errs.push(SchemaError {
-                    path: path.to_string(),
-                    message: format!(
-                        "matches {matched} alternatives of oneOf, expected exactly one"
-                    ),
-                });
+                err!(format!(
+                    "matches {matched} alternatives of oneOf, expected exactly one"
+                ));
+            }
+        }
+        errs.len() == start
+    }
+}
+
+/// The first pair `(i, j)`, `i < j`, of equal items (smallest `i`, then
+/// smallest `j`), as a pairwise scan finds it; strings are hashed.
+fn first_duplicate(items: &[Value]) -> Option<(usize, usize)> {
+    if items.len() < 2 {
+        return None;
+    }
+    if items.iter().all(Value::is_string) {
+        let mut first: std::collections::HashMap<&str, usize> =
+            std::collections::HashMap::with_capacity(items.len());
+        let mut best: Option<(usize, usize)> = None;
+        for (j, x) in items.iter().enumerate() {
+            let s = x.as_str().unwrap_or_default();
+            match first.get(s) {
+                // The first repeat of a value is its smallest j.
+                Some(&i) => {
+                    if best.is_none_or(|(bi, _)| i < bi) {
+                        best = Some((i, j));
+                    }
+                }
+                None => {
+                    first.insert(s, j);
+                }
+            }
+        }
+        return best;
+    }
+    for (i, a) in items.iter().enumerate() {
+        for (j, b) in items.iter().enumerate().skip(i + 1) {
+            if a == b {
+                return Some((i, j));
             }
         }
     }
+    None
 }
 
 fn type_name(v: &Value) -> &'static str {
@@ -545,12 +603,38 @@ fn is_uri(s: &str) -> bool {
     let Some((scheme, rest)) = s.split_once(':') else {
         return false;
     };
-    let mut chars = scheme.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-        && chars.all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
-        && rest
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-._~:/?#[]@!$&'()*+,;=%".contains(c))
+    // All allowed characters are ASCII, so bytes can be checked one by one.
+    let mut bytes = scheme.bytes();
+    bytes.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && bytes.all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'))
+        && rest.bytes().all(|c| {
+            c.is_ascii_alphanumeric()
+                || matches!(
+                    c,
+                    b'-' | b'.'
+                        | b'_'
+                        | b'~'
+                        | b':'
+                        | b'/'
+                        | b'?'
+                        | b'#'
+                        | b'['
+                        | b']'
+                        | b'@'
+                        | b'!'
+                        | b'$'
+                        | b'&'
+                        | b'\''
+                        | b'('
+                        | b')'
+                        | b'*'
+                        | b'+'
+                        | b','
+                        | b';'
+                        | b'='
+                        | b'%'
+                )
+        })
 }
 
 #[cfg(test)]

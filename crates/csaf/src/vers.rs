@@ -297,8 +297,8 @@ fn semver_key(v: &str) -> Option<(u64, u64, u64, PreRelease)> {
 }
 
 /// A SemVer pre-release; none ranks above any.
-#[derive(Debug, PartialEq, Eq)]
-struct PreRelease(Option<String>);
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PreRelease(Option<String>);
 
 impl Ord for PreRelease {
     fn cmp(&self, other: &Self) -> Ordering {
@@ -543,39 +543,40 @@ fn rpm_compare(a: &str, b: &str) -> Ordering {
         .then_with(|| rpmvercmp(ra, rb))
 }
 
-/// Generic: runs of digits compare numerically, other runs lexically,
-/// separators (`.`, `-`, `_`, `+`) only split.
-fn generic_compare(a: &str, b: &str) -> Ordering {
-    fn tokens(s: &str) -> Vec<Result<u128, String>> {
-        let mut out = Vec::new();
-        let mut cur = String::new();
-        let mut digit = false;
-        for ch in s.chars() {
-            let is_sep = ".-_+".contains(ch);
-            if (is_sep || ch.is_ascii_digit() != digit) && !cur.is_empty() {
-                out.push(if digit {
-                    cur.parse().map_err(|_| cur.clone())
-                } else {
-                    Err(cur.clone())
-                });
-                cur.clear();
-            }
-            if !is_sep {
-                digit = ch.is_ascii_digit();
-                cur.push(ch);
-            }
-        }
-        if !cur.is_empty() {
+/// A token of a generic version: a number or a non-digit run.
+type GenericToken = Result<u128, String>;
+
+fn generic_tokens(s: &str) -> Vec<GenericToken> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut digit = false;
+    for ch in s.chars() {
+        let is_sep = ".-_+".contains(ch);
+        if (is_sep || ch.is_ascii_digit() != digit) && !cur.is_empty() {
             out.push(if digit {
                 cur.parse().map_err(|_| cur.clone())
             } else {
-                Err(cur)
+                Err(cur.clone())
             });
+            cur.clear();
         }
-        out
+        if !is_sep {
+            digit = ch.is_ascii_digit();
+            cur.push(ch);
+        }
     }
-    let (ta, tb) = (tokens(a), tokens(b));
-    for (x, y) in ta.iter().zip(&tb) {
+    if !cur.is_empty() {
+        out.push(if digit {
+            cur.parse().map_err(|_| cur.clone())
+        } else {
+            Err(cur)
+        });
+    }
+    out
+}
+
+fn generic_cmp_tokens(ta: &[GenericToken], tb: &[GenericToken]) -> Ordering {
+    for (x, y) in ta.iter().zip(tb) {
         let o = match (x, y) {
             (Ok(m), Ok(n)) => m.cmp(n),
             (Ok(_), Err(_)) => Ordering::Greater,
@@ -589,6 +590,124 @@ fn generic_compare(a: &str, b: &str) -> Ordering {
     ta.len().cmp(&tb.len())
 }
 
+/// Generic: runs of digits compare numerically, other runs lexically,
+/// separators (`.`, `-`, `_`, `+`) only split.
+fn generic_compare(a: &str, b: &str) -> Ordering {
+    generic_cmp_tokens(&generic_tokens(a), &generic_tokens(b))
+}
+
+/// A version parsed once for one scheme, so that comparing it against many
+/// range bounds parses nothing ([`compare`] parses both sides every call).
+#[derive(Debug, Clone)]
+pub(crate) enum VersionKey {
+    Semver(Option<(u64, u64, u64, PreRelease)>),
+    Pep440(Option<Pep440Key>),
+    Maven(Vec<maven::Item>),
+    Deb(String),
+    Rpm(String),
+    Generic(Vec<GenericToken>),
+}
+
+impl VersionKey {
+    pub(crate) fn new(scheme: &str, v: &str) -> Self {
+        match scheme {
+            "semver" | "npm" | "cargo" | "golang" | "hex" => Self::Semver(semver_key(v)),
+            "pypi" => Self::Pep440(pep440_key(v)),
+            "maven" => Self::Maven(maven::parse(v)),
+            "deb" => Self::Deb(v.to_string()),
+            "rpm" => Self::Rpm(v.to_string()),
+            _ => Self::Generic(generic_tokens(v)),
+        }
+    }
+
+    /// As [`compare`] under the scheme both keys were made for; a version
+    /// that does not parse compares equal (as `contains` treats `None`).
+    pub(crate) fn cmp(&self, other: &Self) -> Ordering {
+        match (self, other) {
+            (Self::Semver(Some(a)), Self::Semver(Some(b))) => a.cmp(b),
+            (Self::Pep440(Some(a)), Self::Pep440(Some(b))) => a.cmp(b),
+            (Self::Maven(a), Self::Maven(b)) => maven::cmp_lists(a, b),
+            (Self::Deb(a), Self::Deb(b)) => deb_compare(a, b),
+            (Self::Rpm(a), Self::Rpm(b)) => rpm_compare(a, b),
+            (Self::Generic(a), Self::Generic(b)) => generic_cmp_tokens(a, b),
+            _ => Ordering::Equal,
+        }
+    }
+}
+
+/// A [`Vers`] compiled for repeated [`Vers::contains`] checks: every bound
+/// parsed once, the sort order settled once. Same answers as `contains`.
+#[derive(Debug, Clone)]
+pub(crate) struct CompiledVers {
+    pub(crate) vers: Vers,
+    /// `(comparator, key)` of every constraint, in the range's order.
+    all: Vec<(Comparator, VersionKey)>,
+    /// The constraints other than `=`/`!=`, sorted by version.
+    ranges: Vec<(Comparator, VersionKey)>,
+}
+
+impl CompiledVers {
+    pub(crate) fn new(vers: Vers) -> Self {
+        let key = |c: &Constraint| (c.comparator, VersionKey::new(&vers.scheme, &c.version));
+        let all: Vec<_> = vers.constraints.iter().map(key).collect();
+        let sorted = all.windows(2).all(|w| w[0].1.cmp(&w[1].1).is_le());
+        let ranges = if sorted {
+            all.iter()
+                .filter(|(c, _)| !matches!(c, Comparator::Eq | Comparator::Ne))
+                .cloned()
+                .collect()
+        } else {
+            vers.normalized()
+                .constraints
+                .iter()
+                .filter(|c| !matches!(c.comparator, Comparator::Eq | Comparator::Ne))
+                .map(key)
+                .collect()
+        };
+        Self { vers, all, ranges }
+    }
+
+    /// [`Vers::contains`] for a version already keyed under this scheme.
+    pub(crate) fn contains_key(&self, version: &VersionKey) -> bool {
+        if self.vers.any {
+            return true;
+        }
+        for (comparator, k) in &self.all {
+            if version.cmp(k) == Ordering::Equal {
+                match comparator {
+                    Comparator::Eq | Comparator::Le | Comparator::Ge => return true,
+                    Comparator::Ne => return false,
+                    _ => {}
+                }
+            }
+        }
+        let (Some(first), Some(last)) = (self.ranges.first(), self.ranges.last()) else {
+            return false;
+        };
+        if matches!(first.0, Comparator::Lt | Comparator::Le) && version.cmp(&first.1).is_lt() {
+            return true;
+        }
+        if matches!(last.0, Comparator::Gt | Comparator::Ge) && version.cmp(&last.1).is_gt() {
+            return true;
+        }
+        for w in self.ranges.windows(2) {
+            if matches!(w[0].0, Comparator::Gt | Comparator::Ge)
+                && matches!(w[1].0, Comparator::Lt | Comparator::Le)
+                && version.cmp(&w[0].1).is_gt()
+                && version.cmp(&w[1].1).is_lt()
+            {
+                return true;
+            }
+        }
+        false
+    }
+
+    #[cfg(test)]
+    pub(crate) fn contains(&self, version: &str) -> bool {
+        self.contains_key(&VersionKey::new(&self.vers.scheme, version))
+    }
+}
+
 mod maven {
     //! Maven's `ComparableVersion`.
 
@@ -597,20 +716,22 @@ mod maven {
     const QUALIFIERS: &[&str] = &["alpha", "beta", "milestone", "rc", "snapshot", "", "sp"];
 
     #[derive(Debug, Clone)]
-    enum Item {
+    pub(crate) enum Item {
         Int(String),
         Str(String),
         List(Vec<Item>),
     }
 
-    fn qualifier_rank(q: &str) -> String {
+    /// `(index, "")` for a known qualifier, `(QUALIFIERS.len(), q)` for an
+    /// unknown one: orders as Maven's `"i"` / `"7-q"` rank strings do.
+    fn qualifier_rank(q: &str) -> (usize, &str) {
         match QUALIFIERS.iter().position(|x| *x == q) {
-            Some(i) => i.to_string(),
-            None => format!("{}-{q}", QUALIFIERS.len()),
+            Some(i) => (i, ""),
+            None => (QUALIFIERS.len(), q),
         }
     }
 
-    const RELEASE: &str = "5";
+    const RELEASE: (usize, &str) = (5, "");
 
     fn string_item(s: &str, followed_by_digit: bool) -> Item {
         let mut s = s.to_string();
@@ -656,7 +777,7 @@ mod maven {
     }
 
     /// Parse into nested lists: `-` and digit/letter transitions open a sub-list.
-    fn parse(v: &str) -> Vec<Item> {
+    pub(super) fn parse(v: &str) -> Vec<Item> {
         let v = v.to_lowercase();
         let chars: Vec<char> = v.chars().collect();
         // The stack of open lists; each is closed into its parent at the end.
@@ -741,7 +862,7 @@ mod maven {
             }
             (Item::Int(x), Some(Item::Int(y))) => cmp_int(x, y),
             (Item::Int(_), Some(_)) => Ordering::Greater,
-            (Item::Str(s), None) => qualifier_rank(s).cmp(&RELEASE.to_string()),
+            (Item::Str(s), None) => qualifier_rank(s).cmp(&RELEASE),
             (Item::Str(_), Some(Item::Int(_))) => Ordering::Less,
             (Item::Str(x), Some(Item::Str(y))) => qualifier_rank(x).cmp(&qualifier_rank(y)),
             (Item::Str(_), Some(Item::List(_))) => Ordering::Less,
@@ -752,7 +873,7 @@ mod maven {
         }
     }
 
-    fn cmp_lists(l: &[Item], r: &[Item]) -> Ordering {
+    pub(super) fn cmp_lists(l: &[Item], r: &[Item]) -> Ordering {
         for i in 0..l.len().max(r.len()) {
             let o = match (l.get(i), r.get(i)) {
                 (None, None) => Ordering::Equal,
@@ -802,5 +923,72 @@ mod tests {
         assert!(v.contains("1.5.0"));
         assert!(!v.contains("2.0.0"));
         assert_eq!(v.to_string(), "vers:npm/>=1.0.0|<2.0.0");
+    }
+
+    #[test]
+    fn compiled_agrees_with_contains() {
+        let ranges = [
+            "vers:npm/>=1.0.0|<2.0.0",
+            "vers:npm/1.2.3|>=2.0.0-beta|<3.0.0|!=2.5.0",
+            "vers:npm/<1.0.0|>=1.5.0|<1.7.0|>=2.0.0",
+            "vers:pypi/>=1.0rc1|<1.0.post2|1.5",
+            "vers:pypi/<=2.0.dev1|>3.0",
+            "vers:maven/>=1.0-SNAPSHOT|<1.0.1|2.0.0.Final",
+            "vers:maven/<2.0-alpha-1|>=3.0|<=3.1-sp1",
+            "vers:deb/>=1.0~rc1-1|<1:0.9",
+            "vers:rpm/>=1.0~beta|<1.0-2.el8",
+            "vers:generic/<V2.4|>=3.0.5|<=4.00",
+            "vers:generic/>=1.10|<1.9",
+            "vers:npm/>=x.y|<2.0.0",
+            "vers:npm/*",
+        ];
+        let versions = [
+            "0.9",
+            "1.0",
+            "1.0.0",
+            "1.0.0-alpha",
+            "1.2.3",
+            "1.5",
+            "1.6.0",
+            "1.9",
+            "1.10",
+            "2.0",
+            "2.0.0",
+            "2.0.0-beta",
+            "2.5.0",
+            "2.9.9",
+            "3.0",
+            "3.0.5",
+            "3.1-sp1",
+            "4.00",
+            "1.0rc1",
+            "1.0.post1",
+            "1.0.post2",
+            "2.0.dev1",
+            "1.0-SNAPSHOT",
+            "1.0.1",
+            "2.0.0.Final",
+            "1.0~rc1-1",
+            "1:0.9",
+            "1.0~beta",
+            "1.0-1.el8",
+            "1.0-2.el8",
+            "x.y",
+            "garbage",
+            "",
+        ];
+        for r in ranges {
+            let v = Vers::parse_lenient(r).unwrap();
+            for vers in [v.clone(), v.normalized()] {
+                let compiled = CompiledVers::new(vers.clone());
+                for ver in versions {
+                    assert_eq!(
+                        compiled.contains(ver),
+                        vers.contains(ver),
+                        "{vers} contains {ver:?}"
+                    );
+                }
+            }
+        }
     }
 }
