@@ -1,8 +1,9 @@
 //! CVSS v2.0, v3.0 and v3.1: vector parsing, the JSON property ↔ vector metric
 //! table (test 6.1.10) and the score formulas of the FIRST specifications
-//! (test 6.1.9). CVSS v4.0 vectors are parsed and validated, not scored: the
-//! v4.0 score comes from the FIRST MacroVector lookup table, which this crate
-//! does not carry ([`base_score`] says so with [`CvssError::V4NotComputed`]).
+//! (test 6.1.9, which also needs temporal and environmental scores). CVSS v4.0
+//! base scores come from RustSec's `cvss` crate (which carries FIRST's
+//! MacroVector tables); the same crate cross-checks our v3 base scores in the
+//! tests.
 
 /// A base score computed from a vector.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -23,9 +24,8 @@ pub enum CvssError {
     /// unknown, duplicated or missing.
     #[error("{vector}: {message}")]
     Invalid { vector: String, message: String },
-    /// A valid CVSS 4.0 vector: this crate does not compute 4.0 scores (take
-    /// the document's `baseScore`).
-    #[error("CVSS 4.0 scores are not computed here; the vector is valid")]
+    /// A valid CVSS 4.0 vector that the scoring library could not score.
+    #[error("CVSS 4.0 vector is valid but could not be scored")]
     V4NotComputed,
 }
 
@@ -58,9 +58,9 @@ fn check_metrics(
     Ok(())
 }
 
-/// The base score of a CVSS v2, v3.0 or v3.1 vector (`CVSS:3.1/AV:N/…`, a
-/// bare or parenthesized v2 vector), per the FIRST formulas. A v4.0 vector
-/// is validated and answered with [`CvssError::V4NotComputed`].
+/// The base score of a CVSS v2, v3.0, v3.1 or v4.0 vector (`CVSS:3.1/AV:N/…`,
+/// a bare or parenthesized v2 vector): v2 and v3 by the FIRST formulas, v4.0
+/// through RustSec's `cvss` crate.
 pub fn base_score(vector: &str) -> Result<BaseScore, CvssError> {
     let (version, metrics) = parse_vector(vector)
         .ok_or_else(|| invalid(vector, "not a CVSS vector (metric:value/…, no duplicates)"))?;
@@ -82,7 +82,13 @@ pub fn base_score(vector: &str) -> Result<BaseScore, CvssError> {
         }
         Some("4.0") => {
             validate_v4(vector)?;
-            Err(CvssError::V4NotComputed)
+            let v: cvss::v4::Vector = vector.parse().map_err(|_| CvssError::V4NotComputed)?;
+            let base = v.score().value();
+            Ok(BaseScore {
+                version: "4.0",
+                base_score: base,
+                severity: severity(base),
+            })
         }
         Some(other) => Err(invalid(
             vector,
@@ -722,7 +728,14 @@ mod tests {
         assert!(base_score("CVSS:3.1/AV:Q/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H").is_err());
         assert!(base_score("CVSS:3.1/AV:N/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H").is_err());
         let v4 = "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N";
-        assert_eq!(base_score(v4), Err(CvssError::V4NotComputed));
+        let b = base_score(v4).unwrap();
+        assert_eq!(
+            (b.version, b.base_score, b.severity),
+            ("4.0", 9.3, "CRITICAL")
+        );
+        let b =
+            base_score("CVSS:4.0/AV:L/AC:H/AT:P/PR:H/UI:A/VC:L/VI:N/VA:N/SC:N/SI:N/SA:N").unwrap();
+        assert!(b.base_score < 4.0, "{b:?}");
         assert!(validate_v4(&format!("{v4}/E:A/MSI:S/U:Amber")).is_ok());
         for bad in [
             "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N",

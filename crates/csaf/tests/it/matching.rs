@@ -316,6 +316,7 @@ fn cisa_advisories_match_an_inventory_of_their_own_products() {
 #[test]
 fn cvss_v3_scores_of_cisa_advisories_match_their_vectors() {
     let mut n = 0;
+    let mut crosschecked = 0;
     for f in json_files("csaf/cisa-sample") {
         let doc = load(&f);
         for v in doc["vulnerabilities"].as_array().unwrap() {
@@ -331,11 +332,22 @@ fn cvss_v3_scores_of_cisa_advisories_match_their_vectors() {
                 );
                 assert_eq!(b.severity, c["baseSeverity"].as_str().unwrap(), "{vector}");
                 assert_eq!(b.version, c["version"].as_str().unwrap());
+                // Cross-check with RustSec's cvss crate (3.1 base-only vectors: it
+                // parses base metrics only).
+                if b.version == "3.1" && vector.matches('/').count() == 8 {
+                    crosschecked += 1;
+                    let theirs: cvss::v3::Base = vector.parse().unwrap();
+                    assert_eq!(theirs.score().value(), b.base_score, "cvss crate: {vector}");
+                }
                 n += 1;
             }
         }
     }
     assert_eq!(n, 319);
+    assert_eq!(
+        crosschecked, 47,
+        "3.1 base-only vectors cross-checked with the cvss crate"
+    );
 }
 
 #[test]
