@@ -67,6 +67,10 @@ fn import_advisories_and_catalog() {
     ]);
     assert_eq!(code, 0);
     assert_eq!(v["unchanged"], 59, "re-import changes nothing");
+    let examples = shared("csaf/oasis-csaf-2.0-examples/examples/csaf");
+    let (code, v, err) = hinomi(&["import", "csaf", "--data-dir", d, &examples]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(v["added"], 19, "the OASIS examples import too");
 
     let mandatory = shared("csaf/oasis-csaf-2.0-tests/test/validator/data/mandatory");
     let (code, v, err) = hinomi(&["import", "csaf", "--data-dir", d, &mandatory]);
