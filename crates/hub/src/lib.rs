@@ -91,13 +91,37 @@ impl AppState {
     /// The state of a hub over `store`; compiles the store's current indicators.
     pub fn new(store: Arc<Store>, config: HubConfig) -> Result<Shared, StoreError> {
         let indicators = matching::IndicatorIndex::load(&store)?;
-        Ok(Arc::new(AppState {
+        let changes = store.indicator_changes();
+        let state = Arc::new(AppState {
             store,
             config,
             metrics: Metrics::default(),
             limiter: ratelimit::Limiter::default(),
             indicators,
-        }))
+        });
+        if let Some(rx) = changes {
+            // Other nodes' indicator changes (PostgreSQL NOTIFY) refresh this node's index.
+            state.indicators.set_notified();
+            let weak = Arc::downgrade(&state);
+            std::thread::spawn(move || {
+                while let Ok(first) = rx.recv() {
+                    // Take everything already waiting, to refresh in one query.
+                    let mut ids: Vec<String> = std::iter::once(first)
+                        .chain(rx.try_iter())
+                        .filter(|id| !id.is_empty())
+                        .collect();
+                    ids.sort();
+                    ids.dedup();
+                    let Some(state) = weak.upgrade() else { return };
+                    if !ids.is_empty() {
+                        if let Err(e) = matching::refresh_notified(&state, ids) {
+                            tracing::warn!(error = %e, "refreshing the indicator index");
+                        }
+                    }
+                }
+            });
+        }
+        Ok(state)
     }
 
     /// Runs blocking store work off the async threads.

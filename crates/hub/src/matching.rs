@@ -50,6 +50,10 @@ struct Inner {
 pub struct IndicatorIndex {
     inner: RwLock<Inner>,
     pending: std::sync::Mutex<Vec<IndicatorRow>>,
+    /// Ids this node queued itself, whose change notifications it need not re-read.
+    local: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Whether change notifications arrive (PostgreSQL); only then is `local` kept.
+    notified: std::sync::atomic::AtomicBool,
 }
 
 impl IndicatorIndex {
@@ -66,6 +70,33 @@ impl IndicatorIndex {
     pub fn len(&self) -> usize {
         self.flush();
         self.read().meta.len()
+    }
+
+    /// Notes ids this node is about to store, so their change notifications are not
+    /// re-read from the database.
+    pub fn expect_local(&self, ids: &[String]) {
+        if ids.is_empty() || !self.notified.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        let mut local = self.local.lock().unwrap_or_else(|p| p.into_inner());
+        if local.len() > 1_000_000 {
+            local.clear();
+        }
+        local.extend(ids.iter().cloned());
+    }
+
+    /// Turns on the bookkeeping for change notifications from other nodes.
+    pub fn set_notified(&self) {
+        self.notified
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Undoes [`IndicatorIndex::expect_local`] after a failed write.
+    pub fn forget_local(&self, ids: &[String]) {
+        let mut local = self.local.lock().unwrap_or_else(|p| p.into_inner());
+        for id in ids {
+            local.remove(id);
+        }
     }
 
     /// Queues indicator versions that were just stored.
@@ -147,10 +178,37 @@ impl IndicatorIndex {
 
 /// Re-reads one indicator from the store after it changed (added, deleted).
 pub fn refresh(state: &Shared, id: &str) -> Result<(), StoreError> {
+    refresh_many(state, &[id.to_string()])
+}
+
+/// Re-reads indicators that changed on another node (a NOTIFY), skipping those this
+/// node stored itself: it queued them already.
+pub fn refresh_notified(state: &Shared, ids: Vec<String>) -> Result<(), StoreError> {
+    let ids: Vec<String> = {
+        let mut local = state
+            .indicators
+            .local
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        ids.into_iter().filter(|id| !local.remove(id)).collect()
+    };
+    if ids.is_empty() {
+        return Ok(());
+    }
+    refresh_many(state, &ids)
+}
+
+/// Re-reads indicators from the store after they changed, in one query per 500 ids.
+pub fn refresh_many(state: &Shared, ids: &[String]) -> Result<(), StoreError> {
     state.indicators.flush();
-    match state.store.latest_indicators(Some(id))?.first() {
-        Some(row) => state.indicators.apply(row, true),
-        None => state.indicators.remove(id),
+    let rows = state.store.latest_indicators_of(ids)?;
+    for row in &rows {
+        state.indicators.apply(row, true);
+    }
+    for id in ids {
+        if !rows.iter().any(|r| &r.stix_id == id) {
+            state.indicators.remove(id);
+        }
     }
     Ok(())
 }

@@ -735,10 +735,17 @@ async fn add_objects(
             .collect();
         let objs: Vec<NewObject> = accepted.into_iter().map(|(_, o)| o).collect();
         let (cid2, org) = (col.id.clone(), p.org.id.clone());
-        let outcomes = s
-            .db(move |st| st.add_objects(&cid2, &org, objs))
-            .await
-            .map_err(ApiError::taxii)?;
+        // Mark our own indicators before the write: their change notifications can
+        // arrive before this handler resumes.
+        let own: Vec<String> = rows.iter().flatten().map(|r| r.stix_id.clone()).collect();
+        s.indicators.expect_local(&own);
+        let outcomes = match s.db(move |st| st.add_objects(&cid2, &org, objs)).await {
+            Ok(o) => o,
+            Err(e) => {
+                s.indicators.forget_local(&own);
+                return Err(e.taxii());
+            }
+        };
         for (((i, id, version, tlp), outcome), row) in meta.into_iter().zip(outcomes).zip(rows) {
             match outcome {
                 Outcome::Added => {

@@ -162,18 +162,31 @@ impl Conn {
                     for (i, col) in r.columns().iter().enumerate() {
                         let t = col.type_();
                         row.push(if *t == Type::INT8 {
-                            r.get::<_, Option<i64>>(i).map_or(Val::Null, Val::Int)
+                            r.try_get::<_, Option<i64>>(i)
+                                .ok()
+                                .flatten()
+                                .map_or(Val::Null, Val::Int)
                         } else if *t == Type::INT4 {
-                            r.get::<_, Option<i32>>(i)
+                            r.try_get::<_, Option<i32>>(i)
+                                .ok()
+                                .flatten()
                                 .map_or(Val::Null, |v| Val::Int(v.into()))
                         } else if *t == Type::INT2 {
-                            r.get::<_, Option<i16>>(i)
+                            r.try_get::<_, Option<i16>>(i)
+                                .ok()
+                                .flatten()
                                 .map_or(Val::Null, |v| Val::Int(v.into()))
                         } else if *t == Type::BOOL {
-                            r.get::<_, Option<bool>>(i)
+                            r.try_get::<_, Option<bool>>(i)
+                                .ok()
+                                .flatten()
                                 .map_or(Val::Null, |v| Val::Int(v.into()))
                         } else {
-                            r.get::<_, Option<String>>(i).map_or(Val::Null, Val::Text)
+                            // Text and anything without a Rust mapping (void, …): never panic.
+                            r.try_get::<_, Option<String>>(i)
+                                .ok()
+                                .flatten()
+                                .map_or(Val::Null, Val::Text)
                         });
                     }
                     out.push(row);

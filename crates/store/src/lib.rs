@@ -120,6 +120,7 @@ impl Location {
 pub struct Store {
     pool: Pool,
     dialect: Dialect,
+    location: Location,
     last_added: AtomicI64,
     /// PostgreSQL: rows added since the last ANALYZE, and the row count then.
     since_analyze: AtomicI64,
@@ -152,6 +153,7 @@ impl Store {
         let store = Store {
             pool,
             dialect,
+            location: location.clone(),
             last_added: AtomicI64::new(0),
             since_analyze: AtomicI64::new(0),
             rows_at_analyze: AtomicI64::new(0),
@@ -349,6 +351,63 @@ impl Store {
             }
         }
         std::fs::rename(&tmp, dest).map_err(io)
+    }
+
+    /// PostgreSQL: a stream of indicator ids that changed on any node (including this
+    /// one), from a dedicated `LISTEN` connection on its own thread. The thread ends
+    /// when the receiver is dropped; it reconnects after connection loss. `None` on
+    /// SQLite, where one process owns the store.
+    pub fn indicator_changes(&self) -> Option<std::sync::mpsc::Receiver<String>> {
+        let Location::Postgres(url) = &self.location else {
+            return None;
+        };
+        let url = url.clone();
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        let ready = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+        let ready2 = ready.clone();
+        std::thread::spawn(move || loop {
+            let mut client = match postgres::Client::connect(&url, postgres::NoTls) {
+                Ok(c) => c,
+                Err(_) => {
+                    std::thread::sleep(std::time::Duration::from_secs(1));
+                    continue;
+                }
+            };
+            if client.batch_execute("LISTEN hinomi_indicators").is_err() {
+                continue;
+            }
+            {
+                let (lock, cv) = &*ready2;
+                *lock.lock().unwrap_or_else(|p| p.into_inner()) = true;
+                cv.notify_all();
+            }
+            loop {
+                let mut notes = client.notifications();
+                let mut it = notes.timeout_iter(std::time::Duration::from_millis(500));
+                use postgres::fallible_iterator::FallibleIterator;
+                match it.next() {
+                    Ok(Some(n)) => {
+                        for id in n.payload().split(',').filter(|s| !s.is_empty()) {
+                            if tx.send(id.to_string()).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Ok(None) => {
+                        // Idle: end when nobody listens any more.
+                        if tx.send(String::new()).is_err() {
+                            return;
+                        }
+                    }
+                    Err(_) => break,
+                }
+            }
+        });
+        // Wait (briefly) until LISTEN is in place, so no change after this call is missed.
+        let (lock, cv) = &*ready;
+        let guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = cv.wait_timeout_while(guard, std::time::Duration::from_secs(10), |r| !*r);
+        Some(rx)
     }
 
     // ---- settings ----

@@ -314,6 +314,34 @@ fn flush_rows(c: &mut Conn, pending: &mut Vec<Val>) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// PostgreSQL: tells every node (LISTEN hinomi_indicators) which indicators changed;
+/// delivered when the transaction commits. Payloads are comma-separated ids under
+/// PostgreSQL's 8000-byte limit.
+pub(crate) fn notify_indicators(c: &mut Conn, ids: &[&String]) -> Result<(), StoreError> {
+    if c.dialect() != crate::Dialect::Postgres || ids.is_empty() {
+        return Ok(());
+    }
+    let mut payload = String::new();
+    for id in ids {
+        if payload.len() + id.len() + 1 > 7900 {
+            c.query(
+                "SELECT pg_notify('hinomi_indicators', ?)",
+                &[payload.clone().into()],
+            )?;
+            payload.clear();
+        }
+        if !payload.is_empty() {
+            payload.push(',');
+        }
+        payload.push_str(id);
+    }
+    c.query(
+        "SELECT pg_notify('hinomi_indicators', ?)",
+        &[payload.into()],
+    )?;
+    Ok(())
+}
+
 fn fix_version_flags(c: &mut Conn, collection_id: &str, stix_id: &str) -> Result<(), StoreError> {
     c.execute(
         "UPDATE objects SET \
@@ -370,6 +398,13 @@ impl Store {
                 let ids: Vec<String> = objects.iter().map(|o| o.checked.id.clone()).collect();
                 let outcomes = insert_objects(c, collection_id, owner_org, objects, first)?;
                 let added = outcomes.iter().filter(|o| **o == Outcome::Added).count();
+                let indicators: Vec<&String> = ids
+                    .iter()
+                    .zip(&outcomes)
+                    .filter(|(id, o)| **o == Outcome::Added && id.starts_with("indicator--"))
+                    .map(|(id, _)| id)
+                    .collect();
+                notify_indicators(c, &indicators)?;
                 if added > 0 {
                     append_audit(
                         c,
@@ -492,6 +527,9 @@ impl Store {
                 }
                 if !pks.is_empty() {
                     fix_version_flags(c, collection_id, stix_id)?;
+                    if stix_id.starts_with("indicator--") {
+                        notify_indicators(c, &[&stix_id.to_string()])?;
+                    }
                     append_audit(
                         c,
                         Some(actor),
@@ -568,15 +606,34 @@ impl Store {
     /// The latest version of every indicator (any collection; the newest version wins
     /// when collections differ). `only` narrows to one id.
     pub fn latest_indicators(&self, only: Option<&str>) -> Result<Vec<IndicatorRow>, StoreError> {
+        match only {
+            Some(id) => self.latest_indicators_of(&[id.to_string()]),
+            None => self.latest_indicators_where(None),
+        }
+    }
+
+    /// The latest versions of the given indicator ids (those that still exist).
+    pub fn latest_indicators_of(&self, ids: &[String]) -> Result<Vec<IndicatorRow>, StoreError> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(500) {
+            out.extend(self.latest_indicators_where(Some(chunk))?);
+        }
+        Ok(out)
+    }
+
+    fn latest_indicators_where(
+        &self,
+        ids: Option<&[String]>,
+    ) -> Result<Vec<IndicatorRow>, StoreError> {
         self.pool.with(|c| {
             let mut sql = String::from(
                 "SELECT o.pk, o.stix_id, o.owner_org, o.tlp, o.version, o.json, o.has_audience FROM objects o \
                  WHERE o.stix_type = 'indicator' AND o.is_latest = 1",
             );
             let mut params = Vec::new();
-            if let Some(id) = only {
-                sql.push_str(" AND o.stix_id = ?");
-                params.push(Val::from(id));
+            if let Some(ids) = ids {
+                sql.push_str(" AND ");
+                sql.push_str(&in_list("o.stix_id", ids, &mut params));
             }
             let rows = c.query(&sql, &params)?;
             let mut best: std::collections::HashMap<String, IndicatorRow> = std::collections::HashMap::new();

@@ -167,3 +167,61 @@ fn indicators_are_indexed_at_start() {
     assert_eq!(v["sightings"].as_array().unwrap().len(), 1);
     assert_eq!(v["indicators_indexed"], 1);
 }
+
+/// Two hub nodes on one PostgreSQL database: an indicator added through one node
+/// matches observations posted to the other (LISTEN/NOTIFY), without a restart.
+#[test]
+fn nodes_share_new_indicators_through_postgres() {
+    let Ok(url) = std::env::var("HINOMI_TEST_DATABASE_URL") else {
+        return;
+    };
+    if url.is_empty() {
+        return;
+    }
+    let schema = format!("hinomi_test_{}", uuid::Uuid::new_v4().simple());
+    postgres::Client::connect(&url, postgres::NoTls)
+        .unwrap()
+        .batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .unwrap();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let loc =
+        hinomi_store::Location::Postgres(format!("{url}{sep}options=-c%20search_path%3D{schema}"));
+    // Two stores = two nodes' connection pools on the same database.
+    let a = std::sync::Arc::new(hinomi_store::Store::open(&loc).unwrap());
+    let boot = a.bootstrap("Coordinator", None).unwrap();
+    let b = std::sync::Arc::new(hinomi_store::Store::open(&loc).unwrap());
+    let node_a = hinomi_hub::TestServer::start(a, hinomi_hub::HubConfig::default());
+    let node_b = hinomi_hub::TestServer::start(b, hinomi_hub::HubConfig::default());
+    let ind = indicator(
+        21,
+        "[domain-name:value = 'evil.example']",
+        GREEN,
+        "2026-01-01T00:00:00.000Z",
+    );
+    let r = ureq::post(&format!(
+        "{}/taxii2/hub/collections/{}/objects/",
+        node_a.url(),
+        crate::SHARED
+    ))
+    .set("Authorization", &format!("Bearer {}", boot.token))
+    .set("Accept", crate::TAXII)
+    .set("Content-Type", crate::TAXII)
+    .send_string(&json!({"objects": [ind]}).to_string())
+    .unwrap();
+    assert_eq!(r.status(), 202);
+    let mut found = 0;
+    for _ in 0..100 {
+        let v: Value = ureq::post(&format!("{}/api/v1/observations", node_b.url()))
+            .set("Authorization", &format!("Bearer {}", boot.token))
+            .send_json(observations())
+            .unwrap()
+            .into_json()
+            .unwrap();
+        found = v["sightings"].as_array().unwrap().len();
+        if found == 1 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(found, 1, "node B learned node A's indicator");
+}
