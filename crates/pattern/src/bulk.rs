@@ -31,15 +31,17 @@ use std::sync::OnceLock;
 use regex::RegexSet;
 use serde_json::Value;
 
-use crate::ast::{CompareOp, ComparisonExpr, Glob, Literal, ObjectPath, ObservationExpr, Test};
+use crate::ast::{
+    CompareOp, ComparisonExpr, Glob, Literal, ObjectPath, ObservationExpr, PathStep, Test,
+};
 use crate::error::EvalError;
 use crate::eval::{
-    compare_number, eval_expr, evaluate_one, holds, last_key, may_fail, nfc, single_bracket, visit,
-    Ctx, EvalOptions,
+    compare_number, eval_expr, evaluate_one, holds, last_key, may_fail, nfc, short_eq,
+    single_bracket, visit, Ctx, EvalOptions,
 };
 use crate::fxhash::FxMap;
 use crate::net::Cidr;
-use crate::observation::Observations;
+use crate::observation::{type_code, Observations, SCO_TYPES};
 use crate::timestamp::Timestamp;
 use crate::Pattern;
 
@@ -400,11 +402,19 @@ struct Ranges {
 ///
 /// `K` is `u32` for IPv4 (a quarter of the memory the binary search reads) and `u128`
 /// for IPv6.
+/// Starts per block of [`Stab::top`].
+const STAB_BLOCK: usize = 16;
+
 #[derive(Default)]
 struct Stab<K> {
     /// Start of each interval, ascending; the first is 0, the last runs to the end of
     /// the address space.
     starts: Vec<K>,
+    /// Every `STAB_BLOCK`-th start: a search reads this small array (7 KB for 14,000
+    /// networks, stays in cache) and then one block of `starts` (a cache line for
+    /// IPv4), instead of missing the cache at each of the last steps of a binary search
+    /// over all of `starts`.
+    top: Vec<K>,
     /// `items[offsets[i]..offsets[i + 1]]`: (prefix, slot) of the networks containing
     /// interval `i`.
     offsets: Vec<u32>,
@@ -438,14 +448,16 @@ impl<K: Copy + Ord + TryFrom<u128>> Stab<K> {
             items.extend(l);
             offsets.push(items.len() as u32);
         }
+        // Addresses of the family fit in `K`; only a start one past the end of the
+        // IPv4 space (2³², the last, with an empty list) does not, and no address
+        // reaches it.
+        let starts: Vec<K> = starts
+            .into_iter()
+            .filter_map(|s| K::try_from(s).ok())
+            .collect();
         Stab {
-            // Addresses of the family fit in `K`; only a start one past the end of the
-            // IPv4 space (2³², the last, with an empty list) does not, and no address
-            // reaches it.
-            starts: starts
-                .into_iter()
-                .filter_map(|s| K::try_from(s).ok())
-                .collect(),
+            top: starts.iter().step_by(STAB_BLOCK).copied().collect(),
+            starts,
             offsets,
             items,
         }
@@ -453,7 +465,15 @@ impl<K: Copy + Ord + TryFrom<u128>> Stab<K> {
 
     /// The (prefix, slot) of the networks containing `addr`.
     fn stab(&self, addr: K) -> &[(u8, Slot)] {
-        let i = self.starts.partition_point(|&s| s <= addr);
+        // How many starts are <= addr: all the blocks before the one `top` names, and
+        // those of that block.
+        let j = self.top.partition_point(|&s| s <= addr);
+        if j == 0 {
+            return &[];
+        }
+        let from = (j - 1) * STAB_BLOCK;
+        let block = &self.starts[from..self.starts.len().min(from + STAB_BLOCK)];
+        let i = from + block.partition_point(|&s| s <= addr);
         if i == 0 {
             return &[];
         }
@@ -620,8 +640,12 @@ struct PathIndex {
 struct TypeIndex {
     /// Indicators found only by the type.
     slots: Vec<Slot>,
-    /// Paths of this type in `BulkMatcher::paths`.
-    paths: Vec<usize>,
+    /// Paths of this type in `BulkMatcher::paths` that start with a property name,
+    /// grouped by it: an SCO's properties are read in one pass and each value goes to
+    /// the paths under its name (no per-path search of the SCO's map).
+    by_key: Vec<(Box<str>, Vec<usize>)>,
+    /// The other paths (`[*]` or an index first; never in practice).
+    other_paths: Vec<usize>,
     /// Indicators behind a shared guard, and the guards by text.
     guards: Vec<GuardGroup>,
     guard_ids: FxMap<String, usize>,
@@ -710,7 +734,13 @@ pub struct BulkMatcher {
     names: Vec<Box<str>>,
     paths: Vec<PathIndex>,
     path_ids: FxMap<ObjectPath, usize>,
-    types: FxMap<Box<str>, TypeIndex>,
+    /// The indexes of each object type, found through `type_ids` or, when there are
+    /// few types, by scanning this contiguous list.
+    types: Vec<(Box<str>, TypeIndex)>,
+    type_ids: FxMap<Box<str>, usize>,
+    /// `types` index of each STIX SCO type by its code (`observation::type_code`), so
+    /// that an observation's SCOs find their indexes without reading the type string.
+    type_by_code: [Option<u32>; 1 + SCO_TYPES.len()],
     /// The rests of range plans, with how many anchors use each, and their ids by text.
     rests: Vec<(ComparisonExpr, usize)>,
     rest_ids: FxMap<String, u32>,
@@ -838,26 +868,48 @@ impl BulkMatcher {
         });
         let i = self.paths.len() - 1;
         self.path_ids.insert(path.clone(), i);
-        self.types
-            .entry(path.object_type.as_str().into())
-            .or_default()
-            .paths
-            .push(i);
+        let ti = self.type_mut(&path.object_type);
+        match path.steps.first() {
+            Some(PathStep::Key(k)) => match ti.by_key.iter_mut().find(|(x, _)| **x == **k) {
+                Some((_, v)) => v.push(i),
+                None => ti.by_key.push((k.as_str().into(), vec![i])),
+            },
+            _ => ti.other_paths.push(i),
+        }
         i
+    }
+
+    /// The indexes of type `t`, created empty if need be.
+    fn type_mut(&mut self, t: &str) -> &mut TypeIndex {
+        let i = match self.type_ids.get(t) {
+            Some(&i) => i,
+            None => {
+                let i = self.types.len();
+                self.types.push((t.into(), TypeIndex::default()));
+                self.type_ids.insert(t.into(), i);
+                let code = type_code(t);
+                if code != 0 {
+                    self.type_by_code[code as usize] = Some(i as u32);
+                }
+                i
+            }
+        };
+        &mut self.types[i].1
+    }
+
+    fn type_get_mut(&mut self, t: &str) -> Option<&mut TypeIndex> {
+        let i = *self.type_ids.get(t)?;
+        Some(&mut self.types[i].1)
     }
 
     fn index(&mut self, slot: Slot, a: &Anchor) {
         let path = match a {
             Anchor::Type(t) => {
-                self.types
-                    .entry(t.as_str().into())
-                    .or_default()
-                    .slots
-                    .push(slot);
+                self.type_mut(t).slots.push(slot);
                 return;
             }
             Anchor::Guard(t, key, expr) => {
-                let ti = self.types.entry(t.as_str().into()).or_default();
+                let ti = self.type_mut(t);
                 let i = *ti.guard_ids.entry(key.clone()).or_insert_with(|| {
                     ti.guards.push(GuardGroup {
                         expr: expr.clone(),
@@ -957,13 +1009,13 @@ impl BulkMatcher {
     fn unindex(&mut self, slot: Slot, a: &Anchor) {
         let path = match a {
             Anchor::Type(t) => {
-                if let Some(v) = self.types.get_mut(t.as_str()) {
+                if let Some(v) = self.type_get_mut(t) {
                     remove_slot(&mut v.slots, slot);
                 }
                 return;
             }
             Anchor::Guard(t, key, _) => {
-                if let Some(ti) = self.types.get_mut(t.as_str()) {
+                if let Some(ti) = self.type_get_mut(t) {
                     if let Some(&i) = ti.guard_ids.get(key) {
                         remove_slot(&mut ti.guards[i].slots, slot);
                     }
@@ -1069,7 +1121,7 @@ impl BulkMatcher {
                 .find(|(k, _)| crate::eval::short_eq(k, t))
                 .map(|(_, v)| v)
         } else {
-            self.types.get(t)
+            self.type_ids.get(t).map(|&i| &self.types[i].1)
         }
     }
 
@@ -1098,8 +1150,12 @@ impl BulkMatcher {
                 }
             }
         };
-        for (ri, (root, t)) in obs.roots.iter().zip(&obs.root_types).enumerate() {
-            let Some(ti) = self.type_index(t) else {
+        for (ri, (root, &(t, code))) in obs.roots.iter().zip(&obs.root_types).enumerate() {
+            let ti = match code {
+                0 => self.type_index(t),
+                c => self.type_by_code[c as usize].map(|i| &self.types[i as usize].1),
+            };
+            let Some(ti) = ti else {
                 continue;
             };
             // A plan's rest on this SCO, evaluated once for all the patterns sharing it.
@@ -1120,14 +1176,36 @@ impl BulkMatcher {
                     add(&g.slots);
                 }
             }
-            for &pid in &ti.paths {
+            let mut probe_value = |pid: usize, v: &Value| {
                 let pi = &self.paths[pid];
-                if pi.users == 0 {
-                    continue;
-                }
-                let _ = visit::<()>(&ctx, root, &pi.path.steps, false, &mut |v| {
+                if pi.users > 0 {
                     probe(pi, v, &mut add, &mut rest_holds);
-                    // Presence is enough for these; they are added once.
+                }
+            };
+            // One pass over the SCO's properties, each value to the paths under its name.
+            if let Value::Object(m) = root {
+                for (k, v) in m {
+                    let Some((_, pids)) = ti.by_key.iter().find(|(x, _)| short_eq(x, k)) else {
+                        continue;
+                    };
+                    for &pid in pids {
+                        let steps = &self.paths[pid].path.steps[1..];
+                        if steps.is_empty() {
+                            probe_value(pid, v);
+                        } else {
+                            let deref = k.ends_with("_ref") || k.ends_with("_refs");
+                            let _ = visit::<()>(&ctx, v, steps, deref, &mut |x| {
+                                probe_value(pid, x);
+                                // Presence is enough for these; they are added once.
+                                Ok(false)
+                            });
+                        }
+                    }
+                }
+            }
+            for &pid in &ti.other_paths {
+                let _ = visit::<()>(&ctx, root, &self.paths[pid].path.steps, false, &mut |v| {
+                    probe_value(pid, v);
                     Ok(false)
                 });
             }
@@ -1445,6 +1523,52 @@ mod tests {
         assert_eq!(slots(u32::MAX - 256), [1]);
         assert_eq!(slots(u32::MAX - 255), [1, 2]);
         assert_eq!(slots(u32::MAX), [1, 2]);
+    }
+
+    #[test]
+    fn blocked_stab_equals_a_scan_of_the_networks() {
+        // Enough networks for many blocks of `top`, nested and disjoint, probed at
+        // every edge and at pseudo-random addresses.
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let slots: Vec<Slot> = (0..600).collect();
+        let mut nets = Vec::new();
+        for (i, slot) in slots.iter().enumerate() {
+            let prefix = if i % 50 == 0 {
+                8
+            } else {
+                16 + (next() % 17) as u8
+            };
+            let size = 1u128 << (32 - prefix);
+            let lo = u128::from(next() as u32) / size * size;
+            nets.push((lo, lo + size - 1, prefix, std::slice::from_ref(slot)));
+        }
+        let s = Stab::<u32>::build(&nets);
+        assert!(s.starts.len() > 4 * STAB_BLOCK);
+        let mut probes: Vec<u32> = (0..5000).map(|_| next() as u32).collect();
+        for &(lo, hi, ..) in &nets {
+            for a in [lo.wrapping_sub(1), lo, hi, hi + 1] {
+                if let Ok(a) = u32::try_from(a) {
+                    probes.push(a);
+                }
+            }
+        }
+        probes.extend([0, u32::MAX]);
+        for a in probes {
+            let mut got: Vec<Slot> = s.stab(a).iter().map(|p| p.1).collect();
+            got.sort_unstable();
+            let want: Vec<Slot> = nets
+                .iter()
+                .filter(|n| n.0 <= u128::from(a) && u128::from(a) <= n.1)
+                .map(|n| n.3[0])
+                .collect();
+            assert_eq!(got, want, "address {a:#x}");
+        }
     }
 
     #[test]

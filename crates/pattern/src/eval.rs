@@ -184,6 +184,11 @@ fn value_bytes(s: &str, prop: &str) -> Option<Vec<u8>> {
 }
 
 pub(crate) fn nfc(s: &str) -> Cow<'_, str> {
+    // ASCII text is in NFC; checking that is a word-at-a-time scan, not a lookup per
+    // character.
+    if s.is_ascii() {
+        return Cow::Borrowed(s);
+    }
     match is_nfc_quick(s.chars()) {
         IsNormalized::Yes => Cow::Borrowed(s),
         _ => Cow::Owned(s.nfc().collect()),
@@ -374,7 +379,7 @@ pub(crate) fn observation_matches(
 ) -> Result<bool, EvalError> {
     let obs = &set.items[index];
     let ctx = Ctx { set, index, obs };
-    for (root, ty) in obs.roots.iter().zip(&obs.root_types) {
+    for (root, (ty, _)) in obs.roots.iter().zip(&obs.root_types) {
         if eval_expr(&ctx, e, root, ty)? {
             return Ok(true);
         }

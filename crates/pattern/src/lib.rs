@@ -35,7 +35,7 @@ use std::str::FromStr;
 pub use error::{ErrorKind, EvalError, ObservationError, PatternError};
 pub use eval::{EvalOptions, Match};
 pub use net::Cidr;
-pub use observation::{Observation, Observations};
+pub use observation::{Observation, Observations, ObservationsBuilder};
 pub use parser::ParseOptions;
 pub use timestamp::Timestamp;
 

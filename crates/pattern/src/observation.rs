@@ -18,8 +18,10 @@ pub struct Observation<'a> {
     pub(crate) count: u64,
     /// The SCOs observed: `object_refs` resolved in the bundle, and inline `objects`.
     pub(crate) roots: Vec<&'a Value>,
-    /// `type` of each root (`""` when missing), read once here for the evaluator.
-    pub(crate) root_types: Vec<&'a str>,
+    /// `type` of each root (`""` when missing), read once here for the evaluator, with
+    /// its [`type_code`] (so the bulk matcher finds its indexes without reading the
+    /// string again).
+    pub(crate) root_types: Vec<(&'a str, u8)>,
     /// The deprecated inline `objects` dictionary, whose keys `_ref`s name.
     pub(crate) inline: Option<&'a Map<String, Value>>,
     /// Index of the id → object map of the bundle this came from.
@@ -53,11 +55,185 @@ impl<'a> Observation<'a> {
     }
 }
 
+/// Lists of SCOs to reuse, from the observations given back to an
+/// [`ObservationsBuilder`].
+#[derive(Default)]
+struct Pool<'a> {
+    roots: Vec<Vec<&'a Value>>,
+    types: Vec<Vec<(&'a str, u8)>>,
+}
+
+/// `v`, emptied, as a vector of another type of the same size and alignment (in
+/// practice the same type with other lifetimes): the standard library collects an
+/// emptied `vec::IntoIter` mapped to such a type in place, so the memory is kept.
+fn recast<T, U>(mut v: Vec<T>) -> Vec<U> {
+    v.clear();
+    v.into_iter().map(|_| unreachable!("empty")).collect()
+}
+
+/// Reusable memory for converting a stream of observed-data: [`Observations`] built by
+/// [`ObservationsBuilder::from_value`] and given back with
+/// [`ObservationsBuilder::recycle`] reuse their vectors, so that converting one
+/// observed-data allocates nothing once the builder has warmed up (the result is the
+/// same as [`Observations::from_value`]).
+///
+/// ```
+/// # use hinomi_pattern::ObservationsBuilder;
+/// # let feed: Vec<serde_json::Value> = vec![];
+/// let mut builder = ObservationsBuilder::new();
+/// for value in &feed {
+///     let set = builder.from_value(value)?;
+///     // … match `set` …
+///     builder.recycle(set);
+/// }
+/// # Ok::<(), hinomi_pattern::ObservationError>(())
+/// ```
+#[derive(Default)]
+pub struct ObservationsBuilder {
+    items: Vec<Observation<'static>>,
+    scopes: Vec<Scope<'static>>,
+    roots: Vec<Vec<&'static Value>>,
+    types: Vec<Vec<(&'static str, u8)>>,
+}
+
+impl std::fmt::Debug for ObservationsBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObservationsBuilder")
+            .field("spare_lists", &self.roots.len())
+            .finish()
+    }
+}
+
+impl ObservationsBuilder {
+    /// A builder with no memory yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// [`Observations::from_value`], reusing the memory of recycled sets.
+    pub fn from_value<'a>(
+        &mut self,
+        value: &'a Value,
+    ) -> Result<Observations<'a>, ObservationError> {
+        let values = match value {
+            Value::Array(items) => items.as_slice(),
+            v => std::slice::from_ref(v),
+        };
+        self.from_json(values)
+    }
+
+    /// [`Observations::from_json`], reusing the memory of recycled sets.
+    pub fn from_json<'a>(
+        &mut self,
+        values: &'a [Value],
+    ) -> Result<Observations<'a>, ObservationError> {
+        let mut set = Observations {
+            items: recast(std::mem::take(&mut self.items)),
+            scopes: recast(std::mem::take(&mut self.scopes)),
+        };
+        let mut pool = Pool {
+            roots: std::mem::take(&mut self.roots)
+                .into_iter()
+                .map(recast)
+                .collect(),
+            types: std::mem::take(&mut self.types)
+                .into_iter()
+                .map(recast)
+                .collect(),
+        };
+        let result = set.fill(values, &mut pool);
+        self.roots = pool.roots.into_iter().map(recast).collect();
+        self.types = pool.types.into_iter().map(recast).collect();
+        match result {
+            Ok(()) => Ok(set),
+            Err(e) => {
+                self.recycle(set);
+                Err(e)
+            }
+        }
+    }
+
+    /// Take back the memory of a set (built here or anywhere else).
+    pub fn recycle(&mut self, mut set: Observations<'_>) {
+        for o in set.items.drain(..) {
+            self.roots.push(recast(o.roots));
+            self.types.push(recast(o.root_types));
+        }
+        self.items = recast(set.items);
+        self.scopes = recast(set.scopes);
+    }
+}
+
+/// The SCO types of STIX 2.1 (from the STIX model crate), numbered from 1 by
+/// [`type_code`].
+pub(crate) use hinomi_stix::SCO_TYPES;
+
+/// `1 + ` the position of `t` in [`SCO_TYPES`], or 0 for any other type.
+pub(crate) fn type_code(t: &str) -> u8 {
+    match t {
+        "artifact" => 1,
+        "autonomous-system" => 2,
+        "directory" => 3,
+        "domain-name" => 4,
+        "email-addr" => 5,
+        "email-message" => 6,
+        "file" => 7,
+        "ipv4-addr" => 8,
+        "ipv6-addr" => 9,
+        "mac-addr" => 10,
+        "mutex" => 11,
+        "network-traffic" => 12,
+        "process" => 13,
+        "software" => 14,
+        "url" => 15,
+        "user-account" => 16,
+        "windows-registry-key" => 17,
+        "x509-certificate" => 18,
+        _ => 0,
+    }
+}
+
 /// A set of observations, in input order; matches name them by index.
 #[derive(Debug, Clone, Default)]
 pub struct Observations<'a> {
     pub(crate) items: Vec<Observation<'a>>,
-    pub(crate) scopes: Vec<Arc<FxMap<&'a str, &'a Value>>>,
+    pub(crate) scopes: Vec<Scope<'a>>,
+}
+
+/// Objects by id, where `object_refs` and `_ref`s are resolved.
+#[derive(Debug, Clone)]
+pub(crate) enum Scope<'a> {
+    /// A few objects (a lone observed-data, a small bundle): searched in place, so
+    /// converting one observation builds no map and hashes no id.
+    Slice(&'a [Value]),
+    /// More objects: an id index.
+    Map(Arc<FxMap<&'a str, &'a Value>>),
+}
+
+/// Up to this many objects a scope is searched in place rather than indexed.
+const SMALL_SCOPE: usize = 16;
+
+impl<'a> Scope<'a> {
+    fn of(objects: &'a [Value]) -> Scope<'a> {
+        if objects.len() <= SMALL_SCOPE {
+            Scope::Slice(objects)
+        } else {
+            Scope::Map(Arc::new(index_by_id(objects)))
+        }
+    }
+
+    pub(crate) fn get(&self, id: &str) -> Option<&'a Value> {
+        match self {
+            // The last object with the id wins, as in the map (built in order).
+            Scope::Slice(objects) => objects.iter().rev().find(|o| {
+                o.as_object()
+                    .and_then(|m| crate::eval::property(m, "id"))
+                    .and_then(Value::as_str)
+                    .is_some_and(|x| x == id)
+            }),
+            Scope::Map(m) => m.get(id).copied(),
+        }
+    }
 }
 
 fn invalid(location: String, message: impl Into<String>) -> ObservationError {
@@ -80,29 +256,34 @@ impl<'a> Observations<'a> {
     /// Top-level objects that are neither form one more scope in which
     /// `object_refs` of top-level observed-data are resolved.
     pub fn from_json(values: &'a [Value]) -> Result<Self, ObservationError> {
-        let mut set = Observations {
-            items: Vec::new(),
-            scopes: vec![Arc::new(index_by_id(values))],
-        };
+        let mut set = Observations::default();
+        set.fill(values, &mut Pool::default())?;
+        Ok(set)
+    }
+
+    /// Collect into an empty `self`, taking the lists of SCOs from `pool`.
+    fn fill(&mut self, values: &'a [Value], pool: &mut Pool<'a>) -> Result<(), ObservationError> {
+        let set = self;
+        set.scopes.push(Scope::of(values));
         for (i, v) in values.iter().enumerate() {
             match v.get("type").and_then(Value::as_str) {
                 Some("bundle") => {
                     let Some(objects) = v.get("objects").and_then(Value::as_array) else {
                         continue;
                     };
-                    set.scopes.push(Arc::new(index_by_id(objects)));
+                    set.scopes.push(Scope::of(objects));
                     let scope = set.scopes.len() - 1;
                     for (j, o) in objects.iter().enumerate() {
                         if o.get("type").and_then(Value::as_str) == Some("observed-data") {
-                            set.push(o, scope, &|| format!("[{i}].objects[{j}]"))?;
+                            set.push(o, scope, pool, &|| format!("[{i}].objects[{j}]"))?;
                         }
                     }
                 }
-                Some("observed-data") => set.push(v, 0, &|| format!("[{i}]"))?,
+                Some("observed-data") => set.push(v, 0, pool, &|| format!("[{i}]"))?,
                 _ => {}
             }
         }
-        Ok(set)
+        Ok(())
     }
 
     /// Like [`Observations::from_json`] for one value: a bundle, one observed-data,
@@ -118,6 +299,7 @@ impl<'a> Observations<'a> {
         &mut self,
         od: &'a Value,
         scope: usize,
+        pool: &mut Pool<'a>,
         location: &dyn Fn() -> String,
     ) -> Result<(), ObservationError> {
         // One pass over the observed-data's properties instead of a lookup per field.
@@ -165,7 +347,11 @@ impl<'a> Observations<'a> {
             })?,
         };
         let inline = objects.and_then(Value::as_object);
-        let mut roots: Vec<&'a Value> = inline.map(|m| m.values().collect()).unwrap_or_default();
+        let mut roots = pool.roots.pop().unwrap_or_default();
+        roots.clear();
+        if let Some(m) = inline {
+            roots.extend(m.values());
+        }
         if let Some(refs) = refs.and_then(Value::as_array) {
             for r in refs.iter().filter_map(Value::as_str) {
                 if let Some(o) = self.scopes[scope].get(r) {
@@ -173,15 +359,16 @@ impl<'a> Observations<'a> {
                 }
             }
         }
-        let root_types = roots
-            .iter()
-            .map(|r| {
-                r.as_object()
-                    .and_then(|m| crate::eval::property(m, "type"))
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-            })
-            .collect();
+        let mut root_types = pool.types.pop().unwrap_or_default();
+        root_types.clear();
+        root_types.extend(roots.iter().map(|r| {
+            let t = r
+                .as_object()
+                .and_then(|m| crate::eval::property(m, "type"))
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            (t, type_code(t))
+        }));
         self.items.push(Observation {
             id: id.and_then(Value::as_str),
             first,
@@ -206,7 +393,7 @@ impl<'a> Observations<'a> {
             .collect();
         Observations {
             items,
-            scopes: vec![Arc::new(objects_by_id.into_iter().collect())],
+            scopes: vec![Scope::Map(Arc::new(objects_by_id.into_iter().collect()))],
         }
     }
 
@@ -238,7 +425,7 @@ impl<'a> Observations<'a> {
                     scope: 0,
                     ..o.clone()
                 }],
-                scopes: vec![Arc::clone(&self.scopes[o.scope])],
+                scopes: vec![self.scopes[o.scope].clone()],
             },
             None => Observations::default(),
         }
@@ -249,6 +436,93 @@ impl<'a> Observations<'a> {
         if let Some(v) = obs.inline.and_then(|m| m.get(id)) {
             return Some(v);
         }
-        self.scopes.get(obs.scope).and_then(|s| s.get(id).copied())
+        self.scopes.get(obs.scope).and_then(|s| s.get(id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn type_codes_number_the_sco_types() {
+        for (i, t) in SCO_TYPES.iter().enumerate() {
+            assert_eq!(usize::from(type_code(t)), i + 1, "{t}");
+        }
+        for t in ["", "x-custom", "indicator", "File", "domain-name "] {
+            assert_eq!(type_code(t), 0, "{t}");
+        }
+    }
+
+    #[test]
+    fn recast_keeps_the_memory() {
+        let v: Vec<&'static str> = Vec::with_capacity(10);
+        let at = v.as_ptr() as usize;
+        let s = String::from("x");
+        let mut u: Vec<&str> = recast(v);
+        assert_eq!(u.as_ptr() as usize, at);
+        assert!(u.capacity() >= 10);
+        u.push(&s);
+        let w: Vec<&'static str> = recast(u);
+        assert!(w.is_empty() && w.capacity() >= 10);
+    }
+
+    #[test]
+    fn builder_reuses_its_lists_and_resolves_like_from_value() {
+        let od = |i: u64| {
+            json!({"type": "observed-data", "id": format!("observed-data--{i}"),
+                "first_observed": "2024-01-01T00:00:00Z", "last_observed": "2024-01-01T00:00:01Z",
+                "objects": {"0": {"type": "ipv4-addr", "value": "10.0.0.1"},
+                            "1": {"type": "network-traffic", "dst_ref": "0"},
+                            "2": {"type": "x-custom"}}})
+        };
+        // A bundle of more than SMALL_SCOPE objects (an id index) and of a few (searched
+        // in place), with `object_refs`, duplicate ids (the last wins) and a missing ref.
+        let bundle = |n: usize| {
+            let mut objects: Vec<Value> = (0..n)
+                .map(|i| json!({"type": "domain-name", "id": format!("domain-name--{i}"), "value": format!("d{i}")}))
+                .collect();
+            objects.push(json!({"type": "domain-name", "id": "domain-name--0", "value": "last"}));
+            objects.push(json!({"type": "observed-data", "id": "observed-data--b",
+                "first_observed": "2024-01-01T00:00:00Z", "last_observed": "2024-01-01T00:00:00Z",
+                "object_refs": ["domain-name--0", "domain-name--1", "domain-name--nope"]}));
+            json!({"type": "bundle", "id": "bundle--1", "objects": objects})
+        };
+        let mut b = ObservationsBuilder::new();
+        let values = [od(1), bundle(3), bundle(40), json!([od(2), od(3)])];
+        for _ in 0..3 {
+            for v in &values {
+                let fresh = Observations::from_value(v).unwrap();
+                let set = b.from_value(v).unwrap();
+                assert_eq!(fresh.len(), set.len());
+                for (x, y) in fresh.iter().zip(set.iter()) {
+                    assert_eq!(x.id(), y.id());
+                    assert_eq!(x.root_types, y.root_types);
+                    assert_eq!(x.objects().len(), y.objects().len());
+                    for (p, q) in x.objects().iter().zip(y.objects()) {
+                        assert!(std::ptr::eq(*p, *q));
+                    }
+                }
+                if let Some(o) = set.iter().find(|o| o.id() == Some("observed-data--b")) {
+                    assert_eq!(o.objects().len(), 2);
+                    assert_eq!(o.objects()[0]["value"], "last");
+                }
+                b.recycle(set);
+            }
+        }
+        // A recycled set's lists are the next set's.
+        let set = b.from_value(&values[0]).unwrap();
+        let (roots, types) = (
+            set.items[0].roots.as_ptr(),
+            set.items[0].root_types.as_ptr(),
+        );
+        b.recycle(set);
+        let set = b.from_value(&values[0]).unwrap();
+        assert_eq!(set.items[0].roots.as_ptr(), roots);
+        assert_eq!(set.items[0].root_types.as_ptr(), types);
+        b.recycle(set);
+        let e = b.from_value(&json!({"type": "observed-data"})).unwrap_err();
+        assert!(e.to_string().contains("first_observed"), "{e}");
     }
 }

@@ -143,3 +143,52 @@ fn matcher_corpus_agrees() {
         disagreements.join("\n")
     );
 }
+
+/// One `ObservationsBuilder`, reused (recycling every set) across all the corpus's
+/// observations, builds what `Observations::from_value` builds: the same observed-data
+/// with the same SCOs, the same errors, and the same evaluation of each record.
+#[test]
+fn reused_builder_equals_from_value_on_the_corpus() {
+    let records = read_jsonl("matcher_v21_corpus.jsonl");
+    let mut builder = hinomi_pattern::ObservationsBuilder::new();
+    let mut built = 0;
+    // Twice, so that the second pass runs entirely on recycled memory.
+    for _ in 0..2 {
+        for r in &records {
+            let value = &r["observations"];
+            let fresh = Observations::from_value(value);
+            let reused = builder.from_value(value);
+            let (fresh, reused) = match (fresh, reused) {
+                (Ok(f), Ok(r)) => (f, r),
+                (Err(f), Err(r)) => {
+                    assert_eq!(f.to_string(), r.to_string());
+                    continue;
+                }
+                (f, b) => panic!("{}: {f:?} vs {b:?}", r["test"]),
+            };
+            assert_eq!(fresh.len(), reused.len());
+            for (a, b) in fresh.iter().zip(reused.iter()) {
+                assert_eq!(a.id(), b.id());
+                assert_eq!(a.first_observed(), b.first_observed());
+                assert_eq!(a.last_observed(), b.last_observed());
+                assert_eq!(a.number_observed(), b.number_observed());
+                let ptrs = |o: &hinomi_pattern::Observation<'_>| {
+                    o.objects()
+                        .iter()
+                        .map(|v| *v as *const Value)
+                        .collect::<Vec<_>>()
+                };
+                assert_eq!(ptrs(a), ptrs(b));
+            }
+            if let Ok(p) =
+                Pattern::parse_with(r["pattern"].as_str().unwrap(), &ParseOptions::lenient())
+            {
+                let (x, y) = (p.evaluate(&fresh), p.evaluate(&reused));
+                assert_eq!(format!("{x:?}"), format!("{y:?}"));
+            }
+            built += 1;
+            builder.recycle(reused);
+        }
+    }
+    assert!(built > 700, "{built}");
+}
