@@ -8,7 +8,7 @@ use crate::{Timestamp, Tlp};
 pub const HUB_EXTENSION_ID: &str = "extension-definition--d345ed58-77c0-40d2-8814-c85154c426bd";
 
 /// STIX Cyber-observable Object types of STIX 2.1.
-pub const SCO_TYPES: &[&str] = &[
+pub const SCO_TYPES: [&str; 18] = [
     "artifact",
     "autonomous-system",
     "directory",
