@@ -304,8 +304,17 @@ pub async fn post_observations(
         }
     }
 
-    // The coordinator's identity, so it can be named where it may see the indicator.
-    let coordinator = s.db(|st| st.coordinator()).await?;
+    // The coordinator and its reader scope, so it is named where the rule lets it see
+    // the indicator.
+    let coordinator = s
+        .db(|st| match st.coordinator()? {
+            Some(co) => {
+                let scope = crate::inventory::scope_of(st, &co)?;
+                Ok(Some((co, scope)))
+            }
+            None => Ok(None),
+        })
+        .await?;
     let owners: Vec<String> = hits.iter().map(|(_, m)| m.owner_org.clone()).collect();
     let owner_identities = s
         .db(move |st| {
@@ -340,12 +349,13 @@ pub async fn post_observations(
             .cloned()
             .unwrap_or_default()];
         audience.extend(meta.audience.iter().cloned());
-        if let Some(co) = &coordinator {
-            let coord_sees = meta.tlp <= Tlp::Green
-                || meta.owner_org == co.id
-                || (meta.audience.is_empty() && meta.tlp <= Tlp::AmberStrict)
-                || meta.audience.contains(&co.identity_id);
-            if coord_sees {
+        if let Some((co, co_scope)) = &coordinator {
+            let item = Item {
+                owner_org: &meta.owner_org,
+                tlp: meta.tlp,
+                audience: &meta.audience,
+            };
+            if co_scope.allows(&item) {
                 audience.push(co.identity_id.clone());
             }
         }
