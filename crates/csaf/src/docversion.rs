@@ -109,7 +109,9 @@ impl DocVersion {
     }
 }
 
-fn compare_pre(a: &str, b: &str) -> Ordering {
+/// Semantic-versioning pre-release precedence (dot-separated; numeric fields compare
+/// as numbers and sort before alphanumeric ones). Also used by `vers`.
+pub(crate) fn compare_pre(a: &str, b: &str) -> Ordering {
     let mut ia = a.split('.');
     let mut ib = b.split('.');
     loop {

@@ -306,27 +306,7 @@ impl Ord for PreRelease {
             (None, None) => Ordering::Equal,
             (None, Some(_)) => Ordering::Greater,
             (Some(_), None) => Ordering::Less,
-            (Some(a), Some(b)) => {
-                let (mut ia, mut ib) = (a.split('.'), b.split('.'));
-                loop {
-                    match (ia.next(), ib.next()) {
-                        (None, None) => return Ordering::Equal,
-                        (None, Some(_)) => return Ordering::Less,
-                        (Some(_), None) => return Ordering::Greater,
-                        (Some(x), Some(y)) => {
-                            let o = match (x.parse::<u64>(), y.parse::<u64>()) {
-                                (Ok(m), Ok(n)) => m.cmp(&n),
-                                (Ok(_), Err(_)) => Ordering::Less,
-                                (Err(_), Ok(_)) => Ordering::Greater,
-                                (Err(_), Err(_)) => x.cmp(y),
-                            };
-                            if o.is_ne() {
-                                return o;
-                            }
-                        }
-                    }
-                }
-            }
+            (Some(a), Some(b)) => crate::docversion::compare_pre(a, b),
         }
     }
 }

@@ -118,43 +118,35 @@ impl<'a> Parser<'a> {
         Ok(e)
     }
 
-    fn followed_by(&mut self) -> PResult<ObservationExpr> {
-        let mut items = vec![self.obs_or()?];
-        while self.tok == Tok::Kw(Kw::FollowedBy) {
+    /// `item (KW item)*`: one item as is, several joined by `join`.
+    fn joined<E>(
+        &mut self,
+        kw: Kw,
+        item: fn(&mut Self) -> PResult<E>,
+        join: fn(Vec<E>) -> E,
+    ) -> PResult<E> {
+        let mut items = vec![item(self)?];
+        while self.tok == Tok::Kw(kw) {
             self.bump()?;
-            items.push(self.obs_or()?);
+            items.push(item(self)?);
         }
         Ok(if items.len() == 1 {
             items.remove(0)
         } else {
-            ObservationExpr::FollowedBy(items)
+            join(items)
         })
+    }
+
+    fn followed_by(&mut self) -> PResult<ObservationExpr> {
+        self.joined(Kw::FollowedBy, Self::obs_or, ObservationExpr::FollowedBy)
     }
 
     fn obs_or(&mut self) -> PResult<ObservationExpr> {
-        let mut items = vec![self.obs_and()?];
-        while self.tok == Tok::Kw(Kw::Or) {
-            self.bump()?;
-            items.push(self.obs_and()?);
-        }
-        Ok(if items.len() == 1 {
-            items.remove(0)
-        } else {
-            ObservationExpr::Or(items)
-        })
+        self.joined(Kw::Or, Self::obs_and, ObservationExpr::Or)
     }
 
     fn obs_and(&mut self) -> PResult<ObservationExpr> {
-        let mut items = vec![self.obs_qualified()?];
-        while self.tok == Tok::Kw(Kw::And) {
-            self.bump()?;
-            items.push(self.obs_qualified()?);
-        }
-        Ok(if items.len() == 1 {
-            items.remove(0)
-        } else {
-            ObservationExpr::And(items)
-        })
+        self.joined(Kw::And, Self::obs_qualified, ObservationExpr::And)
     }
 
     fn obs_qualified(&mut self) -> PResult<ObservationExpr> {
@@ -260,29 +252,11 @@ impl<'a> Parser<'a> {
     }
 
     fn cmp_or(&mut self) -> PResult<ComparisonExpr> {
-        let mut items = vec![self.cmp_and()?];
-        while self.tok == Tok::Kw(Kw::Or) {
-            self.bump()?;
-            items.push(self.cmp_and()?);
-        }
-        Ok(if items.len() == 1 {
-            items.remove(0)
-        } else {
-            ComparisonExpr::Or(items)
-        })
+        self.joined(Kw::Or, Self::cmp_and, ComparisonExpr::Or)
     }
 
     fn cmp_and(&mut self) -> PResult<ComparisonExpr> {
-        let mut items = vec![self.prop_test()?];
-        while self.tok == Tok::Kw(Kw::And) {
-            self.bump()?;
-            items.push(self.prop_test()?);
-        }
-        Ok(if items.len() == 1 {
-            items.remove(0)
-        } else {
-            ComparisonExpr::And(items)
-        })
+        self.joined(Kw::And, Self::prop_test, ComparisonExpr::And)
     }
 
     fn prop_test(&mut self) -> PResult<ComparisonExpr> {
