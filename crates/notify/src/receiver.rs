@@ -1,0 +1,202 @@
+//! A webhook receiver for tests and benchmarks: an HTTP/1.1 server on
+//! `127.0.0.1:<free port>` (a thread per connection, keep-alive) that records every
+//! POST with its headers and body, and can be told to fail.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// One request the receiver got.
+#[derive(Debug, Clone)]
+pub struct WebhookRequest {
+    pub path: String,
+    /// Header names in lower case.
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+    /// Whether it was answered 200 (false: an injected failure, answered 503).
+    pub accepted: bool,
+    pub at: Instant,
+}
+
+impl WebhookRequest {
+    /// A header's value (name in any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let n = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == n)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Default)]
+struct Shared {
+    requests: Mutex<Vec<WebhookRequest>>,
+    fail_first: Mutex<HashMap<String, usize>>,
+    down: AtomicBool,
+    stop: AtomicBool,
+    cv: Condvar,
+}
+
+/// The receiver; stops accepting when dropped.
+pub struct WebhookReceiver {
+    port: u16,
+    shared: Arc<Shared>,
+}
+
+impl WebhookReceiver {
+    /// Starts on a free loopback port. Panics if it cannot bind (test code).
+    pub fn start() -> WebhookReceiver {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let port = listener.local_addr().expect("local addr").port();
+        let shared = Arc::new(Shared::default());
+        let s2 = shared.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if s2.stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(conn) = conn else { continue };
+                let s3 = s2.clone();
+                std::thread::spawn(move || serve(conn, &s3));
+            }
+        });
+        WebhookReceiver { port, shared }
+    }
+
+    /// `http://127.0.0.1:PORT{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Answers 503 to the first `n` requests to `path`.
+    pub fn fail_first(&self, path: &str, n: usize) {
+        self.shared
+            .fail_first
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(path.to_string(), n);
+    }
+
+    /// While down, every request is answered 503.
+    pub fn set_down(&self, down: bool) {
+        self.shared.down.store(down, Ordering::SeqCst);
+    }
+
+    /// Every request so far.
+    pub fn requests(&self) -> Vec<WebhookRequest> {
+        self.shared
+            .requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Waits until `done` holds for the requests so far, or `timeout`; returns whether
+    /// it held.
+    pub fn wait_until(&self, timeout: Duration, done: impl Fn(&[WebhookRequest]) -> bool) -> bool {
+        let end = Instant::now() + timeout;
+        let mut g = self
+            .shared
+            .requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        loop {
+            if done(&g) {
+                return true;
+            }
+            let left = end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            g = self
+                .shared
+                .cv
+                .wait_timeout(g, left.min(Duration::from_millis(100)))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+}
+
+impl Drop for WebhookReceiver {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+fn serve(conn: TcpStream, s: &Shared) {
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
+    let Ok(mut out) = conn.try_clone() else {
+        return;
+    };
+    let mut r = BufReader::new(conn);
+    loop {
+        let mut line = String::new();
+        match r.read_line(&mut line) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+        let mut headers = Vec::new();
+        let mut len = 0usize;
+        loop {
+            let mut h = String::new();
+            if r.read_line(&mut h).unwrap_or(0) == 0 {
+                return;
+            }
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                let k = k.trim().to_ascii_lowercase();
+                let v = v.trim().to_string();
+                if k == "content-length" {
+                    len = v.parse().unwrap_or(0);
+                }
+                headers.push((k, v));
+            }
+        }
+        let mut body = vec![0u8; len.min(64 << 20)];
+        if r.read_exact(&mut body).is_err() {
+            return;
+        }
+        let fail = s.down.load(Ordering::SeqCst) || {
+            let mut f = s.fail_first.lock().unwrap_or_else(|p| p.into_inner());
+            match f.get_mut(&path) {
+                Some(n) if *n > 0 => {
+                    *n -= 1;
+                    true
+                }
+                _ => false,
+            }
+        };
+        {
+            let mut g = s.requests.lock().unwrap_or_else(|p| p.into_inner());
+            g.push(WebhookRequest {
+                path,
+                headers,
+                body: String::from_utf8_lossy(&body).into_owned(),
+                accepted: !fail,
+                at: Instant::now(),
+            });
+            s.cv.notify_all();
+        }
+        let status = if fail {
+            "503 Service Unavailable"
+        } else {
+            "200 OK"
+        };
+        if out
+            .write_all(format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\n\r\n").as_bytes())
+            .is_err()
+        {
+            return;
+        }
+    }
+}
