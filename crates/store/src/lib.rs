@@ -14,6 +14,7 @@ mod db;
 mod inventories;
 mod model;
 mod objects;
+mod warnings;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -29,19 +30,22 @@ pub use hinomi_stix::{Timestamp, Tlp};
 pub use inventories::*;
 pub use model::*;
 pub use objects::*;
+pub use warnings::*;
 
 /// The schema version this binary knows. Migrations bring older stores up to it.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 const SQLITE_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0001_init.sql"),
     include_str!("../migrations/sqlite/0002_advisories.sql"),
     include_str!("../migrations/sqlite/0003_inventories.sql"),
+    include_str!("../migrations/sqlite/0004_warnings.sql"),
 ];
 const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0001_init.sql"),
     include_str!("../migrations/postgres/0002_advisories.sql"),
     include_str!("../migrations/postgres/0003_inventories.sql"),
+    include_str!("../migrations/postgres/0004_warnings.sql"),
 ];
 
 /// Ids of the collections every hub starts with.
