@@ -43,6 +43,79 @@ pub struct FileConfig {
     pub tls_key: Option<PathBuf>,
     pub csaf_provider_dir: Option<PathBuf>,
     pub log_level: Option<String>,
+    /// The hub's address as members reach it (links in e-mails and webhooks).
+    pub public_url: Option<String>,
+    /// The key that seals webhook secrets and signs acknowledgement links [default:
+    /// DATA_DIR/secret.key, created on first start]. `HINOMI_SECRET_KEY` (base64)
+    /// overrides it; every node of a PostgreSQL deployment needs the same key.
+    pub secret_key_file: Option<PathBuf>,
+    pub smtp: Option<SmtpFile>,
+    pub warnings: Option<WarningsFile>,
+}
+
+/// `[smtp]`: the relay e-mails go through.
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpFile {
+    pub host: String,
+    pub port: Option<u16>,
+    /// `starttls` (default), `tls` (implicit, port 465) or `none`.
+    pub tls: Option<String>,
+    pub username: Option<String>,
+    /// Prefer `HINOMI_SMTP_PASSWORD` in the environment.
+    pub password: Option<String>,
+    pub from: String,
+    pub from_name: Option<String>,
+    pub helo_name: Option<String>,
+    /// A CA certificate (PEM) to trust besides the system's.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// `[warnings]`: delivery and acknowledgement policy.
+#[derive(Deserialize, Default, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct WarningsFile {
+    /// Attempts before a delivery becomes a dead letter [default 12, over ~16 hours].
+    pub max_attempts: Option<u32>,
+    /// Concurrent sends [default 32].
+    pub senders: Option<usize>,
+    /// `draft` (default), `publish` or `off`: warnings for new known-exploited or
+    /// critical findings.
+    pub targeted: Option<String>,
+    /// Per severity: `{ ack_window = "1h", escalate = true }`; `ack_window = "none"`
+    /// requires no acknowledgement by default.
+    pub critical: Option<PolicyFile>,
+    pub high: Option<PolicyFile>,
+    pub medium: Option<PolicyFile>,
+    pub low: Option<PolicyFile>,
+    pub informational: Option<PolicyFile>,
+}
+
+#[derive(Deserialize, Default, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyFile {
+    pub ack_window: Option<String>,
+    pub escalate: Option<bool>,
+}
+
+/// Parses `90s`, `15m`, `4h`, `2d` (or `none`).
+pub fn parse_duration(field: &str, s: &str) -> Result<Option<std::time::Duration>> {
+    let t = s.trim();
+    if t == "none" {
+        return Ok(None);
+    }
+    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: u64 = num.parse().map_err(|_| {
+        anyhow::anyhow!("{field}: '{s}' is not a duration like 90s, 15m, 4h, 2d or none")
+    })?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => anyhow::bail!("{field}: '{s}' is not a duration like 90s, 15m, 4h, 2d or none"),
+    };
+    Ok(Some(std::time::Duration::from_secs(secs)))
 }
 
 impl std::fmt::Debug for FileConfig {
@@ -63,6 +136,13 @@ impl std::fmt::Debug for FileConfig {
             .field("tls_key", &self.tls_key)
             .field("csaf_provider_dir", &self.csaf_provider_dir)
             .field("log_level", &self.log_level)
+            .field("public_url", &self.public_url)
+            .field("secret_key_file", &self.secret_key_file)
+            .field(
+                "smtp",
+                &self.smtp.as_ref().map(|m| (&m.host, m.port, &m.from)),
+            )
+            .field("warnings", &self.warnings)
             .finish()
     }
 }

@@ -234,6 +234,8 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
         config.max_content_length = m;
     }
 
+    config.notify = notify_config(&settings, &listen)?;
+
     let tls = match (
         args.tls_cert.or(settings.file.tls_cert.clone()),
         args.tls_key.or(settings.file.tls_key.clone()),
@@ -291,6 +293,102 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
     drop(keep);
     eprintln!("hinomi stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The warnings settings: the sealing key, the SMTP relay, the policies.
+fn notify_config(settings: &Settings, listen: &str) -> Result<hinomi_hub::NotifyConfig> {
+    use hinomi_hub::delivery::AckPolicy;
+    use hinomi_notify::sealed::MasterKey;
+    use hinomi_notify::smtp::{SmtpConfig, TlsMode};
+    let f = &settings.file;
+    let mut n = hinomi_hub::NotifyConfig {
+        public_url: f
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{listen}")),
+        ..Default::default()
+    };
+    let key = match std::env::var("HINOMI_SECRET_KEY") {
+        Ok(k) => MasterKey::from_base64(&k).context("HINOMI_SECRET_KEY")?,
+        Err(_) => {
+            let path = match (&f.secret_key_file, &settings.location) {
+                (Some(p), _) => p.clone(),
+                (None, Location::Sqlite(db)) => db
+                    .parent()
+                    .map(|d| d.join("secret.key"))
+                    .unwrap_or_else(|| "secret.key".into()),
+                (None, Location::Postgres(_)) => bail!(
+                    "a PostgreSQL hub needs secret_key_file in the configuration (or HINOMI_SECRET_KEY), the same on every node"
+                ),
+            };
+            MasterKey::load_or_create(&path)
+                .with_context(|| format!("the secret key file {}", path.display()))?
+        }
+    };
+    n.key = Arc::new(key);
+    if let Some(m) = &f.smtp {
+        let tls = match m.tls.as_deref().unwrap_or("starttls") {
+            "starttls" => TlsMode::StartTls,
+            "tls" => TlsMode::Implicit,
+            "none" => TlsMode::None,
+            other => bail!("smtp.tls: '{other}' is not one of starttls, tls, none"),
+        };
+        let port = m.port.unwrap_or(match tls {
+            TlsMode::Implicit => 465,
+            _ => 587,
+        });
+        let mut c = SmtpConfig::new(&m.host, port, &m.from);
+        c.tls = tls;
+        c.username = m.username.clone();
+        c.password = std::env::var("HINOMI_SMTP_PASSWORD")
+            .ok()
+            .or(m.password.clone());
+        c.from_name = m.from_name.clone();
+        if let Some(h) = &m.helo_name {
+            c.helo_name = h.clone();
+        }
+        c.ca_file = m.ca_file.clone();
+        n.smtp = Some(c);
+    }
+    if let Some(w) = &f.warnings {
+        if let Some(a) = w.max_attempts {
+            n.max_attempts = a.max(1);
+        }
+        if let Some(x) = w.senders {
+            n.senders = x.clamp(1, 256);
+        }
+        if let Some(t) = &w.targeted {
+            n.targeted = match t.as_str() {
+                "draft" => hinomi_hub::TargetedWarnings::Draft,
+                "publish" => hinomi_hub::TargetedWarnings::Publish,
+                "off" => hinomi_hub::TargetedWarnings::Off,
+                other => bail!("warnings.targeted: '{other}' is not one of draft, publish, off"),
+            };
+        }
+        for (i, (name, p)) in [
+            ("informational", &w.informational),
+            ("low", &w.low),
+            ("medium", &w.medium),
+            ("high", &w.high),
+            ("critical", &w.critical),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if let Some(p) = p {
+                let mut pol: AckPolicy = n.policies[i];
+                if let Some(win) = &p.ack_window {
+                    pol.window =
+                        config::parse_duration(&format!("warnings.{name}.ack_window"), win)?;
+                }
+                if let Some(e) = p.escalate {
+                    pol.escalate = e;
+                }
+                n.policies[i] = pol;
+            }
+        }
+    }
+    Ok(n)
 }
 
 async fn shutdown_signal() {

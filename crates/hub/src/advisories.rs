@@ -220,16 +220,19 @@ pub async fn post_advisory(
         .db(move |st| {
             let o = st.add_advisory(&org, &adv)?;
             let fresh = if o == AdvisoryOutcome::Added {
-                crate::inventory::rematch_advisory(st, &adv.publisher, &adv.tracking_id)?.len()
+                crate::inventory::rematch_advisory(st, &adv.publisher, &adv.tracking_id)?
             } else {
-                0
+                vec![]
             };
             Ok((o, st.known_exploited(&cves)?, fresh))
         })
         .await?;
+    let targeted = crate::targeted::after_matching(&s, fresh.clone()).await;
+    let fresh = fresh.len();
     let mut body = summary;
     body["known_exploited"] = json!(kev);
     body["new_findings"] = json!(fresh);
+    body["targeted_warnings"] = json!(targeted);
     match outcome {
         AdvisoryOutcome::Added => Ok((StatusCode::CREATED, Json(body)).into_response()),
         AdvisoryOutcome::Duplicate => {

@@ -219,6 +219,7 @@ pub async fn put_inventory(
             rematch_asset(st, &org, &a, &inv)
         })
         .await?;
+    crate::targeted::after_matching(&s, fresh.clone()).await;
     Ok((
         StatusCode::OK,
         Json(json!({"asset": asset, "format": format, "components": n, "new_findings": fresh.iter().map(|f| f.to_json()).collect::<Vec<_>>()})),

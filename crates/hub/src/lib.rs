@@ -7,6 +7,8 @@
 
 pub mod advisories;
 pub mod auth;
+pub mod clock;
+pub mod delivery;
 pub mod error;
 pub mod inventory;
 mod matching;
@@ -14,8 +16,12 @@ mod metrics;
 pub mod provider;
 mod ratelimit;
 mod rest;
+mod stream;
+mod subscriptions;
+pub mod targeted;
 mod taxii;
 pub mod tls;
+pub mod warnings;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,6 +37,8 @@ use axum::Router;
 pub use hinomi_stix::Tlp;
 use hinomi_store::{Store, StoreError};
 
+pub use clock::Clock;
+pub use delivery::{NotifyConfig, TargetedWarnings};
 pub use error::{ApiError, ApiResult, Code};
 pub use metrics::Metrics;
 
@@ -60,6 +68,10 @@ pub struct HubConfig {
     /// The CSAF provider tree served at `/.well-known/csaf/` (written by
     /// `hinomi csaf publish`); None serves nothing there.
     pub provider_dir: Option<std::path::PathBuf>,
+    /// Warnings: delivery, e-mail, acknowledgement policy.
+    pub notify: NotifyConfig,
+    /// Where "now" comes from (tests use a manual clock).
+    pub clock: Clock,
 }
 
 impl Default for HubConfig {
@@ -72,6 +84,8 @@ impl Default for HubConfig {
             max_page_size: 10_000,
             write_rate_per_minute: 6000,
             provider_dir: None,
+            notify: NotifyConfig::default(),
+            clock: Clock::System,
         }
     }
 }
@@ -83,6 +97,8 @@ pub struct AppState {
     pub metrics: Metrics,
     limiter: ratelimit::Limiter,
     indicators: matching::IndicatorIndex,
+    delivery_waker: Arc<delivery::Waker>,
+    stream_notify: tokio::sync::Notify,
 }
 
 pub type Shared = Arc<AppState>;
@@ -98,7 +114,10 @@ impl AppState {
             metrics: Metrics::default(),
             limiter: ratelimit::Limiter::default(),
             indicators,
+            delivery_waker: Arc::default(),
+            stream_notify: tokio::sync::Notify::new(),
         });
+        delivery::spawn(&state);
         if let Some(rx) = changes {
             // Other nodes' indicator changes (PostgreSQL NOTIFY) refresh this node's index.
             state.indicators.set_notified();
@@ -122,6 +141,16 @@ impl AppState {
             });
         }
         Ok(state)
+    }
+
+    /// Tells the delivery worker that the outbox has new entries.
+    pub fn wake_delivery(&self) {
+        self.delivery_waker.wake();
+    }
+
+    /// Tells open event streams that the feed has new events.
+    pub fn wake_stream(&self) {
+        self.stream_notify.notify_waiters();
     }
 
     /// Runs blocking store work off the async threads.

@@ -19,7 +19,16 @@ pub struct Metrics {
     objects_duplicate: AtomicU64,
     objects_refused: AtomicU64,
     objects_served: AtomicU64,
+    warnings_published: AtomicU64,
+    deliveries_enqueued: AtomicU64,
+    deliveries_ok: [AtomicU64; 2],
+    deliveries_failed: [AtomicU64; 2],
+    deliveries_dead: [AtomicU64; 2],
+    delivery_latency_us: AtomicU64,
 }
+
+/// Delivery channels, as metric label values.
+const CHANNELS: [&str; 2] = ["webhook", "email"];
 
 impl Metrics {
     pub fn observe_request(&self, status: u16, elapsed: Duration) {
@@ -50,6 +59,26 @@ impl Metrics {
 
     pub fn objects_served(&self, n: u64) {
         self.objects_served.fetch_add(n, Relaxed);
+    }
+
+    pub fn warning_published(&self, deliveries: u64) {
+        self.warnings_published.fetch_add(1, Relaxed);
+        self.deliveries_enqueued.fetch_add(deliveries, Relaxed);
+    }
+
+    /// One delivery attempt on `channel`: ok, failed (will retry) or dead.
+    pub fn delivery(&self, channel: &str, ok: bool, dead: bool, elapsed: Duration) {
+        let i = usize::from(channel == "email");
+        let c = if ok {
+            &self.deliveries_ok[i]
+        } else if dead {
+            &self.deliveries_dead[i]
+        } else {
+            &self.deliveries_failed[i]
+        };
+        c.fetch_add(1, Relaxed);
+        self.delivery_latency_us
+            .fetch_add(elapsed.as_micros() as u64, Relaxed);
     }
 
     /// The text exposition format.
@@ -96,6 +125,23 @@ impl Metrics {
         let _ = writeln!(s, "# HELP hinomi_objects_duplicate_total Submitted versions that were already stored.\n# TYPE hinomi_objects_duplicate_total counter\nhinomi_objects_duplicate_total {}", self.objects_duplicate.load(Relaxed));
         let _ = writeln!(s, "# HELP hinomi_objects_refused_total Submitted objects refused (invalid or not allowed).\n# TYPE hinomi_objects_refused_total counter\nhinomi_objects_refused_total {}", self.objects_refused.load(Relaxed));
         let _ = writeln!(s, "# HELP hinomi_objects_served_total Object versions returned by reads.\n# TYPE hinomi_objects_served_total counter\nhinomi_objects_served_total {}", self.objects_served.load(Relaxed));
+        let _ = writeln!(s, "# HELP hinomi_warnings_published_total Warning versions published (exercises excluded).\n# TYPE hinomi_warnings_published_total counter\nhinomi_warnings_published_total {}", self.warnings_published.load(Relaxed));
+        let _ = writeln!(s, "# HELP hinomi_deliveries_enqueued_total Deliveries put in the outbox (exercises excluded).\n# TYPE hinomi_deliveries_enqueued_total counter\nhinomi_deliveries_enqueued_total {}", self.deliveries_enqueued.load(Relaxed));
+        let _ = writeln!(s, "# HELP hinomi_delivery_attempts_total Delivery attempts by channel and outcome.\n# TYPE hinomi_delivery_attempts_total counter");
+        for (i, ch) in CHANNELS.iter().enumerate() {
+            for (outcome, c) in [
+                ("delivered", &self.deliveries_ok[i]),
+                ("failed", &self.deliveries_failed[i]),
+                ("dead", &self.deliveries_dead[i]),
+            ] {
+                let _ = writeln!(
+                    s,
+                    "hinomi_delivery_attempts_total{{channel=\"{ch}\",outcome=\"{outcome}\"}} {}",
+                    c.load(Relaxed)
+                );
+            }
+        }
+        let _ = writeln!(s, "# HELP hinomi_delivery_attempt_seconds_total Time spent in delivery attempts.\n# TYPE hinomi_delivery_attempt_seconds_total counter\nhinomi_delivery_attempt_seconds_total {}", self.delivery_latency_us.load(Relaxed) as f64 / 1e6);
         s
     }
 }

@@ -71,6 +71,53 @@ pub fn routes() -> Router<Shared> {
             "/api/v1/observations",
             axum::routing::post(crate::matching::post_observations),
         )
+        .route(
+            "/api/v1/warnings",
+            get(crate::warnings::list).post(crate::warnings::create),
+        )
+        .route(
+            "/api/v1/warnings/{id}",
+            get(crate::warnings::get).put(crate::warnings::put),
+        )
+        .route(
+            "/api/v1/warnings/{id}/publish",
+            axum::routing::post(crate::warnings::publish_draft),
+        )
+        .route(
+            "/api/v1/warnings/{id}/withdraw",
+            axum::routing::post(crate::warnings::withdraw),
+        )
+        .route(
+            "/api/v1/warnings/{id}/acknowledgements",
+            get(crate::warnings::acknowledgements).post(crate::warnings::acknowledge),
+        )
+        .route("/api/v1/warnings/{id}/ack", get(crate::warnings::ack_link))
+        .route(
+            "/api/v1/warnings/{id}/tracking",
+            get(crate::warnings::tracking),
+        )
+        .route("/api/v1/deliveries", get(crate::warnings::deliveries))
+        .route("/api/v1/stream", get(crate::stream::stream))
+        .route(
+            "/api/v1/subscription",
+            get(crate::subscriptions::get).put(crate::subscriptions::put),
+        )
+        .route(
+            "/api/v1/subscription/webhooks",
+            axum::routing::post(crate::subscriptions::add_webhook),
+        )
+        .route(
+            "/api/v1/subscription/webhooks/{id}",
+            delete(crate::subscriptions::delete_webhook),
+        )
+        .route(
+            "/api/v1/subscription/contacts",
+            axum::routing::post(crate::subscriptions::add_contact),
+        )
+        .route(
+            "/api/v1/subscription/contacts/{id}",
+            delete(crate::subscriptions::delete_contact),
+        )
         .route("/api/v1/audit", get(audit))
         .route("/api/v1/audit/verify", get(audit_verify))
 }
@@ -80,7 +127,7 @@ async fn openapi() -> Response {
 }
 
 /// Parses a JSON body into `T`, with errors that name the field.
-async fn json_body<T: DeserializeOwned>(
+pub(crate) async fn json_body<T: DeserializeOwned>(
     s: &Shared,
     headers: &HeaderMap,
     body: Body,

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use crate::Hub;
 
-fn shared(rel: &str) -> Value {
+pub fn shared(rel: &str) -> Value {
     let p = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared")
         .join(rel);

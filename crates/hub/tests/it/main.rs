@@ -8,6 +8,7 @@ mod malformed;
 mod observations;
 mod rest;
 mod taxii;
+mod warnings;
 
 use std::sync::Arc;
 

@@ -1,0 +1,1592 @@
+//! Warnings: the REST API under `/api/v1/warnings`, the lifecycle
+//! (draft → published → updated → withdrawn), who receives a warning (its audience,
+//! narrowed by the access rule and the recipients' subscription filters), the STIX
+//! objects that carry it over TAXII (a `report`, a `course-of-action` for the required
+//! action, `language-content` for the translations), acknowledgement and remediation
+//! status, and the coordinator's tracking view.
+//!
+//! Invariant: a warning reaches an organization (outbox, feed, recipient list) only if
+//! [`hinomi_access::Scope::allows`] lets that organization read the warning's report.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use hinomi_access::{Item, OrgKind, Reader, Scope};
+use hinomi_stix::{check_object, Timestamp, Tlp, HUB_EXTENSION_ID};
+use hinomi_store::{
+    Community, NewDelivery, NewEvent, NewObject, OrgSettings, Organization, Principal, Publication,
+    Recipient, StatusReport, Store, StoreError, WarningRow, WARNINGS_COLLECTION,
+};
+
+use crate::auth::{caller, Caller};
+use crate::error::{ApiError, ApiResult, Code};
+use crate::rest::json_body;
+use crate::{AppState, Shared};
+
+/// Warning severities, least severe first.
+pub const SEVERITIES: [&str; 5] = ["informational", "low", "medium", "high", "critical"];
+
+/// Status reports a recipient may give, in the order of a typical response.
+pub const STATUSES: [&str; 5] = [
+    "acknowledged",
+    "not-affected",
+    "affected",
+    "mitigating",
+    "remediated",
+];
+
+/// The rank of a severity (0 = informational … 4 = critical).
+pub fn severity_rank(s: &str) -> Option<usize> {
+    SEVERITIES.iter().position(|x| *x == s)
+}
+
+/// The Japanese label of a severity.
+pub fn severity_ja(s: &str) -> &'static str {
+    match s {
+        "critical" => "緊急",
+        "high" => "重要",
+        "medium" => "警告",
+        "low" => "注意",
+        _ => "情報",
+    }
+}
+
+fn bad(m: impl Into<String>) -> ApiError {
+    ApiError::new(Code::BadRequest, m)
+}
+
+/// Texts by language tag; English is required.
+type Texts = BTreeMap<String, String>;
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct AudienceInput {
+    #[serde(default)]
+    all: bool,
+    #[serde(default)]
+    sectors: Vec<String>,
+    #[serde(default)]
+    organizations: Vec<String>,
+    #[serde(default)]
+    communities: Vec<String>,
+}
+
+/// The body of `POST /api/v1/warnings` and `PUT /api/v1/warnings/{id}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WarningInput {
+    title: Texts,
+    summary: Texts,
+    #[serde(default)]
+    required_action: Option<Texts>,
+    severity: String,
+    #[serde(default)]
+    tlp: Option<String>,
+    audience: AudienceInput,
+    #[serde(default)]
+    action_due: Option<String>,
+    #[serde(default)]
+    ack_required: Option<bool>,
+    #[serde(default)]
+    ack_due: Option<String>,
+    #[serde(default)]
+    exercise: bool,
+    #[serde(default)]
+    report_types: Vec<String>,
+    #[serde(default)]
+    objects: Vec<Value>,
+    /// For an update of a published warning: what changed, told to recipients.
+    #[serde(default)]
+    changes: Option<String>,
+}
+
+fn check_texts(field: &str, t: &Texts, max: usize) -> ApiResult<()> {
+    if t.get("en").is_none_or(|s| s.trim().is_empty()) {
+        return Err(bad(format!(
+            "{field}.en: an English text is required (add 'ja' for Japanese)"
+        )));
+    }
+    for (lang, text) in t {
+        let ok = !lang.is_empty()
+            && lang.len() <= 12
+            && lang
+                .split('-')
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric()));
+        if !ok {
+            return Err(bad(format!(
+                "{field}: '{lang}' is not a language tag (use en, ja, …)"
+            )));
+        }
+        if text.len() > max {
+            return Err(bad(format!("{field}.{lang}: longer than {max} bytes")));
+        }
+    }
+    Ok(())
+}
+
+fn parse_time(field: &str, s: &Option<String>) -> ApiResult<Option<Timestamp>> {
+    s.as_deref()
+        .map(|v| Timestamp::parse(v).map_err(|e| bad(format!("{field}: {e}"))))
+        .transpose()
+}
+
+/// A checked warning input.
+struct CheckedWarning {
+    /// The stored document (`ack_required_asked` set when the input said).
+    doc: Value,
+    severity: String,
+    tlp: Tlp,
+    exercise: bool,
+}
+
+/// Checks a warning input and turns it into the stored document. `now` is the
+/// creation time of a new warning.
+fn document_from_input(
+    s: &AppState,
+    p: &Principal,
+    inp: WarningInput,
+    orgs: &[Organization],
+    communities: &[Community],
+) -> ApiResult<CheckedWarning> {
+    check_texts("title", &inp.title, 500)?;
+    check_texts("summary", &inp.summary, 20_000)?;
+    if let Some(a) = &inp.required_action {
+        check_texts("required_action", a, 20_000)?;
+    }
+    if severity_rank(&inp.severity).is_none() {
+        return Err(bad(format!(
+            "severity: '{}' is not one of {}",
+            inp.severity,
+            SEVERITIES.join(", ")
+        )));
+    }
+    let tlp = match &inp.tlp {
+        Some(t) => t.parse::<Tlp>().map_err(|e| bad(format!("tlp: {e}")))?,
+        None => s.config.default_tlp,
+    };
+    let a = &inp.audience;
+    let coordinator = p.org.kind == OrgKind::Coordinator;
+    if !coordinator && (a.all || !a.sectors.is_empty()) {
+        return Err(ApiError::new(
+            Code::Forbidden,
+            "audience: only the coordinator may address all members or whole sectors; name organizations or communities you belong to",
+        ));
+    }
+    if !a.all && a.sectors.is_empty() && a.organizations.is_empty() && a.communities.is_empty() {
+        return Err(bad(
+            "audience: name at least one of all, sectors, organizations, communities",
+        ));
+    }
+    for (i, o) in a.organizations.iter().enumerate() {
+        if !orgs
+            .iter()
+            .any(|x| (&x.id == o || &x.identity_id == o) && x.kind.is_member())
+        {
+            return Err(bad(format!(
+                "audience.organizations[{i}]: no member organization '{o}'"
+            )));
+        }
+    }
+    for (i, c) in a.communities.iter().enumerate() {
+        let Some(comm) = communities
+            .iter()
+            .find(|x| &x.id == c || &x.identity_id == c)
+        else {
+            return Err(bad(format!(
+                "audience.communities[{i}]: no community '{c}'"
+            )));
+        };
+        if !coordinator && !comm.members.contains(&p.org.id) {
+            return Err(ApiError::new(
+                Code::Forbidden,
+                format!("audience.communities[{i}]: your organization is not a member of community '{c}'"),
+            ));
+        }
+    }
+    if tlp == Tlp::Red && a.all {
+        return Err(bad(
+            "tlp: a TLP:RED warning must name its recipients (organizations or communities), not all members",
+        ));
+    }
+    let action_due = parse_time("action_due", &inp.action_due)?;
+    let ack_due = parse_time("ack_due", &inp.ack_due)?;
+    if inp.report_types.len() > 20
+        || inp
+            .report_types
+            .iter()
+            .any(|t| t.is_empty() || t.len() > 100)
+    {
+        return Err(bad("report_types: at most 20 non-empty names"));
+    }
+    for (i, o) in inp.objects.iter().enumerate() {
+        let checked = check_object(o.clone()).map_err(|e| {
+            let path = if e.path.is_empty() {
+                format!("objects[{i}]")
+            } else {
+                format!("objects[{i}].{}", e.path)
+            };
+            bad(format!("{path}: {}", e.message))
+        })?;
+        if let Some(c) = &checked.created_by_ref {
+            if c != &p.org.identity_id {
+                return Err(bad(format!(
+                    "objects[{i}].created_by_ref: must be your organization's identity {}",
+                    p.org.identity_id
+                )));
+            }
+        }
+        if checked.object_type == "report" {
+            return Err(bad(format!(
+                "objects[{i}]: the warning is the report; give its indicators, vulnerabilities and courses of action"
+            )));
+        }
+    }
+    let doc = json!({
+        "title": inp.title,
+        "summary": inp.summary,
+        "required_action": inp.required_action,
+        "severity": inp.severity,
+        "tlp": tlp.label(),
+        "audience": {"all": a.all, "sectors": a.sectors, "organizations": a.organizations, "communities": a.communities},
+        "action_due": action_due.map(|t| t.to_string()),
+        "ack_due": ack_due.map(|t| t.to_string()),
+        "exercise": inp.exercise,
+        "report_types": if inp.report_types.is_empty() { vec!["threat-report".to_string()] } else { inp.report_types },
+        "objects": inp.objects,
+    });
+    let mut doc = doc;
+    if let Some(a) = inp.ack_required {
+        doc["ack_required_asked"] = json!(a);
+    }
+    Ok(CheckedWarning {
+        doc,
+        severity: inp.severity,
+        tlp,
+        exercise: inp.exercise,
+    })
+}
+
+/// The acknowledgement due time: the warning's own, else its severity's policy window
+/// from `from`; and whether an acknowledgement is required at all.
+fn ack_terms(
+    s: &AppState,
+    severity: &str,
+    asked: Option<bool>,
+    due: Option<Timestamp>,
+    from: Timestamp,
+) -> (bool, Option<i64>) {
+    let window = s.config.notify.ack_window(severity);
+    let required = asked.unwrap_or(window.is_some() || due.is_some());
+    if !required {
+        return (false, None);
+    }
+    let due = due.map(Timestamp::micros).or_else(|| {
+        Some(
+            from.micros()
+                + window
+                    .unwrap_or(std::time::Duration::from_secs(86_400))
+                    .as_micros() as i64,
+        )
+    });
+    (true, due)
+}
+
+/// A UUID (RFC 4122 layout, version 5 bits) derived from `seed`, for the STIX objects
+/// that accompany a warning's report.
+fn derived_uuid(seed: &str) -> String {
+    let h = Sha256::digest(seed.as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&h[..16]);
+    b[6] = (b[6] & 0x0f) | 0x50;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    uuid::Uuid::from_bytes(b).to_string()
+}
+
+/// Who the audience names: member organization ids, and the identity ids the STIX
+/// report's audience lists.
+fn resolve_audience(
+    doc: &Value,
+    tlp: Tlp,
+    owner: &str,
+    orgs: &[Organization],
+    communities: &[Community],
+) -> (Vec<String>, Vec<String>) {
+    let a = &doc["audience"];
+    let list = |k: &str| -> Vec<String> {
+        a[k].as_array()
+            .map(|v| {
+                v.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let all = a["all"].as_bool().unwrap_or(false);
+    let sectors = list("sectors");
+    let named = list("organizations");
+    let comms = list("communities");
+    let mut ids: Vec<String> = Vec::new();
+    let mut identities: Vec<String> = Vec::new();
+    let mut seen = HashSet::new();
+    let mut add =
+        |o: &Organization, ids: &mut Vec<String>, identities: &mut Vec<String>, named: bool| {
+            if o.kind.is_member() && o.id != owner && seen.insert(o.id.clone()) {
+                ids.push(o.id.clone());
+                if named {
+                    identities.push(o.identity_id.clone());
+                }
+            }
+        };
+    // GREEN and CLEAR reach every member anyway; a list of every identity adds nothing.
+    let list_all = tlp > Tlp::Green;
+    for o in orgs {
+        if all {
+            add(o, &mut ids, &mut identities, list_all);
+        } else if o.sectors.iter().any(|s| sectors.contains(s))
+            || named.iter().any(|n| n == &o.id || n == &o.identity_id)
+        {
+            add(o, &mut ids, &mut identities, true);
+        }
+    }
+    for c in communities {
+        if comms.iter().any(|n| n == &c.id || n == &c.identity_id) {
+            identities.push(c.identity_id.clone());
+            for m in &c.members {
+                if let Some(o) = orgs.iter().find(|o| &o.id == m) {
+                    add(o, &mut ids, &mut identities, false);
+                }
+            }
+        }
+    }
+    identities.sort();
+    identities.dedup();
+    (ids, identities)
+}
+
+/// The reader an organization is, with its communities' identities.
+pub fn org_reader(org: &Organization, communities: &[Community]) -> Reader {
+    let mut keys = vec![org.identity_id.clone()];
+    keys.extend(
+        communities
+            .iter()
+            .filter(|c| c.members.contains(&org.id))
+            .map(|c| c.identity_id.clone()),
+    );
+    Reader::Organization {
+        org_id: org.id.clone(),
+        kind: org.kind,
+        audience_keys: keys,
+        peer_green: false,
+    }
+}
+
+/// Whether an organization's subscription filters take a warning.
+fn filters_take(settings: &OrgSettings, doc: &Value, severity: &str) -> bool {
+    let rank = severity_rank(severity).unwrap_or(0);
+    if rank < severity_rank(&settings.min_severity).unwrap_or(0) {
+        return false;
+    }
+    let strs = |k: &str| -> Vec<&str> {
+        doc[k]
+            .as_array()
+            .map(|v| v.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default()
+    };
+    if !settings.sectors.is_empty() {
+        let concerned = doc["audience"]["sectors"]
+            .as_array()
+            .map(|v| v.iter().filter_map(Value::as_str).collect::<Vec<_>>())
+            .unwrap_or_default();
+        if !concerned.is_empty()
+            && !concerned
+                .iter()
+                .any(|s| settings.sectors.iter().any(|x| x == s))
+        {
+            return false;
+        }
+    }
+    if !settings.report_types.is_empty()
+        && !strs("report_types")
+            .iter()
+            .any(|t| settings.report_types.iter().any(|x| x == t))
+    {
+        return false;
+    }
+    true
+}
+
+/// The STIX objects of one version of a warning.
+fn stix_objects(
+    w: &WarningRow,
+    owner_identity: &str,
+    audience: &[String],
+    modified: Timestamp,
+    published: Timestamp,
+) -> ApiResult<Vec<NewObject>> {
+    let doc = &w.body;
+    let marking = w.tlp.marking_id();
+    let ext = |extra: Value| {
+        let mut e = json!({"extension_type": "property-extension", "audience": audience, "exercise": w.exercise});
+        if let (Some(m), Value::Object(x)) = (e.as_object_mut(), extra) {
+            m.extend(x);
+        }
+        json!({ HUB_EXTENSION_ID: e })
+    };
+    let created = Timestamp(w.created).to_string();
+    let modified_s = modified.to_string();
+    let en = |k: &str| doc[k]["en"].as_str().unwrap_or("").to_string();
+    let report_id = format!("report--{}", w.id);
+    let coa_id = format!(
+        "course-of-action--{}",
+        derived_uuid(&format!("{}/action", w.id))
+    );
+    let mut refs = vec![coa_id.clone()];
+    let mut out: Vec<Value> = Vec::new();
+    for o in doc["objects"].as_array().into_iter().flatten() {
+        let mut o = o.clone();
+        if let Some(id) = o["id"].as_str() {
+            refs.push(id.to_string());
+        }
+        // Objects without handling of their own travel under the warning's.
+        if o.get("object_marking_refs").is_none() && o.get("extensions").is_none() {
+            o["object_marking_refs"] = json!([marking]);
+            o["extensions"] = ext(json!({}));
+        }
+        out.push(o);
+    }
+    let action_en = doc["required_action"]["en"]
+        .as_str()
+        .unwrap_or("No action is required; for information.");
+    out.push(json!({
+        "type": "course-of-action", "spec_version": "2.1", "id": coa_id,
+        "created": created, "modified": modified_s, "created_by_ref": owner_identity,
+        "name": "Required action", "description": action_en, "lang": "en",
+        "revoked": w.state == "withdrawn",
+        "object_marking_refs": [marking], "extensions": ext(json!({})),
+    }));
+    let mut report = json!({
+        "type": "report", "spec_version": "2.1", "id": report_id,
+        "created": created, "modified": modified_s, "created_by_ref": owner_identity,
+        "name": en("title"), "description": en("summary"), "lang": "en",
+        "published": published.to_string(),
+        "report_types": doc["report_types"].clone(),
+        "object_refs": refs,
+        "object_marking_refs": [marking],
+        "extensions": ext(json!({"warning": {
+            "severity": w.severity, "version": w.version, "state": w.state,
+            "ack_required": w.ack_required,
+            "ack_due": w.ack_due.map(|t| Timestamp(t).to_string()),
+            "action_due": doc["action_due"].clone(),
+        }})),
+    });
+    if w.state == "withdrawn" {
+        report["revoked"] = json!(true);
+    }
+    out.push(report);
+    // Translations: one language-content per translated object.
+    for (object_ref, fields) in [
+        (
+            format!("report--{}", w.id),
+            [("title", "name"), ("summary", "description")],
+        ),
+        (
+            coa_id.clone(),
+            [("required_action", "description"), ("", "")],
+        ),
+    ] {
+        let mut contents = serde_json::Map::new();
+        for (k, prop) in fields.iter().filter(|(k, _)| !k.is_empty()) {
+            for (lang, text) in doc[*k].as_object().into_iter().flatten() {
+                if lang == "en" {
+                    continue;
+                }
+                let e = contents.entry(lang.clone()).or_insert_with(|| json!({}));
+                e[*prop] = text.clone();
+            }
+        }
+        if contents.is_empty() {
+            continue;
+        }
+        out.push(json!({
+            "type": "language-content", "spec_version": "2.1",
+            "id": format!("language-content--{}", derived_uuid(&format!("{}/lang/{object_ref}", w.id))),
+            "created": created, "modified": modified_s, "created_by_ref": owner_identity,
+            "object_ref": object_ref, "object_modified": modified_s,
+            "contents": contents,
+            "object_marking_refs": [marking], "extensions": ext(json!({})),
+        }));
+    }
+    out.into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let c = check_object(v).map_err(|e| {
+                bad(format!(
+                    "stix object {i} of the warning: {}: {}",
+                    e.path, e.message
+                ))
+            })?;
+            let tlp = c.tlp.unwrap_or(w.tlp);
+            Ok(NewObject::new(c, tlp))
+        })
+        .collect()
+}
+
+/// What a recipient is told about a version (webhook `data`, feed event, e-mail).
+pub fn notice(
+    w: &WarningRow,
+    event: &str,
+    changes: Option<&str>,
+    detail: Option<&Value>,
+    links: &Value,
+) -> Value {
+    let d = &w.body;
+    let mut n = json!({
+        "id": w.id, "event": event, "version": w.version, "state": w.state,
+        "severity": w.severity, "tlp": w.tlp.label(), "exercise": w.exercise,
+        "title": d["title"], "summary": d["summary"], "required_action": d["required_action"],
+        "action_due": d["action_due"], "ack_required": w.ack_required,
+        "ack_due": w.ack_due.map(|t| Timestamp(t).to_string()),
+        "report_types": d["report_types"], "stix_report": format!("report--{}", w.id),
+        "published": d["published"], "updated": Timestamp(w.updated).to_string(),
+        "links": links,
+    });
+    if let Some(c) = changes {
+        n["changes"] = json!(c);
+    }
+    if let Some(x) = detail {
+        n["for_you"] = x.clone();
+    }
+    n
+}
+
+/// Links of a warning for one recipient organization (the acknowledgement link is
+/// signed with the hub's key).
+pub fn links(s: &AppState, warning_id: &str, org_id: &str) -> Value {
+    let base = s.config.notify.public_url.trim_end_matches('/');
+    let sig = s
+        .config
+        .notify
+        .key
+        .mac("ack-link", format!("{warning_id}|{org_id}").as_bytes());
+    json!({
+        "self": format!("{base}/api/v1/warnings/{warning_id}"),
+        "acknowledge": format!("{base}/api/v1/warnings/{warning_id}/ack?org={org_id}&sig={sig}"),
+    })
+}
+
+/// Publishes (first version), updates (a new version) or withdraws a warning: decides
+/// the recipients under the access rule and the filters, writes the version, its STIX
+/// objects, the outbox and the feed events at once.
+pub fn publish(
+    s: &AppState,
+    mut w: WarningRow,
+    event: &str,
+    changes: Option<String>,
+    actor: &str,
+    details: &HashMap<String, Value>,
+) -> Result<WarningRow, ApiError> {
+    let store: &Store = &s.store;
+    let now = s.config.clock.now();
+    let orgs = store.organizations()?;
+    let communities = store.communities()?;
+    let owner = orgs
+        .iter()
+        .find(|o| o.id == w.owner_org)
+        .ok_or_else(|| ApiError::internal("the warning's owner organization is gone"))?
+        .clone();
+    let previous_version = w.version;
+    let prev_modified = w.body["modified"]
+        .as_str()
+        .and_then(|t| Timestamp::parse(t).ok());
+    // Each version's `modified` is later than the last one, whatever the clock says.
+    let modified = Timestamp(
+        now.micros()
+            .max(prev_modified.map_or(0, |t| t.micros() + 1000)),
+    );
+    let published = w.body["published"]
+        .as_str()
+        .and_then(|t| Timestamp::parse(t).ok())
+        .unwrap_or(modified);
+    w.version += 1;
+    w.updated = now.micros();
+    w.state = if event == "withdrawn" {
+        "withdrawn"
+    } else {
+        "published"
+    }
+    .into();
+    if event == "published" {
+        let (req, due) = ack_terms(
+            s,
+            &w.severity,
+            w.body["ack_required_asked"].as_bool(),
+            w.body["ack_due"]
+                .as_str()
+                .and_then(|t| Timestamp::parse(t).ok()),
+            now,
+        );
+        w.ack_required = req;
+        w.ack_due = due;
+    }
+    w.body["modified"] = json!(modified.to_string());
+    w.body["published"] = json!(published.to_string());
+    w.body["state"] = json!(w.state);
+    w.body["version"] = json!(w.version);
+
+    let (candidates, stix_audience) =
+        resolve_audience(&w.body, w.tlp, &w.owner_org, &orgs, &communities);
+    w.body["stix_audience"] = json!(stix_audience);
+    let objects = stix_objects(&w, &owner.identity_id, &stix_audience, modified, published)?;
+    let item_audience = stix_audience.clone();
+    let item = Item {
+        owner_org: &w.owner_org,
+        tlp: w.tlp,
+        audience: &item_audience,
+    };
+    let by_id: HashMap<&str, &Organization> = orgs.iter().map(|o| (o.id.as_str(), o)).collect();
+    let existing: Vec<Recipient> = store.recipients(&w.id)?;
+    let existing_ids: HashSet<String> = existing.iter().map(|r| r.org_id.clone()).collect();
+
+    // Who may read it: the one access rule, per organization.
+    let mut targets: Vec<&Organization> = Vec::new();
+    let mut new_recipients = Vec::new();
+    let mut excluded = 0usize;
+    let pool: Vec<String> = if event == "withdrawn" {
+        existing.iter().map(|r| r.org_id.clone()).collect()
+    } else {
+        let mut v: Vec<String> = existing.iter().map(|r| r.org_id.clone()).collect();
+        v.extend(
+            candidates
+                .iter()
+                .filter(|c| !existing_ids.contains(*c))
+                .cloned(),
+        );
+        v
+    };
+    for id in &pool {
+        let Some(org) = by_id.get(id.as_str()) else {
+            continue;
+        };
+        if !Scope::for_reader(&org_reader(org, &communities)).allows(&item) {
+            excluded += 1;
+            continue;
+        }
+        if !existing_ids.contains(id) {
+            new_recipients.push(Recipient {
+                org_id: id.clone(),
+                since_version: w.version,
+                detail: details.get(id).cloned(),
+            });
+        }
+        targets.push(org);
+    }
+    if excluded > 0 {
+        tracing::info!(warning = %w.id, excluded, "audience members the access rule excludes get nothing");
+    }
+    let settings: HashMap<String, OrgSettings> = store
+        .all_org_settings()?
+        .into_iter()
+        .map(|x| (x.org_id.clone(), x))
+        .collect();
+    let mut hooks: HashMap<String, Vec<String>> = HashMap::new();
+    for h in store.webhooks(None)? {
+        hooks.entry(h.org_id).or_default().push(h.id);
+    }
+    let mut mails: HashMap<String, Vec<String>> = HashMap::new();
+    for c in store.contacts(None)? {
+        if c.role == "primary" {
+            mails.entry(c.org_id).or_default().push(c.email);
+        }
+    }
+    let mut deliveries = Vec::new();
+    let mut events = Vec::new();
+    let recipient_detail: HashMap<String, Option<Value>> = existing
+        .iter()
+        .map(|r| (r.org_id.clone(), r.detail.clone()))
+        .chain(
+            new_recipients
+                .iter()
+                .map(|r| (r.org_id.clone(), r.detail.clone())),
+        )
+        .collect();
+    for org in &targets {
+        let st = settings
+            .get(&org.id)
+            .cloned()
+            .unwrap_or_else(|| OrgSettings::default_for(&org.id));
+        let detail = recipient_detail.get(&org.id).cloned().flatten();
+        events.push(NewEvent {
+            org_id: org.id.clone(),
+            event: format!("warning.{event}"),
+            warning_id: Some(w.id.clone()),
+            data: notice(
+                &w,
+                event,
+                changes.as_deref(),
+                detail.as_ref(),
+                &links(s, &w.id, &org.id),
+            ),
+        });
+        if !filters_take(&st, &w.body, &w.severity) {
+            continue;
+        }
+        for h in hooks.get(&org.id).into_iter().flatten() {
+            deliveries.push(NewDelivery {
+                org_id: org.id.clone(),
+                channel: "webhook".into(),
+                target: h.clone(),
+                event: event.into(),
+            });
+        }
+        for m in mails.get(&org.id).into_iter().flatten() {
+            deliveries.push(NewDelivery {
+                org_id: org.id.clone(),
+                channel: "email".into(),
+                target: m.clone(),
+                event: event.into(),
+            });
+        }
+    }
+    // The owner's own feed shows its publications too.
+    events.push(NewEvent {
+        org_id: w.owner_org.clone(),
+        event: format!("warning.{event}"),
+        warning_id: Some(w.id.clone()),
+        data: notice(&w, event, changes.as_deref(), None, &json!({})),
+    });
+    let n_deliveries = deliveries.len();
+    store.apply_publication(Publication {
+        warning: w.clone(),
+        previous_version,
+        event: event.into(),
+        changes,
+        collection_id: WARNINGS_COLLECTION.into(),
+        objects,
+        recipients: new_recipients,
+        deliveries,
+        events,
+        actor_org: actor.into(),
+        now: now.micros(),
+    })?;
+    if !w.exercise {
+        s.metrics.warning_published(n_deliveries as u64);
+    }
+    s.wake_delivery();
+    s.wake_stream();
+    Ok(w)
+}
+
+/// The warning as `p` may see it, or 404 (a warning `p` may not see does not exist for
+/// it).
+fn visible(s: &AppState, p: Option<&Principal>, w: &WarningRow) -> bool {
+    let Some(p) = p else {
+        return w.state != "draft" && w.tlp == Tlp::Clear;
+    };
+    if w.owner_org == p.org.id {
+        return true;
+    }
+    if w.state == "draft" {
+        return false;
+    }
+    let audience: Vec<String> = w.body["stix_audience"]
+        .as_array()
+        .map(|v| {
+            v.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    let scope = Caller(Some(p.clone())).scope();
+    let _ = s;
+    scope.allows(&Item {
+        owner_org: &w.owner_org,
+        tlp: w.tlp,
+        audience: &audience,
+    })
+}
+
+fn can_track(p: &Principal, w: &WarningRow, seen: bool) -> bool {
+    w.owner_org == p.org.id || (p.org.kind == OrgKind::Coordinator && seen)
+}
+
+fn view(w: &WarningRow, full: bool, own_detail: Option<&Value>) -> Value {
+    let mut v = w.body.clone();
+    if let Some(m) = v.as_object_mut() {
+        m.remove("ack_required_asked");
+        if !full {
+            m.remove("recipient_details");
+        }
+    }
+    v["id"] = json!(w.id);
+    v["owner_organization"] = json!(w.owner_org);
+    v["state"] = json!(w.state);
+    v["version"] = json!(w.version);
+    v["severity"] = json!(w.severity);
+    v["tlp"] = json!(w.tlp.label());
+    v["exercise"] = json!(w.exercise);
+    v["ack_required"] = json!(w.ack_required);
+    v["ack_due"] = json!(w.ack_due.map(|t| Timestamp(t).to_string()));
+    v["created"] = json!(Timestamp(w.created).to_string());
+    v["updated"] = json!(Timestamp(w.updated).to_string());
+    if w.state != "draft" {
+        v["stix_report"] = json!(format!("report--{}", w.id));
+    }
+    if let Some(d) = own_detail {
+        v["for_you"] = d.clone();
+    }
+    v
+}
+
+async fn load(s: &Shared, id: &str) -> ApiResult<WarningRow> {
+    let id2 = id.to_string();
+    s.db(move |st| st.warning(&id2))
+        .await?
+        .ok_or_else(|| ApiError::new(Code::NotFound, format!("warning {id} not found")))
+}
+
+fn writer(c: &Caller) -> ApiResult<Principal> {
+    let p = c.require()?.clone();
+    if !p.role.can_write() || p.org.kind == OrgKind::PeerHub {
+        return Err(ApiError::new(
+            Code::Forbidden,
+            "this token may not write warnings",
+        ));
+    }
+    Ok(p)
+}
+
+async fn context(s: &Shared) -> ApiResult<(Vec<Organization>, Vec<Community>)> {
+    s.db(|st| Ok((st.organizations()?, st.communities()?)))
+        .await
+}
+
+fn row_from(
+    id: String,
+    owner: &str,
+    doc: Value,
+    severity: String,
+    tlp: Tlp,
+    exercise: bool,
+    now: i64,
+) -> WarningRow {
+    WarningRow {
+        id,
+        owner_org: owner.to_string(),
+        state: "draft".into(),
+        version: 0,
+        severity,
+        tlp,
+        exercise,
+        ack_required: false,
+        ack_due: None,
+        created: now,
+        updated: now,
+        body: doc,
+    }
+}
+
+/// `POST /api/v1/warnings`: a new draft.
+pub async fn create(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let c = caller(&s, &headers).await?;
+    let p = writer(&c)?;
+    let inp: WarningInput = json_body(&s, &headers, body).await?;
+    let (orgs, comms) = context(&s).await?;
+    let CheckedWarning {
+        doc,
+        severity,
+        tlp,
+        exercise,
+    } = document_from_input(&s, &p, inp, &orgs, &comms)?;
+    let now = s.config.clock.now().micros();
+    let w = row_from(
+        uuid::Uuid::new_v4().to_string(),
+        &p.org.id,
+        doc,
+        severity,
+        tlp,
+        exercise,
+        now,
+    );
+    let w2 = w.clone();
+    s.db(move |st| st.create_warning(&w2)).await?;
+    Ok((StatusCode::CREATED, Json(view(&w, true, None))).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    state: Option<String>,
+    severity: Option<String>,
+}
+
+/// `GET /api/v1/warnings`: the warnings the caller may see, newest change first.
+pub async fn list(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    let c = caller(&s, &headers).await?;
+    let all = s.db(|st| st.warnings()).await?;
+    let p = c.0.as_ref();
+    let items: Vec<Value> = all
+        .iter()
+        .filter(|w| visible(&s, p, w))
+        .filter(|w| q.state.as_deref().is_none_or(|x| x == w.state))
+        .filter(|w| q.severity.as_deref().is_none_or(|x| x == w.severity))
+        .map(|w| view(w, p.is_some_and(|p| can_track(p, w, true)), None))
+        .collect();
+    Ok(Json(json!({"warnings": items})))
+}
+
+/// `GET /api/v1/warnings/{id}`.
+pub async fn get(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let c = caller(&s, &headers).await?;
+    let w = load(&s, &id).await?;
+    let p = c.0.as_ref();
+    if !visible(&s, p, &w) {
+        return Err(ApiError::new(
+            Code::NotFound,
+            format!("warning {id} not found"),
+        ));
+    }
+    let full = p.is_some_and(|p| can_track(p, &w, true));
+    let (wid, org) = (w.id.clone(), p.map(|p| p.org.id.clone()));
+    let (detail, versions) = s
+        .db(move |st| {
+            let d = match org {
+                Some(o) => st.recipient(&wid, &o)?.and_then(|r| r.detail),
+                None => None,
+            };
+            Ok((d, st.warning_versions(&wid)?))
+        })
+        .await?;
+    let mut v = view(&w, full, detail.as_ref());
+    v["versions"] = versions
+        .iter()
+        .map(|v| json!({"version": v.version, "at": Timestamp(v.at).to_string(), "event": v.event, "changes": v.changes}))
+        .collect();
+    Ok(Json(v))
+}
+
+/// `PUT /api/v1/warnings/{id}`: edits a draft, or updates a published warning (a new
+/// version; `changes` says what changed and is required).
+pub async fn put(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let c = caller(&s, &headers).await?;
+    let p = writer(&c)?;
+    let w = load(&s, &id).await?;
+    if w.owner_org != p.org.id {
+        return Err(if visible(&s, Some(&p), &w) {
+            ApiError::new(
+                Code::Forbidden,
+                "only the organization that issued a warning may change it",
+            )
+        } else {
+            ApiError::new(Code::NotFound, format!("warning {id} not found"))
+        });
+    }
+    let inp: WarningInput = json_body(&s, &headers, body).await?;
+    let changes = inp.changes.clone();
+    let (orgs, comms) = context(&s).await?;
+    let CheckedWarning {
+        mut doc,
+        severity,
+        tlp,
+        exercise,
+    } = document_from_input(&s, &p, inp, &orgs, &comms)?;
+    match w.state.as_str() {
+        "draft" => {
+            let now = s.config.clock.now().micros();
+            let mut nw = row_from(
+                w.id.clone(),
+                &w.owner_org,
+                doc,
+                severity,
+                tlp,
+                exercise,
+                w.created,
+            );
+            nw.updated = now;
+            let nw2 = nw.clone();
+            if !s.db(move |st| st.update_draft(&nw2)).await? {
+                return Err(ApiError::new(
+                    Code::Conflict,
+                    "the warning was published meanwhile; reload it",
+                ));
+            }
+            Ok(Json(view(&nw, true, None)))
+        }
+        "published" => {
+            let Some(changes) = changes.filter(|c| !c.trim().is_empty()) else {
+                return Err(bad("changes: say what changed; recipients are told"));
+            };
+            if tlp != w.tlp && tlp < w.tlp {
+                return Err(bad(format!(
+                    "tlp: a published {} warning cannot be relaxed to {}; issue a new warning",
+                    w.tlp, tlp
+                )));
+            }
+            let mut nw = w.clone();
+            for k in ["modified", "published"] {
+                doc[k] = w.body[k].clone();
+            }
+            if doc.get("ack_due").is_none_or(Value::is_null) {
+                if let Some(d) = w.ack_due {
+                    doc["ack_due"] = json!(Timestamp(d).to_string());
+                }
+            }
+            if let Some(d) = doc["ack_due"]
+                .as_str()
+                .and_then(|t| Timestamp::parse(t).ok())
+            {
+                nw.ack_due = Some(d.micros());
+            }
+            if let Some(r) = doc
+                .get("recipient_details")
+                .or(w.body.get("recipient_details"))
+                .cloned()
+            {
+                doc["recipient_details"] = r;
+            }
+            nw.body = doc;
+            nw.severity = severity;
+            nw.tlp = tlp;
+            nw.exercise = exercise;
+            let actor = p.org.id.clone();
+            let s2 = s.clone();
+            let out = tokio::task::spawn_blocking(move || {
+                publish(&s2, nw, "updated", Some(changes), &actor, &HashMap::new())
+            })
+            .await
+            .map_err(ApiError::internal)??;
+            Ok(Json(view(&out, true, None)))
+        }
+        _ => Err(ApiError::new(
+            Code::Conflict,
+            "a withdrawn warning cannot change",
+        )),
+    }
+}
+
+fn details_of(w: &WarningRow) -> HashMap<String, Value> {
+    w.body["recipient_details"]
+        .as_object()
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default()
+}
+
+/// `POST /api/v1/warnings/{id}/publish`: a draft becomes version 1 and goes out.
+pub async fn publish_draft(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let c = caller(&s, &headers).await?;
+    let p = writer(&c)?;
+    let w = load(&s, &id).await?;
+    if w.owner_org != p.org.id {
+        return Err(ApiError::new(
+            Code::NotFound,
+            format!("warning {id} not found"),
+        ));
+    }
+    if w.state != "draft" {
+        return Err(ApiError::new(
+            Code::Conflict,
+            format!("warning {id} is {}, not a draft", w.state),
+        ));
+    }
+    let actor = p.org.id.clone();
+    let s2 = s.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        let d = details_of(&w);
+        publish(&s2, w, "published", None, &actor, &d)
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    Ok(Json(view(&out, true, None)))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct WithdrawInput {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// `POST /api/v1/warnings/{id}/withdraw`: recipients are told; the report is revoked.
+pub async fn withdraw(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let c = caller(&s, &headers).await?;
+    let p = writer(&c)?;
+    let has_body = headers.get(header::CONTENT_TYPE).is_some();
+    let inp: WithdrawInput = if has_body {
+        json_body(&s, &headers, body).await?
+    } else {
+        WithdrawInput::default()
+    };
+    let w = load(&s, &id).await?;
+    if w.owner_org != p.org.id {
+        return Err(ApiError::new(
+            Code::NotFound,
+            format!("warning {id} not found"),
+        ));
+    }
+    if w.state != "published" {
+        return Err(ApiError::new(
+            Code::Conflict,
+            format!(
+                "warning {id} is {}; only a published warning is withdrawn",
+                w.state
+            ),
+        ));
+    }
+    let actor = p.org.id.clone();
+    let s2 = s.clone();
+    let reason = inp
+        .reason
+        .unwrap_or_else(|| "withdrawn by the issuer".into());
+    let out = tokio::task::spawn_blocking(move || {
+        publish(&s2, w, "withdrawn", Some(reason), &actor, &HashMap::new())
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    Ok(Json(view(&out, true, None)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusInput {
+    status: String,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+fn record_status(
+    s: &AppState,
+    w: &WarningRow,
+    org_id: &str,
+    status: &str,
+    note: Option<String>,
+    via: &str,
+) -> Result<bool, StoreError> {
+    let at = s.config.clock.now().micros();
+    let added = s.store.add_status(&StatusReport {
+        seq: 0,
+        warning_id: w.id.clone(),
+        org_id: org_id.to_string(),
+        status: status.to_string(),
+        note,
+        via: via.to_string(),
+        at,
+    })?;
+    if added {
+        s.store.add_events(
+            &[NewEvent {
+                org_id: w.owner_org.clone(),
+                event: "warning.status".into(),
+                warning_id: Some(w.id.clone()),
+                data: json!({"warning_id": w.id, "organization_id": org_id, "status": status, "at": Timestamp(at).to_string()}),
+            }],
+            at,
+        )?;
+        s.wake_stream();
+    }
+    Ok(added)
+}
+
+/// `POST /api/v1/warnings/{id}/acknowledgements`: a recipient reports its status.
+pub async fn acknowledge(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> ApiResult<Response> {
+    let c = caller(&s, &headers).await?;
+    let p = writer(&c)?;
+    let inp: StatusInput = json_body(&s, &headers, body).await?;
+    if !STATUSES.contains(&inp.status.as_str()) {
+        return Err(bad(format!(
+            "status: '{}' is not one of {}",
+            inp.status,
+            STATUSES.join(", ")
+        )));
+    }
+    if inp.note.as_ref().is_some_and(|n| n.len() > 10_000) {
+        return Err(bad("note: longer than 10000 bytes"));
+    }
+    let w = load(&s, &id).await?;
+    let (wid, org) = (w.id.clone(), p.org.id.clone());
+    let is_recipient = s.db(move |st| st.recipient(&wid, &org)).await?.is_some();
+    if !is_recipient || !visible(&s, Some(&p), &w) {
+        return Err(if visible(&s, Some(&p), &w) {
+            ApiError::new(
+                Code::Forbidden,
+                "only a recipient of this warning reports status on it",
+            )
+        } else {
+            ApiError::new(Code::NotFound, format!("warning {id} not found"))
+        });
+    }
+    if w.state != "published" {
+        return Err(ApiError::new(
+            Code::Conflict,
+            format!("warning {id} is {}", w.state),
+        ));
+    }
+    let s2 = s.clone();
+    let org = p.org.id.clone();
+    let (added, history) = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
+        let added = record_status(&s2, &w, &org, &inp.status, inp.note, "api")?;
+        Ok((added, s2.store.statuses(&w.id, Some(&org))?))
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    let code = if added {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((code, Json(json!({"recorded": added, "history": history.iter().map(|h| h.to_json()).collect::<Vec<_>>()}))).into_response())
+}
+
+/// `GET /api/v1/warnings/{id}/acknowledgements`: the status history — all of it for the
+/// issuer (and the coordinator), a recipient's own otherwise.
+pub async fn acknowledgements(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let c = caller(&s, &headers).await?;
+    let p = c.require()?.clone();
+    let w = load(&s, &id).await?;
+    if !visible(&s, Some(&p), &w) {
+        return Err(ApiError::new(
+            Code::NotFound,
+            format!("warning {id} not found"),
+        ));
+    }
+    let only = (!can_track(&p, &w, true)).then(|| p.org.id.clone());
+    let wid = w.id.clone();
+    let h = s.db(move |st| st.statuses(&wid, only.as_deref())).await?;
+    Ok(Json(
+        json!({"history": h.iter().map(|x| x.to_json()).collect::<Vec<_>>()}),
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct LinkQuery {
+    org: String,
+    sig: String,
+}
+
+/// `GET /api/v1/warnings/{id}/ack?org=…&sig=…`: the one-click acknowledgement link of
+/// the e-mails, signed with the hub's key. Acknowledging twice changes nothing.
+pub async fn ack_link(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    Query(q): Query<LinkQuery>,
+) -> Response {
+    let ok =
+        s.config
+            .notify
+            .key
+            .verify_mac("ack-link", format!("{id}|{}", q.org).as_bytes(), &q.sig);
+    let page = |code: StatusCode, en: &str, ja: &str| {
+        (
+            code,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            format!("<!doctype html><html><head><meta charset=\"utf-8\"><title>hinomi</title></head><body><p lang=\"en\">{en}</p><p lang=\"ja\">{ja}</p></body></html>"),
+        )
+            .into_response()
+    };
+    if !ok {
+        return page(
+            StatusCode::FORBIDDEN,
+            "This acknowledgement link is not valid.",
+            "この確認リンクは無効です。",
+        );
+    }
+    let w = match load(&s, &id).await {
+        Ok(w) => w,
+        Err(_) => {
+            return page(
+                StatusCode::NOT_FOUND,
+                "This warning does not exist.",
+                "この警報は存在しません。",
+            )
+        }
+    };
+    if w.state != "published" {
+        return page(
+            StatusCode::CONFLICT,
+            "This warning has been withdrawn.",
+            "この警報は取り下げられました。",
+        );
+    }
+    let s2 = s.clone();
+    let org = q.org.clone();
+    let r = tokio::task::spawn_blocking(move || -> Result<bool, StoreError> {
+        if s2.store.recipient(&w.id, &org)?.is_none() {
+            return Ok(false);
+        }
+        record_status(&s2, &w, &org, "acknowledged", None, "email-link")?;
+        Ok(true)
+    })
+    .await;
+    match r {
+        Ok(Ok(true)) => page(
+            StatusCode::OK,
+            "Thank you: your organization's acknowledgement is recorded.",
+            "ありがとうございます。貴組織の受領確認を記録しました。",
+        ),
+        Ok(Ok(false)) => page(
+            StatusCode::FORBIDDEN,
+            "This acknowledgement link is not valid.",
+            "この確認リンクは無効です。",
+        ),
+        _ => page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Please try again in a moment.",
+            "しばらくしてから再度お試しください。",
+        ),
+    }
+}
+
+/// `GET /api/v1/warnings/{id}/tracking`: for the issuer and the coordinator — per
+/// recipient delivery, status and escalation, the counts, and who is overdue.
+pub async fn tracking(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let c = caller(&s, &headers).await?;
+    let p = c.require()?.clone();
+    let w = load(&s, &id).await?;
+    let seen = visible(&s, Some(&p), &w);
+    if !seen {
+        return Err(ApiError::new(
+            Code::NotFound,
+            format!("warning {id} not found"),
+        ));
+    }
+    if !can_track(&p, &w, seen) {
+        return Err(ApiError::new(
+            Code::Forbidden,
+            "only the issuer and the coordinator track a warning",
+        ));
+    }
+    let wid = w.id.clone();
+    let states = s.db(move |st| st.recipient_states(&wid)).await?;
+    let now = s.config.clock.now().micros();
+    let overdue_at = w
+        .ack_due
+        .filter(|d| w.ack_required && *d <= now && w.state == "published");
+    let mut counts: BTreeMap<&str, i64> = BTreeMap::new();
+    let mut overdue = Vec::new();
+    let (mut delivered, mut acknowledged, mut affected, mut remediated, mut not_affected) =
+        (0, 0, 0, 0, 0);
+    let mut rows = Vec::new();
+    for r in &states {
+        if r.delivered {
+            delivered += 1;
+        }
+        if let Some(st) = &r.status {
+            acknowledged += 1;
+            *counts.entry(st.as_str()).or_default() += 1;
+            match st.as_str() {
+                "affected" | "mitigating" => affected += 1,
+                "remediated" => {
+                    affected += 1;
+                    remediated += 1
+                }
+                "not-affected" => not_affected += 1,
+                _ => {}
+            }
+        } else if overdue_at.is_some() {
+            overdue.push(r.org_id.clone());
+        }
+        rows.push(json!({
+            "organization_id": r.org_id, "since_version": r.since_version, "delivered": r.delivered,
+            "pending_deliveries": r.pending, "failed_deliveries": r.dead,
+            "status": r.status, "status_at": r.status_at.map(|t| Timestamp(t).to_string()),
+            "escalated_at": r.escalated_at.map(|t| Timestamp(t).to_string()),
+        }));
+    }
+    Ok(Json(json!({
+        "warning_id": w.id, "version": w.version, "state": w.state, "exercise": w.exercise,
+        "ack_due": w.ack_due.map(|t| Timestamp(t).to_string()),
+        "counts": {"recipients": states.len(), "delivered": delivered, "acknowledged": acknowledged,
+                   "affected": affected, "remediated": remediated, "not_affected": not_affected,
+                   "overdue": overdue.len(), "by_status": counts},
+        "overdue": overdue,
+        "recipients": rows,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveriesQuery {
+    state: Option<String>,
+    warning: Option<String>,
+    limit: Option<i64>,
+}
+
+/// `GET /api/v1/deliveries`: the outbox for the coordinator — pending entries, failures
+/// with their last error, and dead letters.
+pub async fn deliveries(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<DeliveriesQuery>,
+) -> ApiResult<Json<Value>> {
+    let c = caller(&s, &headers).await?;
+    let p = c.require()?;
+    if p.org.kind != OrgKind::Coordinator {
+        return Err(ApiError::new(
+            Code::Forbidden,
+            "the outbox is the coordinator's view",
+        ));
+    }
+    if let Some(st) = &q.state {
+        if !["pending", "delivered", "dead"].contains(&st.as_str()) {
+            return Err(bad(format!(
+                "state: '{st}' is not one of pending, delivered, dead"
+            )));
+        }
+    }
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let rows = s
+        .db(move |st| {
+            Ok((
+                st.deliveries(q.warning.as_deref(), q.state.as_deref(), limit)?,
+                st.delivery_counts()?,
+            ))
+        })
+        .await?;
+    let (list, (pending, delivered, dead)) = rows;
+    Ok(Json(json!({
+        "counts": {"pending": pending, "delivered": delivered, "dead": dead},
+        "deliveries": list.iter().map(|d| d.to_json()).collect::<Vec<_>>(),
+    })))
+}
+
+/// Overdue acknowledgements at `now`: re-notify the organization's escalation contacts
+/// (its primary contacts when it named none) and its webhooks, and alert the
+/// coordinator (feed event and e-mail to its primary contacts). Runs from the delivery
+/// worker; returns how many (warning, organization) pairs were escalated.
+pub fn escalate(s: &AppState, now: Timestamp) -> Result<usize, StoreError> {
+    let store = &s.store;
+    let overdue = store.overdue_acknowledgements(now.micros())?;
+    if overdue.is_empty() {
+        return Ok(0);
+    }
+    let coordinator = store.coordinator()?;
+    let contacts = store.contacts(None)?;
+    let hooks = store.webhooks(None)?;
+    let mut done = 0;
+    let mut cache: HashMap<String, Option<WarningRow>> = HashMap::new();
+    for (wid, org) in overdue {
+        let w = match cache
+            .entry(wid.clone())
+            .or_insert_with(|| store.warning(&wid).ok().flatten())
+        {
+            Some(w) => w.clone(),
+            None => continue,
+        };
+        if !s.config.notify.escalates(&w.severity) {
+            // Recorded so the policy is not asked again for this pair.
+            store.record_escalation(&w.id, w.version, &org, &[], &[], now.micros())?;
+            continue;
+        }
+        let mut deliveries = Vec::new();
+        let esc: Vec<&str> = contacts
+            .iter()
+            .filter(|c| c.org_id == org && c.role == "escalation")
+            .map(|c| c.email.as_str())
+            .collect();
+        let to: Vec<&str> = if esc.is_empty() {
+            contacts
+                .iter()
+                .filter(|c| c.org_id == org && c.role == "primary")
+                .map(|c| c.email.as_str())
+                .collect()
+        } else {
+            esc
+        };
+        for m in to {
+            deliveries.push(NewDelivery {
+                org_id: org.clone(),
+                channel: "email".into(),
+                target: m.to_string(),
+                event: "escalation".into(),
+            });
+        }
+        for h in hooks.iter().filter(|h| h.org_id == org) {
+            deliveries.push(NewDelivery {
+                org_id: org.clone(),
+                channel: "webhook".into(),
+                target: h.id.clone(),
+                event: "escalation".into(),
+            });
+        }
+        let mut events = vec![NewEvent {
+            org_id: org.clone(),
+            event: "warning.escalation".into(),
+            warning_id: Some(w.id.clone()),
+            data: notice(&w, "escalation", None, None, &links(s, &w.id, &org)),
+        }];
+        if let Some(c) = &coordinator {
+            let alert = json!({"warning_id": w.id, "title": w.body["title"], "severity": w.severity,
+                               "organization_id": org, "ack_due": w.ack_due.map(|t| Timestamp(t).to_string())});
+            events.push(NewEvent {
+                org_id: c.id.clone(),
+                event: "warning.overdue".into(),
+                warning_id: Some(w.id.clone()),
+                data: alert,
+            });
+            for m in contacts
+                .iter()
+                .filter(|x| x.org_id == c.id && x.role == "primary")
+            {
+                deliveries.push(NewDelivery {
+                    org_id: c.id.clone(),
+                    channel: "email".into(),
+                    target: m.email.clone(),
+                    event: format!("alert:{org}"),
+                });
+            }
+        }
+        if store.record_escalation(&w.id, w.version, &org, &deliveries, &events, now.micros())? {
+            done += 1;
+        }
+    }
+    if done > 0 {
+        s.wake_delivery();
+        s.wake_stream();
+    }
+    Ok(done)
+}
