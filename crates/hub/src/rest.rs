@@ -46,7 +46,7 @@ pub fn routes() -> Router<Shared> {
             get(crate::advisories::list_advisories).post(crate::advisories::post_advisory),
         )
         .route(
-            "/api/v1/advisories/{id}",
+            "/api/v1/advisories/{tracking_id}",
             get(crate::advisories::get_advisory),
         )
         .route(

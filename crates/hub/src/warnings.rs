@@ -701,7 +701,13 @@ pub fn publish(
         hooks.entry(h.org_id).or_default().push(h.id);
     }
     let mut mails: HashMap<String, Vec<String>> = HashMap::new();
-    for c in store.contacts(None)? {
+    // Without a relay no e-mail entries are written (they could never be sent).
+    let contacts = if s.config.notify.smtp.is_some() {
+        store.contacts(None)?
+    } else {
+        vec![]
+    };
+    for c in contacts {
         if c.role == "primary" {
             mails.entry(c.org_id).or_default().push(c.email);
         }
@@ -1505,7 +1511,11 @@ pub fn escalate(s: &AppState, now: Timestamp) -> Result<usize, StoreError> {
         return Ok(0);
     }
     let coordinator = store.coordinator()?;
-    let contacts = store.contacts(None)?;
+    let contacts = if s.config.notify.smtp.is_some() {
+        store.contacts(None)?
+    } else {
+        vec![]
+    };
     let hooks = store.webhooks(None)?;
     let mut done = 0;
     let mut cache: HashMap<String, Option<WarningRow>> = HashMap::new();
