@@ -967,3 +967,105 @@ fn known_exploited_findings_draft_a_warning_for_exactly_the_affected_organizatio
         404
     );
 }
+
+#[test]
+fn filters_dead_letters_and_a_member_warning_to_its_community() {
+    let (mut config, clock) = manual();
+    config.notify.max_attempts = 2;
+    let hub = Hub::start_with(config);
+    let rx = WebhookReceiver::start();
+    let (a, b, down) = (org(&hub, "A"), org(&hub, "B picky"), org(&hub, "Down"));
+    for (p, o) in [("/a", &a), ("/b", &b), ("/down", &down)] {
+        add_webhook(&hub, o, &rx.url(p));
+    }
+    let r = hub.rest(
+        "PUT",
+        "/api/v1/subscription",
+        &b.token,
+        Some(json!({"min_severity": "high"})),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = hub.rest(
+        "PUT",
+        "/api/v1/subscription",
+        &b.token,
+        Some(json!({"min_severity": "severe"})),
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("min_severity"));
+    rx.fail_first("/down", 100);
+    let w = create_and_publish(
+        &hub,
+        &hub.admin,
+        warning_body("Medium thing", "medium", "amber", &[&a, &b, &down]),
+    );
+    let id = w["id"].as_str().unwrap().to_string();
+    assert!(rx.wait_until(WAIT, |r| unique(r, "/a").len() == 1));
+    // B filtered medium out of its push channels; it is still a recipient and may read it.
+    assert_eq!(
+        hub.rest("GET", &format!("/api/v1/warnings/{id}"), &b.token, None)
+            .status,
+        200
+    );
+    // The down receiver fails twice: a dead letter, visible to the coordinator.
+    assert!(rx.wait_until(WAIT, |r| r.iter().any(|x| x.path == "/down")));
+    let mut feed = open_stream(&hub, &hub.admin, None);
+    clock.advance(Duration::from_secs(600));
+    let dead = |hub: &Hub| {
+        hub.rest("GET", "/api/v1/deliveries?state=dead", &hub.admin, None)
+            .json()
+    };
+    let t0 = std::time::Instant::now();
+    while dead(&hub)["deliveries"].as_array().unwrap().is_empty() && t0.elapsed() < WAIT {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let d = dead(&hub);
+    let list = d["deliveries"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{d}");
+    assert_eq!(list[0]["organization_id"], down.id.as_str());
+    assert_eq!(list[0]["attempts"], 2);
+    assert!(list[0]["last_error"].as_str().unwrap().contains("503"));
+    let ev = read_events(&mut feed, 1);
+    assert_eq!(ev[0].1, "delivery-failed");
+    assert!(rx.requests().iter().all(|r| r.path != "/b"), "filtered");
+
+    // A member warns the members of a community it belongs to.
+    let r = hub.rest(
+        "POST",
+        "/api/v1/communities",
+        &hub.admin,
+        Some(json!({"name": "Energy ISAC", "members": [a.id, down.id]})),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let comm = r.json()["id"].as_str().unwrap().to_string();
+    let mut body = warning_body("From a member", "high", "amber", &[]);
+    body["audience"] = json!({"communities": [comm]});
+    let r = hub.rest("POST", "/api/v1/warnings", &b.token, Some(body.clone()));
+    assert_eq!(r.status, 403, "B is not in the community: {}", r.body);
+    let w = create_and_publish(&hub, &a.token, body);
+    let wid = w["id"].as_str().unwrap();
+    let t = hub
+        .rest(
+            "GET",
+            &format!("/api/v1/warnings/{wid}/tracking"),
+            &a.token,
+            None,
+        )
+        .json();
+    let ids: Vec<&str> = t["recipients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["organization_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        vec![down.id.as_str()],
+        "the community, less the issuer"
+    );
+    assert_eq!(
+        hub.rest("GET", &format!("/api/v1/warnings/{wid}"), &b.token, None)
+            .status,
+        404
+    );
+}
