@@ -1069,3 +1069,43 @@ fn filters_dead_letters_and_a_member_warning_to_its_community() {
         404
     );
 }
+
+#[test]
+fn a_receiver_that_was_down_gets_everything_in_order() {
+    let (config, clock) = manual();
+    let hub = Hub::start_with(config);
+    let rx = WebhookReceiver::start();
+    let a = org(&hub, "A");
+    add_webhook(&hub, &a, &rx.url("/a"));
+    rx.set_down(true);
+    let titles = ["first", "second", "third", "fourth"];
+    for t in titles {
+        create_and_publish(&hub, &hub.admin, warning_body(t, "low", "amber", &[&a]));
+    }
+    assert!(rx.wait_until(WAIT, |r| !r.is_empty()));
+    std::thread::sleep(Duration::from_millis(200));
+    // Only the oldest entry is tried while the receiver is down.
+    let tried: BTreeSet<String> = rx
+        .requests()
+        .iter()
+        .map(|r| {
+            serde_json::from_str::<Value>(&r.body).unwrap()["data"]["title"]["en"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(tried, BTreeSet::from(["first".to_string()]));
+    rx.set_down(false);
+    for _ in 0..20 {
+        clock.advance(Duration::from_secs(3600));
+        if rx.wait_until(Duration::from_secs(1), |r| unique(r, "/a").len() == 4) {
+            break;
+        }
+    }
+    let got: Vec<String> = unique(&rx.requests(), "/a")
+        .iter()
+        .map(|v| v["data"]["title"]["en"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(got, titles);
+}
