@@ -23,8 +23,8 @@ impl Caller {
                 org_id: p.org.id.clone(),
                 kind: p.org.kind,
                 audience_keys: p.audience_keys.clone(),
-                // Sharing agreements come with federation; until then GREEN never crosses.
-                peer_green: false,
+                // From the peer's sharing agreement.
+                peer_green: p.peer_green,
             },
         }
     }

@@ -150,7 +150,7 @@ impl Waker {
         self.cv.notify_all();
     }
 
-    fn wait(&self, timeout: Duration) {
+    pub(crate) fn wait(&self, timeout: Duration) {
         let g = self.flag.lock().unwrap_or_else(|p| p.into_inner());
         let (mut g, _) = self
             .cv

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod clock;
 pub mod delivery;
 pub mod error;
+pub mod federation;
 pub mod inventory;
 mod matching;
 mod metrics;
@@ -72,6 +73,8 @@ pub struct HubConfig {
     pub notify: NotifyConfig,
     /// Where "now" comes from (tests use a manual clock).
     pub clock: Clock,
+    /// Peer hubs: pull interval, batch size, client TLS.
+    pub federation: federation::FederationConfig,
 }
 
 impl Default for HubConfig {
@@ -86,6 +89,7 @@ impl Default for HubConfig {
             provider_dir: None,
             notify: NotifyConfig::default(),
             clock: Clock::System,
+            federation: federation::FederationConfig::default(),
         }
     }
 }
@@ -99,6 +103,10 @@ pub struct AppState {
     indicators: matching::IndicatorIndex,
     delivery_waker: Arc<delivery::Waker>,
     stream_notify: tokio::sync::Notify,
+    federation_waker: Arc<delivery::Waker>,
+    /// Peers whose pull is due now (on demand), by id.
+    federation_forced: std::sync::Mutex<std::collections::HashSet<String>>,
+    federation_sync_lock: federation::SyncLock,
 }
 
 pub type Shared = Arc<AppState>;
@@ -116,8 +124,12 @@ impl AppState {
             indicators,
             delivery_waker: Arc::default(),
             stream_notify: tokio::sync::Notify::new(),
+            federation_waker: Arc::default(),
+            federation_forced: Default::default(),
+            federation_sync_lock: Default::default(),
         });
         delivery::spawn(&state);
+        federation::spawn(&state);
         if let Some(rx) = changes {
             // Other nodes' indicator changes (PostgreSQL NOTIFY) refresh this node's index.
             state.indicators.set_notified();
@@ -146,6 +158,20 @@ impl AppState {
     /// Tells the delivery worker that the outbox has new entries.
     pub fn wake_delivery(&self) {
         self.delivery_waker.wake();
+    }
+
+    /// Tells the federation worker that local objects changed (push them now).
+    pub fn wake_federation(&self) {
+        self.federation_waker.wake();
+    }
+
+    /// Asks the federation worker to pull `peer_id` at its next pass.
+    pub fn force_pull(&self, peer_id: &str) {
+        self.federation_forced
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(peer_id.to_string());
+        self.wake_federation();
     }
 
     /// Tells open event streams that the feed has new events.

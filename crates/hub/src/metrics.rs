@@ -25,6 +25,11 @@ pub struct Metrics {
     deliveries_failed: [AtomicU64; 2],
     deliveries_dead: [AtomicU64; 2],
     delivery_latency_us: AtomicU64,
+    /// (peer, direction, TLP label) → objects.
+    federation_objects: std::sync::Mutex<std::collections::BTreeMap<(String, String, String), u64>>,
+    /// (peer, direction) → last success (Unix seconds).
+    federation_last: std::sync::Mutex<std::collections::BTreeMap<(String, String), f64>>,
+    federation_errors: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
 /// Delivery channels, as metric label values.
@@ -79,6 +84,35 @@ impl Metrics {
         c.fetch_add(1, Relaxed);
         self.delivery_latency_us
             .fetch_add(elapsed.as_micros() as u64, Relaxed);
+    }
+
+    /// A successful pull (`in`) or push (`out`) with the objects moved by TLP label.
+    pub fn federation(&self, peer: &str, direction: &str, moved: &[(String, i64)]) {
+        let mut m = self
+            .federation_objects
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        for (tlp, n) in moved {
+            *m.entry((peer.to_string(), direction.to_string(), tlp.clone()))
+                .or_default() += *n as u64;
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        self.federation_last
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((peer.to_string(), direction.to_string()), now);
+    }
+
+    pub fn federation_error(&self, peer: &str) {
+        *self
+            .federation_errors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(peer.to_string())
+            .or_default() += 1;
     }
 
     /// The text exposition format.
@@ -140,6 +174,42 @@ impl Metrics {
                     c.load(Relaxed)
                 );
             }
+        }
+        let esc = |v: &str| v.replace('\\', "\\\\").replace('"', "\\\"");
+        let _ = writeln!(s, "# HELP hinomi_federation_objects_total Objects received from (in) and sent to (out) peer hubs, by TLP.\n# TYPE hinomi_federation_objects_total counter");
+        for ((peer, dir, tlp), n) in self
+            .federation_objects
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let _ = writeln!(s, "hinomi_federation_objects_total{{peer=\"{}\",direction=\"{dir}\",tlp=\"{tlp}\"}} {n}", esc(peer));
+        }
+        let _ = writeln!(s, "# HELP hinomi_federation_last_success_seconds Unix time of the last successful pull (in) or push (out).\n# TYPE hinomi_federation_last_success_seconds gauge");
+        for ((peer, dir), t) in self
+            .federation_last
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                s,
+                "hinomi_federation_last_success_seconds{{peer=\"{}\",direction=\"{dir}\"}} {t}",
+                esc(peer)
+            );
+        }
+        let _ = writeln!(s, "# HELP hinomi_federation_errors_total Failed pulls and pushes by peer.\n# TYPE hinomi_federation_errors_total counter");
+        for (peer, n) in self
+            .federation_errors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                s,
+                "hinomi_federation_errors_total{{peer=\"{}\"}} {n}",
+                esc(peer)
+            );
         }
         let _ = writeln!(s, "# HELP hinomi_delivery_attempt_seconds_total Time spent in delivery attempts.\n# TYPE hinomi_delivery_attempt_seconds_total counter\nhinomi_delivery_attempt_seconds_total {}", self.delivery_latency_us.load(Relaxed) as f64 / 1e6);
         s

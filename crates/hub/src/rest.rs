@@ -118,6 +118,24 @@ pub fn routes() -> Router<Shared> {
             "/api/v1/subscription/contacts/{id}",
             delete(crate::subscriptions::delete_contact),
         )
+        .route(
+            "/api/v1/peers",
+            get(crate::federation::list_peers).post(crate::federation::create_peer),
+        )
+        .route(
+            "/api/v1/peers/{id}",
+            get(crate::federation::get_peer)
+                .put(crate::federation::put_peer)
+                .delete(crate::federation::delete_peer),
+        )
+        .route(
+            "/api/v1/peers/{id}/sync",
+            axum::routing::post(crate::federation::sync_peer),
+        )
+        .route(
+            "/api/v1/federation/objects/{id}/audience",
+            axum::routing::post(crate::federation::extend_audience),
+        )
         .route("/api/v1/audit", get(audit))
         .route("/api/v1/audit/verify", get(audit_verify))
 }
@@ -143,8 +161,18 @@ pub(crate) async fn json_body<T: DeserializeOwned>(
         ));
     }
     let bytes = read_body(body, headers, s.config.max_content_length).await?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::new(Code::InvalidJson, format!("request body: {e}")))
+    // The path of the offending field, not only a line and column.
+    let de = &mut serde_json::Deserializer::from_slice(&bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let at = if path == "." {
+            String::new()
+        } else {
+            format!("{path}: ")
+        };
+        ApiError::new(Code::InvalidJson, format!("request body: {at}{inner}"))
+    })
 }
 
 fn created(v: Value) -> Response {

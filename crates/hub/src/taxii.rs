@@ -9,7 +9,7 @@ use axum::routing::{get, MethodRouter};
 use axum::Router;
 use serde_json::{json, Value};
 
-use hinomi_access::check_write;
+use hinomi_access::{check_write, OrgKind};
 use hinomi_stix::{check_object, Timestamp, Tlp};
 use hinomi_store::{
     Collection, Cursor, IndicatorRow, NewObject, ObjectQuery, Order, Outcome, Page, VersionFilter,
@@ -322,6 +322,7 @@ async fn run_query(
             items: vec![],
             more: false,
             next: None,
+            added_range: None,
         });
     }
     let scope = caller.scope();
@@ -343,13 +344,27 @@ async fn run_query(
         })
         .await
         .map_err(ApiError::taxii)?;
+    let mut page = page;
+    if let Some(p) = caller.0.as_ref().filter(|p| p.org.kind == OrgKind::PeerHub) {
+        // A peer hub reads under its sharing agreement too (loops, forwarding,
+        // exercises, anonymization).
+        let org = p.org.id.clone();
+        let view = s
+            .db(move |st| crate::federation::ExportView::load(st, &org))
+            .await
+            .map_err(ApiError::taxii)?;
+        match view {
+            Some(v) => v.apply(&mut page),
+            None => page.items.clear(),
+        }
+    }
     s.metrics.objects_served(page.items.len() as u64);
     Ok(page)
 }
 
 fn date_headers(page: &Page, resp: &mut Response) {
-    let first = page.items.iter().map(|i| i.date_added).min();
-    let last = page.items.iter().map(|i| i.date_added).max();
+    let first = page.added_range.map(|r| r.0);
+    let last = page.added_range.map(|r| r.1);
     for (name, v) in [
         ("x-taxii-date-added-first", first),
         ("x-taxii-date-added-last", last),
@@ -557,6 +572,7 @@ async fn delete_object(
             format!("no version of '{oid}' owned by this organization matches in this collection"),
         ));
     }
+    s.wake_federation();
     if oid.starts_with("indicator--") {
         let (state, id) = (s.clone(), oid.clone());
         s.db(move |_| crate::matching::refresh(&state, &id))
@@ -674,6 +690,24 @@ async fn add_objects(
     };
     let total = objects_owned.len();
 
+    if p.org.kind == OrgKind::PeerHub {
+        // A peer hub pushing to us: the federation ingest with this hub's handling.
+        let (state, org) = (s.clone(), p.org.id.clone());
+        let status = s
+            .db(move |st| crate::federation::ingest_status(st, &state, &org, objects_owned))
+            .await
+            .map_err(ApiError::taxii)?;
+        let (sid, org, body) = (
+            status["id"].as_str().unwrap_or("").to_string(),
+            p.org.id.clone(),
+            status.clone(),
+        );
+        s.db(move |st| st.save_status(&sid, &org, &body))
+            .await
+            .map_err(ApiError::taxii)?;
+        return Ok(taxii_json(StatusCode::ACCEPTED, status.to_string()));
+    }
+
     let default_tlp = s.config.default_tlp;
     let public = col.id == PUBLIC_COLLECTION;
     let mut failures: Vec<Value> = Vec::new();
@@ -765,6 +799,9 @@ async fn add_objects(
     }
     if !indicator_rows.is_empty() {
         s.indicators.queue(indicator_rows);
+    }
+    if !successes.is_empty() {
+        s.wake_federation();
     }
     s.metrics.objects_refused(failures.len() as u64);
     let status_id = uuid::Uuid::new_v4().to_string();

@@ -11,6 +11,7 @@
 
 mod advisories;
 mod db;
+mod federation;
 mod inventories;
 mod model;
 mod objects;
@@ -25,6 +26,7 @@ use sha2::{Digest, Sha256};
 pub use advisories::*;
 use db::{Conn, Pool};
 pub use db::{Dialect, Val};
+pub use federation::*;
 pub use hinomi_access::{OrgKind, Scope};
 pub use hinomi_stix::{Timestamp, Tlp};
 pub use inventories::*;
@@ -33,25 +35,31 @@ pub use objects::*;
 pub use warnings::*;
 
 /// The schema version this binary knows. Migrations bring older stores up to it.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 const SQLITE_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0001_init.sql"),
     include_str!("../migrations/sqlite/0002_advisories.sql"),
     include_str!("../migrations/sqlite/0003_inventories.sql"),
     include_str!("../migrations/sqlite/0004_warnings.sql"),
+    include_str!("../migrations/sqlite/0005_federation.sql"),
 ];
 const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0001_init.sql"),
     include_str!("../migrations/postgres/0002_advisories.sql"),
     include_str!("../migrations/postgres/0003_inventories.sql"),
     include_str!("../migrations/postgres/0004_warnings.sql"),
+    include_str!("../migrations/postgres/0005_federation.sql"),
 ];
 
 /// Ids of the collections every hub starts with.
 pub const SHARED_COLLECTION: &str = "4f1d6a8e-2c47-4b5e-9f0a-7d3c2e1b5a60";
 pub const WARNINGS_COLLECTION: &str = "7b2e9c41-8d3f-4a6b-b5e1-0c9f4d2a7e38";
 pub const PUBLIC_COLLECTION: &str = "c3a8f5d2-6e1b-4c9a-8f7d-2b4e6a1c9d05";
+/// Where objects received from peer hubs are stored.
+pub const FEDERATION_COLLECTION: &str = "9a4c1e7b-3f2d-4e8a-b6c5-1d0e7f3a2b94";
+/// Tombstones of deleted objects, for peers.
+pub const TOMBSTONES_COLLECTION: &str = "e5b7d3a1-9c4f-4b2e-8a6d-3f1c0e9b7d52";
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]

@@ -101,6 +101,8 @@ pub struct Principal {
     pub token_id: String,
     /// The organization's identity and its communities' identities.
     pub audience_keys: Vec<String>,
+    /// For a peer hub: whether its sharing agreement lets TLP:GREEN cross.
+    pub peer_green: bool,
 }
 
 /// A named group of organizations, usable as an audience.
@@ -504,11 +506,16 @@ impl Store {
             )? {
                 keys.push(k[0].text());
             }
+            let peer_green = org.kind == OrgKind::PeerHub
+                && c.query_one("SELECT agreement FROM peers WHERE id = ? AND disabled IS NULL", &[(&org.id).into()])?
+                    .and_then(|r| serde_json::from_str::<Value>(&r[0].text()).ok())
+                    .is_some_and(|a| a["green"].as_bool() == Some(true));
             Ok(Some(Principal {
                 token_id: r[0].text(),
                 role: Role::parse(&r[1].text()).unwrap_or(Role::ReadOnly),
                 org,
                 audience_keys: keys,
+                peer_green,
             }))
         })
     }

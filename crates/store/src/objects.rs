@@ -142,6 +142,9 @@ pub struct Page {
     /// More items follow; `next` continues.
     pub more: bool,
     pub next: Option<Cursor>,
+    /// The earliest and latest `date_added` of the page as read, kept when a caller
+    /// filters items out afterwards (TAXII's X-TAXII-Date-Added-First/Last).
+    pub added_range: Option<(Timestamp, Timestamp)>,
 }
 
 fn tlp_list(set: TlpSet) -> String {
@@ -342,6 +345,26 @@ pub(crate) fn notify_indicators(c: &mut Conn, ids: &[&String]) -> Result<(), Sto
     Ok(())
 }
 
+/// The tombstone of a deleted object: its last version, revoked, a little later, with
+/// the hub extension's `deleted` flag. None for objects without versions (SCOs).
+fn tombstone(json: &str, tlp: Tlp) -> Option<NewObject> {
+    let mut v: Value = serde_json::from_str(json).ok()?;
+    let modified = Timestamp::parse(v.get("modified")?.as_str()?).ok()?;
+    let when = Timestamp(Timestamp::now().micros().max(modified.micros() + 1000));
+    v["modified"] = json!(when.to_string());
+    v["revoked"] = json!(true);
+    let ext = hinomi_stix::HUB_EXTENSION_ID;
+    if !v["extensions"].is_object() {
+        v["extensions"] = json!({});
+    }
+    if !v["extensions"][ext].is_object() {
+        v["extensions"][ext] = json!({"extension_type": "property-extension"});
+    }
+    v["extensions"][ext]["deleted"] = json!(true);
+    let checked = hinomi_stix::check_object(v).ok()?;
+    Some(NewObject::new(checked, tlp))
+}
+
 fn fix_version_flags(c: &mut Conn, collection_id: &str, stix_id: &str) -> Result<(), StoreError> {
     c.execute(
         "UPDATE objects SET \
@@ -488,7 +511,17 @@ impl Store {
         } else {
             None
         };
-        Ok(Page { items, more, next })
+        let added_range = items
+            .iter()
+            .map(|i| i.date_added)
+            .min()
+            .zip(items.iter().map(|i| i.date_added).max());
+        Ok(Page {
+            items,
+            more,
+            next,
+            added_range,
+        })
     }
 
     /// Deletes the versions of `stix_id` in a collection that `owner_org` owns (any
@@ -518,6 +551,11 @@ impl Store {
                     .into_iter()
                     .map(|r| r[0].clone())
                     .collect();
+                // The latest version, for the tombstone peers get if nothing remains.
+                let latest = c.query_one(
+                    "SELECT owner_org, tlp, json FROM objects WHERE collection_id = ? AND stix_id = ? ORDER BY version DESC LIMIT 1",
+                    &[collection_id.into(), stix_id.into()],
+                )?;
                 for pk in &pks {
                     c.execute(
                         "DELETE FROM object_audience WHERE pk = ?",
@@ -527,6 +565,21 @@ impl Store {
                 }
                 if !pks.is_empty() {
                     fix_version_flags(c, collection_id, stix_id)?;
+                    let gone = c
+                        .query_one(
+                            "SELECT 1 FROM objects WHERE collection_id = ? AND stix_id = ? LIMIT 1",
+                            &[collection_id.into(), stix_id.into()],
+                        )?
+                        .is_none();
+                    if let (true, Some(l)) = (gone, latest) {
+                        if collection_id != crate::TOMBSTONES_COLLECTION {
+                            let tlp = Tlp::from_i64(l[1].int()).unwrap_or(Tlp::Red);
+                            if let Some(t) = tombstone(&l[2].text(), tlp) {
+                                let first = self.reserve_added(1);
+                                insert_objects(c, crate::TOMBSTONES_COLLECTION, &l[0].text(), vec![t], first)?;
+                            }
+                        }
+                    }
                     if stix_id.starts_with("indicator--") {
                         notify_indicators(c, &[&stix_id.to_string()])?;
                     }

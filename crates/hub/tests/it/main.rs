@@ -3,6 +3,7 @@
 
 mod access_paths;
 mod advisories;
+mod federation;
 mod findings;
 mod malformed;
 mod observations;

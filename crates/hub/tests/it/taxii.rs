@@ -23,7 +23,14 @@ fn discovery_root_and_collections() {
     let (_, member) = hub.member("Ministry", "government");
     let r = hub.taxii_get("/taxii2/hub/collections/", Some(&member));
     let cols = r.json()["collections"].as_array().unwrap().clone();
-    assert_eq!(cols.len(), 3);
+    let mut aliases: Vec<&str> = cols.iter().map(|c| c["alias"].as_str().unwrap()).collect();
+    aliases.sort();
+    assert_eq!(aliases, ["federation", "public", "shared", "warnings"]);
+    let fed = cols.iter().find(|c| c["alias"] == "federation").unwrap();
+    assert_eq!(
+        fed["can_write"], false,
+        "only peer hubs write what they send"
+    );
     let warnings = cols.iter().find(|c| c["alias"] == "warnings").unwrap();
     assert_eq!(warnings["can_read"], true);
     assert_eq!(

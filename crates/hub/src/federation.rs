@@ -1,0 +1,1114 @@
+//! Federation with peer hubs over TAXII 2.1: what may cross (the access rule for the
+//! peer-hub reader plus the sharing agreement), anonymization on export, pull with
+//! durable `added_after` checkpoints, push with durable cursors, ingest of what peers
+//! send with provenance and the receiving hub's handling, tombstones, the worker and
+//! the REST API under `/api/v1/peers`.
+//!
+//! Invariants:
+//! - Nothing leaves for a peer without passing [`hinomi_access::Scope::allows`] for
+//!   that peer's reader (in SQL, via the store's scope filter) and
+//!   [`ExportView::admits`] (loops, forwarding, exercises, collections).
+//! - Nothing received is stored wider than it was sent: GREEN becomes coordinator-only
+//!   unless the agreement makes the hubs one community; AMBER must name this hub;
+//!   AMBER+STRICT and RED are refused.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use hinomi_access::{OrgKind, Reader, Scope};
+use hinomi_notify::sealed::MasterKey;
+use hinomi_stix::{check_object, Timestamp, Tlp, HUB_EXTENSION_ID};
+use hinomi_store::{
+    Agreement, Cursor, IndicatorRow, NewObject, ObjectQuery, Order, Outcome, Page, Peer, Store,
+    StoreError, VersionFilter, FEDERATION_COLLECTION, TOMBSTONES_COLLECTION,
+};
+
+use crate::auth::caller;
+use crate::error::{ApiError, ApiResult, Code};
+use crate::rest::json_body;
+use crate::{AppState, Shared, TAXII_MEDIA_TYPE};
+
+/// Federation settings of the hub.
+#[derive(Debug, Clone)]
+pub struct FederationConfig {
+    /// How often each peer is pulled (and pushed, at the latest) without a wake-up.
+    pub pull_interval: Duration,
+    /// Objects per TAXII page or envelope.
+    pub batch: usize,
+    /// TLS for outgoing peer connections (a client certificate for mutual TLS, extra
+    /// roots); None: ureq's defaults.
+    pub client_tls: Option<Arc<tokio_rustls::rustls::ClientConfig>>,
+}
+
+impl Default for FederationConfig {
+    fn default() -> FederationConfig {
+        FederationConfig {
+            pull_interval: Duration::from_secs(60),
+            batch: 1000,
+            client_tls: None,
+        }
+    }
+}
+
+fn ext(v: &Value) -> &Value {
+    &v["extensions"][HUB_EXTENSION_ID]
+}
+
+/// What one peer may receive beyond the access rule, and how it is rewritten.
+pub struct ExportView {
+    pub peer: Peer,
+    /// Agreements of every peer, by its organization id (forwarding asks both).
+    agreements: HashMap<String, Agreement>,
+    /// Identities of this hub's member organizations (anonymization hides them).
+    members: HashSet<String>,
+    /// This hub's identity (the coordinator's).
+    hub_identity: String,
+}
+
+impl ExportView {
+    /// The view for the peer whose organization id is `peer_org`, if it is a peer.
+    pub fn load(store: &Store, peer_org: &str) -> Result<Option<ExportView>, StoreError> {
+        let peers = store.peers()?;
+        let Some(peer) = peers.iter().find(|p| p.id == peer_org).cloned() else {
+            return Ok(None);
+        };
+        let members = store
+            .member_organizations()?
+            .into_iter()
+            .map(|o| o.identity_id)
+            .collect();
+        let hub_identity = store
+            .coordinator()?
+            .map(|c| c.identity_id)
+            .unwrap_or_default();
+        Ok(Some(ExportView {
+            agreements: peers
+                .into_iter()
+                .map(|p| (p.id.clone(), p.agreement))
+                .collect(),
+            peer,
+            members,
+            hub_identity,
+        }))
+    }
+
+    /// Whether an object (already allowed by the access rule) may go to this peer.
+    pub fn admits(&self, owner_org: &str, tlp: Tlp, v: &Value) -> bool {
+        let a = &self.peer.agreement;
+        if tlp == Tlp::Amber && !a.amber {
+            return false;
+        }
+        if owner_org == self.peer.id {
+            return false; // never back to where it came from
+        }
+        if let Some(origin) = self.agreements.get(owner_org) {
+            if !(origin.forward && a.forward) {
+                return false;
+            }
+        }
+        if ext(v)["exercise"].as_bool() == Some(true) && !a.exercise {
+            return false;
+        }
+        if a.anonymize
+            && v["type"] == "identity"
+            && v["id"].as_str().is_some_and(|i| self.members.contains(i))
+        {
+            return false;
+        }
+        true
+    }
+
+    /// The object as the peer receives it: with anonymization, every reference to a
+    /// member organization's identity becomes the hub's identity.
+    pub fn render(&self, mut v: Value) -> Value {
+        if self.peer.agreement.anonymize && !self.hub_identity.is_empty() {
+            anonymize(&mut v, &self.members, &self.hub_identity);
+            // (`get_mut`: indexing a missing key mutably would insert it.)
+            if let Some(aud) = v
+                .get_mut("extensions")
+                .and_then(|e| e.get_mut(HUB_EXTENSION_ID))
+                .and_then(|e| e.get_mut("audience"))
+                .and_then(Value::as_array_mut)
+            {
+                let mut seen = HashSet::new();
+                aud.retain(|x| seen.insert(x.clone()));
+            }
+        }
+        v
+    }
+
+    /// Filters and rewrites a page read by this peer over TAXII.
+    pub fn apply(&self, page: &mut Page) {
+        page.items.retain_mut(|i| {
+            let Ok(v) = serde_json::from_str::<Value>(&i.json) else {
+                return false;
+            };
+            if !self.admits(&i.owner_org, i.tlp, &v) {
+                return false;
+            }
+            if self.peer.agreement.anonymize {
+                i.json = self.render(v).to_string();
+            }
+            true
+        });
+    }
+}
+
+fn anonymize(v: &mut Value, members: &HashSet<String>, hub: &str) {
+    match v {
+        Value::String(s) if members.contains(s.as_str()) => *s = hub.to_string(),
+        Value::Array(a) => a.iter_mut().for_each(|x| anonymize(x, members, hub)),
+        Value::Object(m) => m.values_mut().for_each(|x| anonymize(x, members, hub)),
+        _ => {}
+    }
+}
+
+/// The access-rule reader a peer is.
+fn peer_scope(store: &Store, peer: &Peer) -> Result<Scope, StoreError> {
+    let mut keys = vec![peer.identity_id.clone()];
+    for c in store.communities()? {
+        if c.members.contains(&peer.id) {
+            keys.push(c.identity_id);
+        }
+    }
+    Ok(Scope::for_reader(&Reader::Organization {
+        org_id: peer.id.clone(),
+        kind: OrgKind::PeerHub,
+        audience_keys: keys,
+        peer_green: peer.agreement.green,
+    }))
+}
+
+/// What one ingest did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct IngestReport {
+    pub added: usize,
+    pub duplicates: usize,
+    pub deleted: usize,
+    /// (object id, reason).
+    pub refused: Vec<(String, String)>,
+    /// Added by TLP label.
+    pub by_tlp: BTreeMap<String, i64>,
+    /// Per submitted object: None for success, Some(reason) when refused.
+    pub per_object: Vec<(String, String, Option<String>)>,
+}
+
+/// Stores what a peer sent (pulled or pushed) in the federation collection, owned by
+/// the peer's organization, with the receiving hub's handling; applies tombstones.
+pub fn ingest(
+    store: &Store,
+    state: Option<&AppState>,
+    peer: &Peer,
+    objects: Vec<Value>,
+) -> Result<IngestReport, StoreError> {
+    let a = &peer.agreement;
+    let hub_identity = store
+        .coordinator()?
+        .map(|c| c.identity_id)
+        .unwrap_or_default();
+    let local: HashSet<String> = store
+        .organizations()?
+        .into_iter()
+        .filter(|o| o.kind != OrgKind::PeerHub)
+        .map(|o| o.identity_id)
+        .collect();
+    let mut r = IngestReport::default();
+    let mut batch: Vec<(String, String, Tlp, NewObject)> = Vec::new();
+    for (i, raw) in objects.into_iter().enumerate() {
+        let id = raw["id"].as_str().unwrap_or("").to_string();
+        let version = raw["modified"]
+            .as_str()
+            .or(raw["created"].as_str())
+            .unwrap_or("")
+            .to_string();
+        let refuse = |r: &mut IngestReport, why: String| {
+            r.refused.push((id.clone(), why.clone()));
+            r.per_object.push((id.clone(), version.clone(), Some(why)));
+        };
+        let checked = match check_object(raw) {
+            Ok(c) => c,
+            Err(e) => {
+                refuse(&mut r, format!("objects[{i}].{}: {}", e.path, e.message));
+                continue;
+            }
+        };
+        if ext(&checked.value)["deleted"].as_bool() == Some(true) {
+            let all = VersionFilter {
+                all: true,
+                ..VersionFilter::default()
+            };
+            r.deleted += store.delete_object(
+                FEDERATION_COLLECTION,
+                &checked.id,
+                Some(&peer.id),
+                &all,
+                &peer.id,
+            )?;
+            r.per_object.push((id.clone(), version.clone(), None));
+            continue;
+        }
+        if checked.exercise && !a.exercise {
+            refuse(
+                &mut r,
+                "exercise objects are not part of the sharing agreement".into(),
+            );
+            continue;
+        }
+        if checked
+            .created_by_ref
+            .as_ref()
+            .is_some_and(|c| local.contains(c))
+        {
+            refuse(
+                &mut r,
+                "created_by_ref names an organization of this hub".into(),
+            );
+            continue;
+        }
+        let marked = checked.tlp.unwrap_or(Tlp::Amber);
+        let effective = match marked {
+            Tlp::Clear => Tlp::Clear,
+            Tlp::Green if !a.green => {
+                refuse(
+                    &mut r,
+                    "TLP:GREEN is not part of the sharing agreement".into(),
+                );
+                continue;
+            }
+            Tlp::Green if a.one_community => Tlp::Green,
+            // The hubs are not one community: GREEN reaches the coordinator, who may
+            // extend it on a need-to-know basis.
+            Tlp::Green => Tlp::Amber,
+            Tlp::Amber if a.amber && checked.audience.iter().any(|x| *x == hub_identity) => {
+                Tlp::Amber
+            }
+            Tlp::Amber => {
+                refuse(
+                    &mut r,
+                    "TLP:AMBER crosses only when the agreement includes named AMBER and its audience names this hub".into(),
+                );
+                continue;
+            }
+            t => {
+                refuse(&mut r, format!("{t} never crosses between hubs"));
+                continue;
+            }
+        };
+        // GREEN kept for the coordinator only must not carry an audience that would
+        // widen it; received audiences name identities of the other hub anyway.
+        batch.push((id, version, marked, NewObject::new(checked, effective)));
+    }
+    if !batch.is_empty() {
+        let rows: Vec<Option<IndicatorRow>> = batch
+            .iter()
+            .map(|(_, _, _, o)| {
+                (o.checked.object_type == "indicator").then(|| IndicatorRow {
+                    stix_id: o.checked.id.clone(),
+                    owner_org: peer.id.clone(),
+                    tlp: o.tlp,
+                    audience: o.checked.audience.clone(),
+                    version: o.checked.version.map_or(0, Timestamp::micros),
+                    json: o.json.clone(),
+                })
+            })
+            .collect();
+        let meta: Vec<(String, String, Tlp)> = batch
+            .iter()
+            .map(|(a, b, t, _)| (a.clone(), b.clone(), *t))
+            .collect();
+        let objs: Vec<NewObject> = batch.into_iter().map(|(_, _, _, o)| o).collect();
+        let outcomes = store.add_objects(FEDERATION_COLLECTION, &peer.id, objs)?;
+        let mut indexed = Vec::new();
+        for (((id, version, tlp), o), row) in meta.into_iter().zip(outcomes).zip(rows) {
+            match o {
+                Outcome::Added => {
+                    r.added += 1;
+                    *r.by_tlp.entry(tlp.label().to_string()).or_default() += 1;
+                    indexed.extend(row);
+                    r.per_object.push((id, version, None));
+                }
+                Outcome::Duplicate => {
+                    r.duplicates += 1;
+                    r.per_object.push((id, version, None));
+                }
+                // Owned by another organization here: it arrived by another path first.
+                Outcome::Refused(m) if m.contains("owner") => {
+                    r.duplicates += 1;
+                    r.per_object.push((id, version, None));
+                }
+                Outcome::Refused(m) => {
+                    r.refused.push((id.clone(), m.clone()));
+                    r.per_object.push((id, version, Some(m)));
+                }
+            }
+        }
+        if let (Some(s), false) = (state, indexed.is_empty()) {
+            s.indicators.queue(indexed);
+        }
+    }
+    Ok(r)
+}
+
+/// Context of one sync run.
+pub struct Fed<'a> {
+    pub store: &'a Store,
+    pub key: &'a MasterKey,
+    pub agent: &'a ureq::Agent,
+    pub batch: usize,
+    pub state: Option<&'a AppState>,
+}
+
+/// What a sync moved.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SyncReport {
+    pub pulled: usize,
+    pub pushed: usize,
+    pub duplicates: usize,
+    pub deleted: usize,
+    pub refused: usize,
+}
+
+impl SyncReport {
+    pub fn to_json(&self) -> Value {
+        json!({"pulled": self.pulled, "pushed": self.pushed, "duplicates": self.duplicates,
+               "deleted": self.deleted, "refused": self.refused})
+    }
+}
+
+fn token(fed: &Fed<'_>, peer: &Peer) -> Result<Option<String>, String> {
+    peer.credentials_sealed
+        .as_deref()
+        .map(|s| {
+            fed.key
+                .open(s, peer.id.as_bytes())
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| {
+                    "the stored credentials cannot be read with this hub's key".to_string()
+                })
+        })
+        .transpose()
+}
+
+fn request(fed: &Fed<'_>, method: &str, url: &str, token: &Option<String>) -> ureq::Request {
+    let mut r = fed
+        .agent
+        .request(method, url)
+        .set("Accept", TAXII_MEDIA_TYPE);
+    if let Some(t) = token {
+        r = r.set("Authorization", t);
+    }
+    r
+}
+
+fn http_err(e: ureq::Error) -> String {
+    match e {
+        ureq::Error::Status(code, resp) => {
+            let body = resp.into_string().unwrap_or_default();
+            let msg: String = body.chars().take(300).collect();
+            format!("HTTP {code}: {msg}")
+        }
+        ureq::Error::Transport(t) => format!("transport: {t}"),
+    }
+}
+
+/// Pulls every configured remote collection from its checkpoint on.
+pub fn pull(fed: &Fed<'_>, peer: &Peer) -> Result<SyncReport, String> {
+    let token = token(fed, peer)?;
+    let mut rep = SyncReport::default();
+    let mut by_tlp: BTreeMap<String, i64> = BTreeMap::new();
+    for cid in &peer.pull_collections {
+        let since = fed
+            .store
+            .checkpoint(&peer.id, cid)
+            .map_err(|e| e.to_string())?;
+        let mut next: Option<String> = None;
+        loop {
+            let mut url = format!(
+                "{}collections/{cid}/objects/?limit={}&match%5Bversion%5D=all",
+                peer.api_root, fed.batch
+            );
+            if let Some(a) = &since {
+                url.push_str(&format!("&added_after={}", urlencode(a)));
+            }
+            if let Some(n) = &next {
+                url.push_str(&format!("&next={}", urlencode(n)));
+            }
+            let resp = match request(fed, "GET", &url, &token).call() {
+                Ok(r) => r,
+                // No objects at all is a 404 for some servers; nothing to pull.
+                Err(ureq::Error::Status(404, _)) if next.is_none() => break,
+                Err(e) => return Err(format!("{cid}: {}", http_err(e))),
+            };
+            let last = resp.header("x-taxii-date-added-last").map(String::from);
+            let env: Value = resp
+                .into_json()
+                .map_err(|e| format!("{cid}: not a TAXII envelope: {e}"))?;
+            let objects = env["objects"].as_array().cloned().unwrap_or_default();
+            let n = objects.len();
+            let r = ingest(fed.store, fed.state, peer, objects).map_err(|e| e.to_string())?;
+            rep.pulled += r.added;
+            rep.duplicates += r.duplicates;
+            rep.deleted += r.deleted;
+            rep.refused += r.refused.len();
+            for (t, k) in r.by_tlp {
+                *by_tlp.entry(t).or_default() += k;
+            }
+            if let Some(l) = &last {
+                fed.store
+                    .set_checkpoint(&peer.id, cid, l)
+                    .map_err(|e| e.to_string())?;
+            }
+            let more = env["more"].as_bool().unwrap_or(false);
+            match env["next"].as_str() {
+                Some(nx) if more && n > 0 => next = Some(nx.to_string()),
+                _ => break,
+            }
+        }
+    }
+    let moved: Vec<(String, i64)> = by_tlp.into_iter().collect();
+    if let Some(s) = fed.state {
+        s.metrics.federation(&peer.name, "in", &moved);
+    }
+    fed.store
+        .record_sync(&peer.id, "in", Ok(&moved), Timestamp::now().micros())
+        .map_err(|e| e.to_string())?;
+    Ok(rep)
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The local collections pushed to (and readable by) a peer, tombstones last.
+fn exported(peer: &Peer) -> Vec<String> {
+    let mut v = peer.agreement.exported_collections.clone();
+    v.push(TOMBSTONES_COLLECTION.into());
+    v
+}
+
+/// Pushes what may cross, from each exported collection's cursor on.
+pub fn push(fed: &Fed<'_>, peer: &Peer) -> Result<SyncReport, String> {
+    let Some(target) = &peer.push_collection else {
+        return Err("no push_collection is configured for this peer".into());
+    };
+    let token = token(fed, peer)?;
+    let scope = peer_scope(fed.store, peer).map_err(|e| e.to_string())?;
+    let view = ExportView::load(fed.store, &peer.id)
+        .map_err(|e| e.to_string())?
+        .ok_or("the peer is not registered")?;
+    let mut rep = SyncReport::default();
+    let mut by_tlp: BTreeMap<String, i64> = BTreeMap::new();
+    let url = format!("{}collections/{target}/objects/", peer.api_root);
+    for cid in exported(peer) {
+        loop {
+            let (added, pk) = fed
+                .store
+                .push_cursor(&peer.id, &cid)
+                .map_err(|e| e.to_string())?;
+            let mut q = ObjectQuery::new(&cid, &scope);
+            q.versions = VersionFilter {
+                all: true,
+                ..VersionFilter::default()
+            };
+            q.after = Some(Cursor { key: added, pk });
+            q.limit = fed.batch;
+            q.order = Order::Added;
+            let page = fed.store.query_objects(&q).map_err(|e| e.to_string())?;
+            let Some(last) = page.items.last().map(|l| (l.date_added.micros(), l.pk)) else {
+                break;
+            };
+            let mut objs = Vec::new();
+            for i in &page.items {
+                let Ok(v) = serde_json::from_str::<Value>(&i.json) else {
+                    continue;
+                };
+                if view.admits(&i.owner_org, i.tlp, &v) {
+                    *by_tlp.entry(i.tlp.label().to_string()).or_default() += 1;
+                    objs.push(view.render(v));
+                }
+            }
+            if !objs.is_empty() {
+                let n = objs.len();
+                let body = json!({ "objects": objs }).to_string();
+                let resp = request(fed, "POST", &url, &token)
+                    .set("Content-Type", TAXII_MEDIA_TYPE)
+                    .send_string(&body)
+                    .map_err(|e| format!("{target}: {}", http_err(e)))?;
+                let status: Value = resp.into_json().unwrap_or(Value::Null);
+                let failed = status["failure_count"].as_u64().unwrap_or(0) as usize;
+                rep.pushed += n - failed.min(n);
+                rep.refused += failed;
+                if failed > 0 {
+                    tracing::info!(peer = %peer.name, failed, first = %status["failures"][0], "peer refused objects");
+                }
+            }
+            fed.store
+                .set_push_cursor(&peer.id, &cid, last.0, last.1)
+                .map_err(|e| e.to_string())?;
+            if !page.more {
+                break;
+            }
+        }
+    }
+    let moved: Vec<(String, i64)> = by_tlp.into_iter().collect();
+    if let Some(s) = fed.state {
+        s.metrics.federation(&peer.name, "out", &moved);
+    }
+    fed.store
+        .record_sync(&peer.id, "out", Ok(&moved), Timestamp::now().micros())
+        .map_err(|e| e.to_string())?;
+    Ok(rep)
+}
+
+/// Pull (if the peer is pulled) then push (if pushed); errors are recorded.
+pub fn sync(fed: &Fed<'_>, peer: &Peer) -> Result<SyncReport, String> {
+    let mut total = SyncReport::default();
+    let record = |dir: &str, e: &str| {
+        let _ = fed
+            .store
+            .record_sync(&peer.id, dir, Err(e), Timestamp::now().micros());
+        if let Some(s) = fed.state {
+            s.metrics.federation_error(&peer.name);
+        }
+        tracing::warn!(peer = %peer.name, direction = dir, error = %e, "federation");
+    };
+    if peer.pulls() {
+        match pull(fed, peer) {
+            Ok(r) => {
+                total.pulled += r.pulled;
+                total.duplicates += r.duplicates;
+                total.deleted += r.deleted;
+                total.refused += r.refused;
+            }
+            Err(e) => {
+                record("in", &e);
+                return Err(format!("pull from {}: {e}", peer.name));
+            }
+        }
+    }
+    if peer.pushes() {
+        match push(fed, peer) {
+            Ok(r) => {
+                total.pushed += r.pushed;
+                total.refused += r.refused;
+            }
+            Err(e) => {
+                record("out", &e);
+                return Err(format!("push to {}: {e}", peer.name));
+            }
+        }
+    }
+    Ok(total)
+}
+
+/// An HTTP agent for peer connections.
+pub fn agent(config: &FederationConfig) -> ureq::Agent {
+    let mut b = ureq::AgentBuilder::new()
+        .timeout_connect(Duration::from_secs(10))
+        .timeout(Duration::from_secs(120));
+    if let Some(tls) = &config.client_tls {
+        b = b.tls_config(tls.clone());
+    }
+    b.build()
+}
+
+/// Starts the federation worker: pushes whenever woken (new local objects) and at least
+/// every second, pulls every `pull_interval`; a failing peer backs off up to 5 minutes.
+pub(crate) fn spawn(state: &Shared) {
+    let weak = Arc::downgrade(state);
+    let waker = state.federation_waker.clone();
+    let _ = std::thread::Builder::new()
+        .name("hinomi-federation".into())
+        .spawn(move || {
+            let mut next_pull: HashMap<String, Instant> = HashMap::new();
+            let mut backoff: HashMap<String, (Instant, u32)> = HashMap::new();
+            let mut agent: Option<ureq::Agent> = None;
+            loop {
+                {
+                    let Some(s) = weak.upgrade() else { return };
+                    let agent =
+                        agent.get_or_insert_with(|| crate::federation::agent(&s.config.federation));
+                    let peers = s.store.peers().unwrap_or_default();
+                    let forced: HashSet<String> = std::mem::take(
+                        &mut *s
+                            .federation_forced
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner()),
+                    );
+                    for peer in peers {
+                        if backoff
+                            .get(&peer.id)
+                            .is_some_and(|(t, _)| Instant::now() < *t)
+                            && !forced.contains(&peer.id)
+                        {
+                            continue;
+                        }
+                        let fed = Fed {
+                            store: &s.store,
+                            key: &s.config.notify.key,
+                            agent,
+                            batch: s.config.federation.batch,
+                            state: Some(&s),
+                        };
+                        let pull_due = next_pull.get(&peer.id).is_none_or(|t| Instant::now() >= *t)
+                            || forced.contains(&peer.id);
+                        let mut p = peer.clone();
+                        if !pull_due {
+                            p.direction = if peer.pushes() {
+                                "push".into()
+                            } else {
+                                continue;
+                            };
+                        }
+                        let result = {
+                            let _one_at_a_time = s
+                                .federation_sync_lock
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner());
+                            sync(&fed, &p)
+                        };
+                        match result {
+                            Ok(_) => {
+                                backoff.remove(&peer.id);
+                                if pull_due {
+                                    next_pull.insert(
+                                        peer.id.clone(),
+                                        Instant::now() + s.config.federation.pull_interval,
+                                    );
+                                }
+                            }
+                            Err(_) => {
+                                let n = backoff.get(&peer.id).map_or(0, |(_, n)| *n) + 1;
+                                let wait = Duration::from_secs((1u64 << n.min(8)).min(300));
+                                backoff.insert(peer.id.clone(), (Instant::now() + wait, n));
+                            }
+                        }
+                    }
+                }
+                waker.wait(Duration::from_secs(1));
+            }
+        });
+}
+
+// ---- REST ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AgreementInput {
+    #[serde(default)]
+    green: bool,
+    #[serde(default)]
+    amber: bool,
+    #[serde(default)]
+    one_community: bool,
+    #[serde(default)]
+    exported_collections: Vec<String>,
+    #[serde(default)]
+    exercise: bool,
+    #[serde(default)]
+    anonymize: bool,
+    #[serde(default)]
+    forward: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PeerInput {
+    name: String,
+    #[serde(default)]
+    country: Option<String>,
+    identity_id: String,
+    api_root: String,
+    #[serde(default)]
+    pull_collections: Vec<String>,
+    #[serde(default)]
+    push_collection: Option<String>,
+    /// The token this hub presents to the peer (Bearer)…
+    #[serde(default)]
+    token: Option<String>,
+    /// …or HTTP Basic credentials (for example a medallion server).
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+    direction: String,
+    agreement: AgreementInput,
+}
+
+fn bad(m: impl Into<String>) -> ApiError {
+    ApiError::new(Code::BadRequest, m)
+}
+
+async fn peer_from_input(
+    s: &Shared,
+    id: &str,
+    inp: PeerInput,
+    old: Option<&Peer>,
+) -> ApiResult<Peer> {
+    if inp.name.trim().is_empty() || inp.name.len() > 200 {
+        return Err(bad("name: 1 to 200 characters"));
+    }
+    hinomi_stix::check_identifier(&inp.identity_id)
+        .ok()
+        .filter(|(t, _)| *t == "identity")
+        .ok_or_else(|| {
+            bad(format!(
+                "identity_id: '{}' is not a STIX identity id",
+                inp.identity_id
+            ))
+        })?;
+    let mut api_root = inp.api_root.trim().to_string();
+    if !(api_root.starts_with("http://") || api_root.starts_with("https://"))
+        || api_root.len() > 2000
+    {
+        return Err(bad("api_root: the peer's TAXII API root URL, http(s)://…/"));
+    }
+    if !api_root.ends_with('/') {
+        api_root.push('/');
+    }
+    if !["pull", "push", "both"].contains(&inp.direction.as_str()) {
+        return Err(bad(format!(
+            "direction: '{}' is not one of pull, push, both",
+            inp.direction
+        )));
+    }
+    if inp.direction != "pull" && inp.push_collection.is_none() {
+        return Err(bad(
+            "push_collection: needed to push (the peer's collection that receives)",
+        ));
+    }
+    if inp.direction != "push" && inp.pull_collections.is_empty() {
+        return Err(bad(
+            "pull_collections: name at least one remote collection to pull",
+        ));
+    }
+    let cols = s.db(|st| st.collections()).await?;
+    let mut exported = Vec::new();
+    for (i, c) in inp.agreement.exported_collections.iter().enumerate() {
+        let col = cols
+            .iter()
+            .find(|x| &x.id == c || x.alias.as_deref() == Some(c.as_str()))
+            .ok_or_else(|| {
+                bad(format!(
+                    "agreement.exported_collections[{i}]: no collection '{c}'"
+                ))
+            })?;
+        if col.id == TOMBSTONES_COLLECTION {
+            continue; // always exported
+        }
+        exported.push(col.id.clone());
+    }
+    // Stored sealed as the Authorization header value.
+    let header = match (&inp.token, &inp.username) {
+        (Some(_), Some(_)) => return Err(bad("token or username/password, not both")),
+        (Some(t), None) if !t.is_empty() => Some(format!("Bearer {t}")),
+        (None, Some(u)) => {
+            use base64::Engine;
+            let pass = inp.password.clone().unwrap_or_default();
+            Some(format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{u}:{pass}"))
+            ))
+        }
+        _ => None,
+    };
+    let credentials_sealed = match header {
+        Some(h) => Some(s.config.notify.key.seal(h.as_bytes(), id.as_bytes())),
+        None => old.and_then(|o| o.credentials_sealed.clone()),
+    };
+    let now = s.config.clock.now();
+    Ok(Peer {
+        id: id.to_string(),
+        name: inp.name.trim().to_string(),
+        country: inp.country,
+        identity_id: inp.identity_id,
+        api_root,
+        pull_collections: inp.pull_collections,
+        push_collection: inp.push_collection,
+        credentials_sealed,
+        direction: inp.direction,
+        agreement: Agreement {
+            green: inp.agreement.green,
+            amber: inp.agreement.amber,
+            one_community: inp.agreement.one_community,
+            exported_collections: exported,
+            exercise: inp.agreement.exercise,
+            anonymize: inp.agreement.anonymize,
+            forward: inp.agreement.forward,
+        },
+        created: old.map_or(now, |o| o.created),
+        updated: now,
+    })
+}
+
+/// The peer with its operational status.
+fn peer_view(store: &Store, p: &Peer) -> Result<Value, StoreError> {
+    let st = store.peer_status(&p.id)?;
+    let mut pending = 0;
+    let mut oldest: Option<i64> = None;
+    if p.pushes() {
+        for cid in exported(p) {
+            let (added, _) = store.push_cursor(&p.id, &cid)?;
+            let (n, first) = store.backlog(&cid, added)?;
+            pending += n;
+            oldest = match (oldest, first) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+    }
+    let now = Timestamp::now().micros();
+    let mut v = p.to_json();
+    v["status"] = json!({
+        "last_pull": st.last_pull.map(|t| Timestamp(t).to_string()),
+        "last_push": st.last_push.map(|t| Timestamp(t).to_string()),
+        "last_error": st.last_error,
+        "last_error_at": st.last_error_at.map(|t| Timestamp(t).to_string()),
+        "objects": st.counts,
+        "push_pending": pending,
+        "push_lag_seconds": oldest.map(|o| ((now - o).max(0) as f64 / 1e6 * 10.0).round() / 10.0),
+    });
+    Ok(v)
+}
+
+/// `POST /api/v1/peers` (admin): registers a peer; the response carries the token the
+/// peer uses with this hub, shown once.
+pub async fn create_peer(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let c = caller(&s, &headers).await?;
+    let admin = c.require_admin()?.org.id.clone();
+    let inp: PeerInput = json_body(&s, &headers, body).await?;
+    let id = uuid::Uuid::new_v4().to_string();
+    let p = peer_from_input(&s, &id, inp, None).await?;
+    let p2 = p.clone();
+    let token = s.db(move |st| st.create_peer(&p2, &admin)).await?;
+    let p3 = p.clone();
+    let mut v = s.db(move |st| peer_view(st, &p3)).await?;
+    v["token"] = json!(token);
+    s.wake_federation();
+    Ok((StatusCode::CREATED, Json(v)).into_response())
+}
+
+/// `GET /api/v1/peers` (admin): the peers with their status.
+pub async fn list_peers(State(s): State<Shared>, headers: HeaderMap) -> ApiResult<Json<Value>> {
+    let c = caller(&s, &headers).await?;
+    c.require_admin()?;
+    let v = s
+        .db(|st| {
+            st.peers()?
+                .iter()
+                .map(|p| peer_view(st, p))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await?;
+    Ok(Json(json!({ "peers": v })))
+}
+
+async fn load_peer(s: &Shared, id: &str) -> ApiResult<Peer> {
+    let id2 = id.to_string();
+    s.db(move |st| st.peer(&id2))
+        .await?
+        .ok_or_else(|| ApiError::new(Code::NotFound, format!("peer {id} not found")))
+}
+
+/// `GET /api/v1/peers/{id}` (admin).
+pub async fn get_peer(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let c = caller(&s, &headers).await?;
+    c.require_admin()?;
+    let p = load_peer(&s, &id).await?;
+    Ok(Json(s.db(move |st| peer_view(st, &p)).await?))
+}
+
+/// `PUT /api/v1/peers/{id}` (admin): replaces settings and agreement; `token` may be
+/// left out to keep the stored one.
+pub async fn put_peer(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let c = caller(&s, &headers).await?;
+    let admin = c.require_admin()?.org.id.clone();
+    let old = load_peer(&s, &id).await?;
+    let inp: PeerInput = json_body(&s, &headers, body).await?;
+    if inp.identity_id != old.identity_id {
+        return Err(bad(
+            "identity_id: a peer's identity does not change; register a new peer",
+        ));
+    }
+    let p = peer_from_input(&s, &old.id, inp, Some(&old)).await?;
+    let p2 = p.clone();
+    s.db(move |st| st.update_peer(&p2, &admin)).await?;
+    s.wake_federation();
+    Ok(Json(s.db(move |st| peer_view(st, &p)).await?))
+}
+
+/// `DELETE /api/v1/peers/{id}` (admin): disconnects the peer.
+pub async fn delete_peer(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let c = caller(&s, &headers).await?;
+    let admin = c.require_admin()?.org.id.clone();
+    let p = load_peer(&s, &id).await?;
+    s.db(move |st| st.disable_peer(&p.id, &admin)).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /api/v1/peers/{id}/sync` (admin): pull and push now; answers what moved.
+pub async fn sync_peer(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let c = caller(&s, &headers).await?;
+    c.require_admin()?;
+    let p = load_peer(&s, &id).await?;
+    let s2 = s.clone();
+    let r = tokio::task::spawn_blocking(move || {
+        let agent = agent(&s2.config.federation);
+        let fed = Fed {
+            store: &s2.store,
+            key: &s2.config.notify.key,
+            agent: &agent,
+            batch: s2.config.federation.batch,
+            state: Some(&s2),
+        };
+        let _guard = s2
+            .federation_sync_lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        sync(&fed, &p)
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    match r {
+        Ok(rep) => Ok(Json(rep.to_json())),
+        Err(e) => Err(ApiError::new(Code::Unavailable, e)),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AudienceInput {
+    organizations: Vec<String>,
+}
+
+/// `POST /api/v1/federation/objects/{id}/audience` (coordinator): extends the audience
+/// of an object received from a peer to named member organizations (need-to-know);
+/// audited.
+pub async fn extend_audience(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let c = caller(&s, &headers).await?;
+    let p = c.require()?.clone();
+    if p.org.kind != OrgKind::Coordinator || !p.role.can_write() {
+        return Err(ApiError::new(
+            Code::Forbidden,
+            "only the coordinator extends the audience of received objects",
+        ));
+    }
+    let inp: AudienceInput = json_body(&s, &headers, body).await?;
+    let orgs = s.db(|st| st.organizations()).await?;
+    let mut identities = vec![p.org.identity_id.clone()];
+    for (i, o) in inp.organizations.iter().enumerate() {
+        let org = orgs
+            .iter()
+            .find(|x| (&x.id == o || &x.identity_id == o) && x.kind.is_member())
+            .ok_or_else(|| bad(format!("organizations[{i}]: no member organization '{o}'")))?;
+        identities.push(org.identity_id.clone());
+    }
+    let (sid, actor) = (id.clone(), p.org.id.clone());
+    let n = s
+        .db(move |st| st.extend_audience(FEDERATION_COLLECTION, &sid, &identities, &actor))
+        .await?;
+    if n == 0 {
+        return Err(ApiError::new(
+            Code::NotFound,
+            format!("no object '{id}' received from a peer"),
+        ));
+    }
+    Ok(Json(json!({"versions": n})))
+}
+
+/// Ingest for a peer hub posting to this hub's TAXII (push from the peer's side): the
+/// TAXII status of the envelope.
+pub fn ingest_status(
+    store: &Store,
+    state: &AppState,
+    peer_org: &str,
+    objects: Vec<Value>,
+) -> Result<Value, StoreError> {
+    let Some(peer) = store.peer(peer_org)? else {
+        return Err(StoreError::Invalid(
+            "this peer hub is not registered (or disconnected)".into(),
+        ));
+    };
+    let total = objects.len();
+    let r = ingest(store, Some(state), &peer, objects)?;
+    state.metrics.federation(
+        &peer.name,
+        "in",
+        &r.by_tlp
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect::<Vec<_>>(),
+    );
+    let _ = store.record_sync(
+        &peer.id,
+        "in",
+        Ok(&r.by_tlp.into_iter().collect::<Vec<_>>()),
+        Timestamp::now().micros(),
+    );
+    let mut successes = Vec::new();
+    let mut failures = Vec::new();
+    for (id, version, err) in r.per_object {
+        match err {
+            None => successes.push(json!({"id": id, "version": version})),
+            Some(m) => failures.push(json!({"id": id, "version": version, "message": m})),
+        }
+    }
+    let mut status = json!({
+        "id": uuid::Uuid::new_v4().to_string(), "status": "complete",
+        "request_timestamp": Timestamp::now().to_string(), "total_count": total,
+        "success_count": successes.len(), "failure_count": failures.len(), "pending_count": 0,
+    });
+    if !successes.is_empty() {
+        status["successes"] = Value::Array(successes);
+    }
+    if !failures.is_empty() {
+        status["failures"] = Value::Array(failures);
+    }
+    Ok(status)
+}
+
+/// A lock so on-demand syncs of the REST API do not run two at once.
+pub type SyncLock = Mutex<()>;

@@ -1,0 +1,665 @@
+//! Federation across three hubs on loopback (US, JP, AU): sharing agreements, the leak
+//! matrix across borders, no loops or duplicates under repeated syncs, anonymization,
+//! corrections (new versions, revocations, deletions) and catch-up after a hub stops
+//! in the middle of a sync.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use hinomi_hub::{HubConfig, TestServer};
+
+use crate::{objects_path, Hub, SHARED, TAXII};
+
+const FEDERATION: &str = "9a4c1e7b-3f2d-4e8a-b6c5-1d0e7f3a2b94";
+const TOMBSTONES: &str = "e5b7d3a1-9c4f-4b2e-8a6d-3f1c0e9b7d52";
+const CLEAR: &str = "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487";
+const GREEN: &str = "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb";
+const AMBER: &str = "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421";
+const STRICT: &str = "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003";
+const RED: &str = "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1";
+const EXT: &str = "extension-definition--d345ed58-77c0-40d2-8814-c85154c426bd";
+
+const KINDS: [&str; 8] = [
+    "clear",
+    "green",
+    "amber",
+    "amber-local",
+    "amber-peer",
+    "strict-peer",
+    "red",
+    "exercise",
+];
+
+struct Member {
+    id: String,
+    identity: String,
+    token: String,
+}
+
+struct Country {
+    name: &'static str,
+    hub: Hub,
+    members: Vec<Member>,
+}
+
+fn country(name: &'static str) -> Country {
+    let config = HubConfig {
+        federation: hinomi_hub::federation::FederationConfig {
+            batch: 7,
+            pull_interval: Duration::from_secs(3600),
+            ..Default::default()
+        },
+        ..HubConfig::default()
+    };
+    let hub = Hub::start_with(config);
+    let members = (0..2)
+        .map(|i| {
+            let (o, token) = hub.member(&format!("{name} member {i}"), "government");
+            Member {
+                id: o["id"].as_str().unwrap().into(),
+                identity: o["identity_id"].as_str().unwrap().into(),
+                token,
+            }
+        })
+        .collect();
+    Country { name, hub, members }
+}
+
+/// Registers `other` as a peer of `at`; returns (peer id, the token `other` uses at `at`).
+fn register(at: &Country, other: &Country, direction: &str, agreement: Value) -> (String, String) {
+    let mut body = json!({
+        "name": other.name, "country": other.name, "identity_id": other.hub.coordinator_identity,
+        "api_root": other.hub.url("/taxii2/hub/"), "direction": direction,
+        "agreement": agreement,
+    });
+    if direction != "push" {
+        body["pull_collections"] = json!([SHARED, TOMBSTONES]);
+    }
+    if direction != "pull" {
+        body["push_collection"] = json!(FEDERATION);
+    }
+    let r = at
+        .hub
+        .rest("POST", "/api/v1/peers", &at.hub.admin, Some(body.clone()));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let v = r.json();
+    (
+        v["id"].as_str().unwrap().into(),
+        v["token"].as_str().unwrap().into(),
+    )
+}
+
+fn set_token(
+    at: &Country,
+    peer_id: &str,
+    other: &Country,
+    direction: &str,
+    agreement: Value,
+    token: &str,
+) {
+    let mut body = json!({
+        "name": other.name, "country": other.name, "identity_id": other.hub.coordinator_identity,
+        "api_root": other.hub.url("/taxii2/hub/"), "direction": direction,
+        "agreement": agreement, "token": token,
+    });
+    if direction != "push" {
+        body["pull_collections"] = json!([SHARED, TOMBSTONES]);
+    }
+    if direction != "pull" {
+        body["push_collection"] = json!(FEDERATION);
+    }
+    let r = at.hub.rest(
+        "PUT",
+        &format!("/api/v1/peers/{peer_id}"),
+        &at.hub.admin,
+        Some(body),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(!r.body.contains(token), "credentials are never shown");
+}
+
+fn object_id(country: &str, member: usize, kind: &str) -> String {
+    let h = country.bytes().fold(0u64, |a, b| a * 31 + b as u64) % 0xfff;
+    let k = KINDS.iter().position(|x| *x == kind).unwrap();
+    format!("indicator--f0000000-0000-4000-8{h:03x}-{member:06}{k:06}")
+}
+
+fn indicator(c: &Country, m: usize, kind: &str, peers: &[&Country], modified: &str) -> Value {
+    let me = &c.members[m];
+    let other = &c.members[1 - m];
+    let peer_ids: Vec<String> = peers
+        .iter()
+        .map(|p| p.hub.coordinator_identity.clone())
+        .collect();
+    let (marking, audience, exercise): (&str, Vec<String>, bool) = match kind {
+        "clear" => (CLEAR, vec![], false),
+        "green" => (GREEN, vec![], false),
+        "amber" => (AMBER, vec![], false),
+        "amber-local" => (AMBER, vec![other.identity.clone()], false),
+        "amber-peer" => (AMBER, peer_ids.clone(), false),
+        "strict-peer" => (STRICT, peer_ids.clone(), false),
+        "red" => (
+            RED,
+            [peer_ids.clone(), vec![other.identity.clone()]].concat(),
+            false,
+        ),
+        "exercise" => (GREEN, vec![], true),
+        _ => unreachable!(),
+    };
+    let mut o = json!({
+        "type": "indicator", "spec_version": "2.1", "id": object_id(c.name, m, kind),
+        "created": "2026-11-01T00:00:00.000Z", "modified": modified,
+        "created_by_ref": me.identity,
+        "name": format!("{} {m} {kind}", c.name),
+        "pattern": format!("[domain-name:value = '{}-{m}-{kind}.example']", c.name.to_lowercase()),
+        "pattern_type": "stix", "valid_from": "2026-11-01T00:00:00Z",
+        "object_marking_refs": [marking],
+    });
+    if !audience.is_empty() || exercise {
+        o["extensions"] = json!({EXT: {"extension_type": "property-extension", "audience": audience, "exercise": exercise}});
+    }
+    o
+}
+
+/// Every object version `token` reads in the shared and federation collections:
+/// (collection, id) → versions.
+fn reads(h: &Hub, token: Option<&str>) -> BTreeMap<(String, String), Vec<Value>> {
+    let mut out: BTreeMap<(String, String), Vec<Value>> = BTreeMap::new();
+    for col in [SHARED, FEDERATION] {
+        let mut next: Option<String> = None;
+        loop {
+            let mut path = format!("{}?match[version]=all&limit=1000", objects_path(col));
+            if let Some(n) = &next {
+                path.push_str(&format!("&next={n}"));
+            }
+            let r = h.taxii_get(&path, token);
+            if r.status == 404 || r.status == 403 || r.status == 401 {
+                break;
+            }
+            assert_eq!(r.status, 200, "{path}: {}", r.body);
+            let v = r.json();
+            for o in v["objects"].as_array().into_iter().flatten() {
+                let id = o["id"].as_str().unwrap().to_string();
+                if id.starts_with("indicator--f0000000") {
+                    out.entry((col.to_string(), id))
+                        .or_default()
+                        .push(o.clone());
+                }
+            }
+            match v["next"].as_str() {
+                Some(n) if v["more"] == true => next = Some(n.to_string()),
+                _ => break,
+            }
+        }
+    }
+    out
+}
+
+fn ids(m: &BTreeMap<(String, String), Vec<Value>>) -> BTreeSet<String> {
+    m.keys().map(|(_, id)| id.clone()).collect()
+}
+
+/// Who (role) in `reader_country` may read object (origin, member, kind) under DESIGN.md
+/// and the agreements of this test, written out independently of the code.
+/// Roles: "coordinator", "m0", "m1", "anonymous".
+fn expected(origin: &str, member: usize, kind: &str, reader_country: &str, role: &str) -> bool {
+    // The shared and federation collections are for members: nothing for the public.
+    if role == "anonymous" {
+        return false;
+    }
+    let me = format!("m{member}");
+    let other = format!("m{}", 1 - member);
+    if origin == reader_country {
+        return match kind {
+            "clear" => true,
+            "green" | "exercise" => role != "anonymous",
+            "amber" => role == me || role == "coordinator",
+            "amber-local" | "red" => role == me || role == other,
+            "amber-peer" | "strict-peer" => role == me,
+            _ => unreachable!(),
+        };
+    }
+    // What crosses: US–JP: CLEAR, GREEN (one community), named AMBER; JP–AU: CLEAR only.
+    // No forwarding, no exercises. Received objects live in the federation collection,
+    // which members read (not the public).
+    let pair = [origin, reader_country];
+    let us_jp = pair.contains(&"US") && pair.contains(&"JP");
+    let jp_au = pair.contains(&"JP") && pair.contains(&"AU");
+    match kind {
+        "clear" => (us_jp || jp_au) && role != "anonymous",
+        "green" => us_jp && role != "anonymous",
+        "amber-peer" => us_jp && role == "coordinator",
+        _ => false,
+    }
+}
+
+fn sync_all(countries: &[&Country], peers: &[(usize, String)]) {
+    for (i, peer) in peers {
+        let c = countries[*i];
+        let r = c.hub.rest(
+            "POST",
+            &format!("/api/v1/peers/{peer}/sync"),
+            &c.hub.admin,
+            None,
+        );
+        assert_eq!(r.status, 200, "{} sync {peer}: {}", c.name, r.body);
+    }
+}
+
+#[test]
+fn three_hubs_share_exactly_what_agreements_and_the_rule_allow() {
+    let (us, jp, au) = (country("US"), country("JP"), country("AU"));
+    let us_jp = json!({"green": true, "amber": true, "one_community": true, "exported_collections": ["shared"], "anonymize": true});
+    let jp_au = json!({"exported_collections": ["shared"]});
+    let (jp_at_us, tok_jp_at_us) = register(&us, &jp, "pull", us_jp.clone());
+    let (us_at_jp, tok_us_at_jp) = register(&jp, &us, "pull", us_jp.clone());
+    let (au_at_jp, tok_au_at_jp) = register(&jp, &au, "push", jp_au.clone());
+    let (jp_at_au, tok_jp_at_au) = register(&au, &jp, "push", jp_au.clone());
+    // Each side keeps the token the other issued.
+    set_token(&us, &jp_at_us, &jp, "pull", us_jp.clone(), &tok_us_at_jp);
+    set_token(&jp, &us_at_jp, &us, "pull", us_jp.clone(), &tok_jp_at_us);
+    set_token(&jp, &au_at_jp, &au, "push", jp_au.clone(), &tok_jp_at_au);
+    set_token(&au, &jp_at_au, &jp, "push", jp_au.clone(), &tok_au_at_jp);
+
+    let all = [&us, &jp, &au];
+    for c in all {
+        let peers: Vec<&Country> = match c.name {
+            "US" => vec![&jp],
+            "JP" => vec![&us, &au],
+            _ => vec![&jp],
+        };
+        for m in 0..2 {
+            let objs: Vec<Value> = KINDS
+                .iter()
+                .map(|k| indicator(c, m, k, &peers, "2026-11-01T00:00:00.000Z"))
+                .collect();
+            let r = c.hub.taxii_post(
+                &objects_path(SHARED),
+                &c.members[m].token,
+                &json!({"objects": objs}),
+            );
+            assert_eq!(r.status, 202, "{}", r.body);
+            assert_eq!(r.json()["success_count"], KINDS.len(), "{}", r.body);
+        }
+    }
+    let peers = vec![
+        (0, jp_at_us.clone()),
+        (1, us_at_jp.clone()),
+        (1, au_at_jp.clone()),
+        (2, jp_at_au.clone()),
+    ];
+    sync_all(&all, &peers);
+
+    // The leak matrix, for every organization of every hub.
+    let check = |round: usize| -> usize {
+        let mut total = 0;
+        for c in all {
+            let readers: Vec<(&str, Option<&str>)> = vec![
+                ("coordinator", Some(c.hub.admin.as_str())),
+                ("m0", Some(c.members[0].token.as_str())),
+                ("m1", Some(c.members[1].token.as_str())),
+                ("anonymous", None),
+            ];
+            for (role, tok) in readers {
+                let got = ids(&reads(&c.hub, tok));
+                let mut want = BTreeSet::new();
+                for origin in ["US", "JP", "AU"] {
+                    for m in 0..2 {
+                        for k in KINDS {
+                            if expected(origin, m, k, c.name, role) {
+                                want.insert(object_id(origin, m, k));
+                            }
+                        }
+                    }
+                }
+                let leaked: Vec<_> = got.difference(&want).collect();
+                let missing: Vec<_> = want.difference(&got).collect();
+                assert!(
+                    leaked.is_empty() && missing.is_empty(),
+                    "round {round}, {} {role}: leaked {leaked:?}, missing {missing:?}",
+                    c.name
+                );
+                total += got.len();
+            }
+        }
+        total
+    };
+    let first = check(1);
+    assert!(first > 50);
+
+    // No object twice: each (id, version) once across the collections a coordinator reads.
+    for c in all {
+        let r = reads(&c.hub, Some(&c.hub.admin));
+        let mut seen = BTreeSet::new();
+        for ((_, id), versions) in &r {
+            for v in versions {
+                assert!(
+                    seen.insert((id.clone(), v["modified"].as_str().unwrap().to_string())),
+                    "{}: {id} twice",
+                    c.name
+                );
+            }
+        }
+    }
+
+    // Anonymization US–JP: at JP nothing names a US member; AU sees JP members (not anonymized).
+    let at_jp = reads(&jp.hub, Some(&jp.hub.admin));
+    let text = serde_json::to_string(&at_jp.values().collect::<Vec<_>>()).unwrap();
+    for m in &us.members {
+        assert!(!text.contains(&m.identity), "JP holds a US member identity");
+    }
+    let from_us = at_jp
+        .get(&(FEDERATION.to_string(), object_id("US", 0, "green")))
+        .expect("US green at JP");
+    assert_eq!(
+        from_us[0]["created_by_ref"],
+        us.hub.coordinator_identity.as_str()
+    );
+    let at_au = reads(&au.hub, Some(&au.hub.admin));
+    let from_jp = at_au
+        .get(&(FEDERATION.to_string(), object_id("JP", 1, "clear")))
+        .expect("JP clear at AU");
+    assert_eq!(
+        from_jp[0]["created_by_ref"],
+        jp.members[1].identity.as_str()
+    );
+
+    // Repeated cycles change nothing.
+    sync_all(&all, &peers);
+    sync_all(&all, &peers);
+    assert_eq!(check(3), first);
+
+    // Corrections at the origin: a new version, a revocation, a deletion.
+    let us0 = &us.members[0];
+    let newer = indicator(&us, 0, "green", &[&jp], "2026-11-02T00:00:00.000Z");
+    let mut revoked = indicator(&us, 0, "clear", &[&jp], "2026-11-02T00:00:00.000Z");
+    revoked["revoked"] = json!(true);
+    let r = us.hub.taxii_post(
+        &objects_path(SHARED),
+        &us0.token,
+        &json!({"objects": [newer, revoked]}),
+    );
+    assert_eq!(r.json()["success_count"], 2, "{}", r.body);
+    let gone = object_id("US", 0, "amber-peer");
+    let r = us.hub.call(
+        "DELETE",
+        &format!("{}{gone}/", objects_path(SHARED)),
+        Some(&us0.token),
+        &[("Accept", TAXII)],
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let jp_clear = object_id("JP", 0, "clear");
+    let r = jp.hub.call(
+        "DELETE",
+        &format!("{}{jp_clear}/", objects_path(SHARED)),
+        Some(&jp.members[0].token),
+        &[("Accept", TAXII)],
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    sync_all(&all, &peers);
+    let at_jp = reads(&jp.hub, Some(&jp.hub.admin));
+    let latest = |m: &BTreeMap<(String, String), Vec<Value>>, id: &str| -> Value {
+        let mut v = m[&(FEDERATION.to_string(), id.to_string())].clone();
+        v.sort_by_key(|o| o["modified"].as_str().unwrap().to_string());
+        v.last().unwrap().clone()
+    };
+    assert_eq!(
+        latest(&at_jp, &object_id("US", 0, "green"))["modified"],
+        "2026-11-02T00:00:00.000Z"
+    );
+    assert_eq!(
+        latest(&at_jp, &object_id("US", 0, "clear"))["revoked"],
+        true
+    );
+    assert!(
+        !at_jp.contains_key(&(FEDERATION.to_string(), gone.clone())),
+        "the deletion reached JP"
+    );
+    let at_au = reads(&au.hub, Some(&au.hub.admin));
+    assert!(
+        !at_au.contains_key(&(FEDERATION.to_string(), jp_clear.clone())),
+        "the deletion reached AU"
+    );
+    assert!(at_au.contains_key(&(FEDERATION.to_string(), object_id("JP", 1, "clear"))));
+
+    // The operator's view of a peer.
+    let p = us
+        .hub
+        .rest(
+            "GET",
+            &format!("/api/v1/peers/{jp_at_us}"),
+            &us.hub.admin,
+            None,
+        )
+        .json();
+    assert!(p["status"]["last_pull"].is_string(), "{p}");
+    assert!(
+        p["status"]["objects"]["in"]["TLP:GREEN"].as_i64().unwrap() >= 2,
+        "{p}"
+    );
+    assert!(p.get("token").is_none() && !p.to_string().contains(&tok_us_at_jp));
+    let p = jp
+        .hub
+        .rest(
+            "GET",
+            &format!("/api/v1/peers/{au_at_jp}"),
+            &jp.hub.admin,
+            None,
+        )
+        .json();
+    assert!(p["status"]["last_push"].is_string(), "{p}");
+    assert_eq!(p["status"]["objects"]["out"]["TLP:CLEAR"], 3, "{p}");
+    let m = jp.hub.call("GET", "/metrics", None, &[], None).body;
+    assert!(
+        m.contains(
+            "hinomi_federation_objects_total{peer=\"AU\",direction=\"out\",tlp=\"TLP:CLEAR\"}"
+        ),
+        "{m}"
+    );
+    assert_eq!(
+        us.hub.rest("GET", "/api/v1/peers", &us0.token, None).status,
+        403
+    );
+}
+
+#[test]
+fn received_amber_reaches_members_only_when_the_coordinator_extends_it() {
+    let (us, jp) = (country("US"), country("JP"));
+    let agreement = json!({"green": true, "amber": true, "one_community": false, "exported_collections": ["shared"]});
+    let (jp_at_us, tok_jp_at_us) = register(&us, &jp, "pull", agreement.clone());
+    let (us_at_jp, tok_us_at_jp) = register(&jp, &us, "pull", agreement.clone());
+    set_token(
+        &us,
+        &jp_at_us,
+        &jp,
+        "pull",
+        agreement.clone(),
+        &tok_us_at_jp,
+    );
+    set_token(&jp, &us_at_jp, &us, "pull", agreement, &tok_jp_at_us);
+    let objs: Vec<Value> = ["green", "amber-peer"]
+        .iter()
+        .map(|k| indicator(&us, 0, k, &[&jp], "2026-11-01T00:00:00.000Z"))
+        .collect();
+    let r = us.hub.taxii_post(
+        &objects_path(SHARED),
+        &us.members[0].token,
+        &json!({"objects": objs}),
+    );
+    assert_eq!(r.json()["success_count"], 2);
+    let r = jp.hub.rest(
+        "POST",
+        &format!("/api/v1/peers/{us_at_jp}/sync"),
+        &jp.hub.admin,
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Not one community: GREEN from the US stays with JP's coordinator, as does AMBER.
+    let m0 = ids(&reads(&jp.hub, Some(&jp.members[0].token)));
+    assert!(m0.is_empty(), "{m0:?}");
+    let coord = ids(&reads(&jp.hub, Some(&jp.hub.admin)));
+    assert_eq!(coord.len(), 2);
+    // The coordinator extends the AMBER one to member 0 (audited); member 1 still sees nothing.
+    let amber = object_id("US", 0, "amber-peer");
+    let r = jp.hub.rest(
+        "POST",
+        &format!("/api/v1/federation/objects/{amber}/audience"),
+        &jp.hub.admin,
+        Some(json!({"organizations": [jp.members[0].id]})),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        ids(&reads(&jp.hub, Some(&jp.members[0].token))),
+        BTreeSet::from([amber.clone()])
+    );
+    assert!(ids(&reads(&jp.hub, Some(&jp.members[1].token))).is_empty());
+    assert!(
+        ids(&reads(&jp.hub, Some(&jp.hub.admin))).contains(&amber),
+        "the coordinator keeps it"
+    );
+    let r = jp.hub.rest(
+        "POST",
+        &format!("/api/v1/federation/objects/{amber}/audience"),
+        &jp.members[0].token,
+        Some(json!({"organizations": [jp.members[1].id]})),
+    );
+    assert_eq!(r.status, 403);
+    let audit = jp
+        .hub
+        .rest("GET", "/api/v1/audit?limit=1000", &jp.hub.admin, None)
+        .body;
+    assert!(audit.contains("object.extend_audience"));
+    // Bad peer registrations name the field.
+    for (patch, needle) in [
+        (json!({"identity_id": "identity--nope"}), "identity_id"),
+        (json!({"direction": "sideways"}), "direction"),
+        (json!({"api_root": "ftp://x"}), "api_root"),
+        (
+            json!({"agreement": {"exported_collections": ["nope"]}}),
+            "exported_collections[0]",
+        ),
+        (json!({"agreement": {"green": "yes"}}), "green"),
+    ] {
+        let mut body = json!({"name": "X", "identity_id": "identity--6a4e9c1b-2d3f-4a5b-8c7d-9e0f1a2b3c4d", "api_root": "http://127.0.0.1:1/taxii2/hub/", "direction": "pull", "pull_collections": [SHARED], "agreement": {}});
+        for (k, v) in patch.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let r = jp
+            .hub
+            .rest("POST", "/api/v1/peers", &jp.hub.admin, Some(body));
+        assert_eq!(r.status, 400, "{patch}: {}", r.body);
+        assert!(r.body.contains(needle), "{patch}: {}", r.body);
+    }
+}
+
+#[test]
+fn a_peer_that_stops_mid_sync_is_caught_up_without_loss_or_duplicates() {
+    let (us, jp) = (country("US"), country("JP"));
+    let agreement =
+        json!({"green": true, "one_community": true, "exported_collections": ["shared"]});
+    let (jp_at_us, tok_jp_at_us) = register(&us, &jp, "pull", agreement.clone());
+    let (us_at_jp, tok_us_at_jp) = register(&jp, &us, "pull", agreement.clone());
+    set_token(
+        &us,
+        &jp_at_us,
+        &jp,
+        "pull",
+        agreement.clone(),
+        &tok_us_at_jp,
+    );
+    set_token(
+        &jp,
+        &us_at_jp,
+        &us,
+        "pull",
+        agreement.clone(),
+        &tok_jp_at_us,
+    );
+    let n = 600;
+    let objs: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({"type": "indicator", "spec_version": "2.1", "id": format!("indicator--f0000000-0000-4000-8000-{i:012}"),
+                   "created": "2026-11-01T00:00:00.000Z", "modified": "2026-11-01T00:00:00.000Z",
+                   "pattern": format!("[ipv4-addr:value = '10.0.{}.{}']", i / 256, i % 256), "pattern_type": "stix",
+                   "valid_from": "2026-11-01T00:00:00Z", "object_marking_refs": [GREEN]})
+        })
+        .collect();
+    let r = us.hub.taxii_post(
+        &objects_path(SHARED),
+        &us.members[0].token,
+        &json!({"objects": objs}),
+    );
+    assert_eq!(r.json()["success_count"], n);
+    // JP pulls (pages of 7) while the US hub goes away.
+    let url = jp.hub.url(&format!("/api/v1/peers/{us_at_jp}/sync"));
+    let admin = jp.hub.admin.clone();
+    let t = std::thread::spawn(move || {
+        ureq::post(&url)
+            .set("Authorization", &format!("Bearer {admin}"))
+            .call()
+            .map(|r| r.status())
+            .unwrap_or_else(|e| match e {
+                ureq::Error::Status(c, _) => c,
+                _ => 0,
+            })
+    });
+    std::thread::sleep(Duration::from_millis(150));
+    let Country {
+        hub:
+            Hub {
+                server,
+                store,
+                admin: us_admin,
+                coordinator_identity,
+            },
+        ..
+    } = us;
+    drop(server);
+    let _ = t.join();
+    let partial = ids(&reads(&jp.hub, Some(&jp.hub.admin))).len();
+    // The US hub comes back (same store, new address); JP catches up.
+    let server = TestServer::start(store.clone(), HubConfig::default());
+    let us = Country {
+        name: "US",
+        hub: Hub {
+            server,
+            store,
+            admin: us_admin,
+            coordinator_identity,
+        },
+        members: vec![],
+    };
+    set_token(
+        &jp,
+        &us_at_jp,
+        &us,
+        "pull",
+        agreement.clone(),
+        &tok_jp_at_us,
+    );
+    let r = jp.hub.rest(
+        "POST",
+        &format!("/api/v1/peers/{us_at_jp}/sync"),
+        &jp.hub.admin,
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let got = reads(&jp.hub, Some(&jp.hub.admin));
+    assert_eq!(
+        got.len(),
+        n,
+        "nothing lost (had {partial} before the restart)"
+    );
+    assert!(got.values().all(|v| v.len() == 1), "nothing twice");
+    let r = jp.hub.rest(
+        "POST",
+        &format!("/api/v1/peers/{us_at_jp}/sync"),
+        &jp.hub.admin,
+        None,
+    );
+    assert_eq!(r.json()["pulled"], 0);
+}
