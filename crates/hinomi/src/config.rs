@@ -51,6 +51,28 @@ pub struct FileConfig {
     pub secret_key_file: Option<PathBuf>,
     pub smtp: Option<SmtpFile>,
     pub warnings: Option<WarningsFile>,
+    pub federation: Option<FederationFile>,
+    /// A CA certificate (PEM): clients presenting a certificate it signed are verified
+    /// (mutual TLS for peer hubs); see `tls_client_auth`.
+    pub tls_client_ca: Option<PathBuf>,
+    /// `optional` (default: verify a client certificate when one is presented) or
+    /// `required` (refuse connections without one).
+    pub tls_client_auth: Option<String>,
+}
+
+/// `[federation]`: peer connections.
+#[derive(Deserialize, Default, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct FederationFile {
+    /// How often peers are pulled [default 60s]; pushes follow local changes at once.
+    pub pull_interval: Option<String>,
+    /// Objects per TAXII page or envelope [default 1000].
+    pub batch: Option<usize>,
+    /// Client certificate and key (PEM) presented to peers (mutual TLS).
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+    /// A CA certificate (PEM) trusted for peers besides the system roots.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// `[smtp]`: the relay e-mails go through.
@@ -143,6 +165,9 @@ impl std::fmt::Debug for FileConfig {
                 &self.smtp.as_ref().map(|m| (&m.host, m.port, &m.from)),
             )
             .field("warnings", &self.warnings)
+            .field("federation", &self.federation)
+            .field("tls_client_ca", &self.tls_client_ca)
+            .field("tls_client_auth", &self.tls_client_auth)
             .finish()
     }
 }

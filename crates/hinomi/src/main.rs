@@ -2,6 +2,7 @@
 
 mod config;
 mod csaf_cmd;
+mod federation_cmd;
 mod import_cmd;
 mod pattern_cmd;
 
@@ -48,6 +49,9 @@ enum Command {
     /// Bulk imports into the store: CSAF advisories, known-exploited catalogs.
     #[command(subcommand)]
     Import(import_cmd::ImportCommand),
+    /// Federation with peer hubs: sync now, list peers.
+    #[command(subcommand)]
+    Federation(federation_cmd::FederationCommand),
 }
 
 #[derive(Args)]
@@ -148,6 +152,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Match(args) => pattern_cmd::run_match(args),
         Command::Csaf(cmd) => csaf_cmd::run(cmd),
         Command::Import(cmd) => import_cmd::run(cmd),
+        Command::Federation(cmd) => federation_cmd::run(cmd),
         Command::Admin(AdminCommand::Backup(args)) => backup(args),
         Command::Admin(AdminCommand::Restore(args)) => restore(args),
     }
@@ -235,15 +240,28 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
     }
 
     config.notify = notify_config(&settings, &listen)?;
+    config.federation = federation_config(&settings)?;
 
     let tls = match (
         args.tls_cert.or(settings.file.tls_cert.clone()),
         args.tls_key.or(settings.file.tls_key.clone()),
     ) {
-        (Some(cert), Some(key)) => Some(
-            hinomi_hub::tls::server_config(&hinomi_hub::tls::TlsFiles { cert, key })
+        (Some(cert), Some(key)) => {
+            let client_required = match settings.file.tls_client_auth.as_deref() {
+                None | Some("optional") => false,
+                Some("required") => true,
+                Some(other) => bail!("tls_client_auth: '{other}' is not one of optional, required"),
+            };
+            Some(
+                hinomi_hub::tls::server_config(&hinomi_hub::tls::TlsFiles {
+                    cert,
+                    key,
+                    client_ca: settings.file.tls_client_ca.clone(),
+                    client_required,
+                })
                 .context("setting up TLS")?,
-        ),
+            )
+        }
         (None, None) => None,
         _ => bail!("TLS needs both tls_cert and tls_key"),
     };
@@ -295,6 +313,59 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The hub's secret key: `HINOMI_SECRET_KEY`, else `secret_key_file`, else
+/// `DATA_DIR/secret.key` (created on first use; SQLite only).
+pub(crate) fn load_key(settings: &Settings) -> Result<hinomi_notify::sealed::MasterKey> {
+    use hinomi_notify::sealed::MasterKey;
+    let f = &settings.file;
+    match std::env::var("HINOMI_SECRET_KEY") {
+        Ok(k) => Ok(MasterKey::from_base64(&k).context("HINOMI_SECRET_KEY")?),
+        Err(_) => {
+            let path = match (&f.secret_key_file, &settings.location) {
+                (Some(p), _) => p.clone(),
+                (None, Location::Sqlite(db)) => db
+                    .parent()
+                    .map(|d| d.join("secret.key"))
+                    .unwrap_or_else(|| "secret.key".into()),
+                (None, Location::Postgres(_)) => bail!(
+                    "a PostgreSQL hub needs secret_key_file in the configuration (or HINOMI_SECRET_KEY), the same on every node"
+                ),
+            };
+            MasterKey::load_or_create(&path)
+                .with_context(|| format!("the secret key file {}", path.display()))
+        }
+    }
+}
+
+/// The `[federation]` settings.
+pub(crate) fn federation_config(
+    settings: &Settings,
+) -> Result<hinomi_hub::federation::FederationConfig> {
+    let mut c = hinomi_hub::federation::FederationConfig::default();
+    let Some(f) = &settings.file.federation else {
+        return Ok(c);
+    };
+    if let Some(i) = &f.pull_interval {
+        c.pull_interval = config::parse_duration("federation.pull_interval", i)?
+            .unwrap_or(std::time::Duration::from_secs(86_400 * 365));
+    }
+    if let Some(b) = f.batch {
+        c.batch = b.clamp(1, 10_000);
+    }
+    let identity = match (&f.client_cert, &f.client_key) {
+        (Some(c), Some(k)) => Some((c.as_path(), k.as_path())),
+        (None, None) => None,
+        _ => bail!("federation: client_cert and client_key go together"),
+    };
+    if identity.is_some() || f.ca_file.is_some() {
+        c.client_tls = Some(
+            hinomi_hub::tls::client_config(f.ca_file.as_deref(), identity)
+                .context("federation TLS")?,
+        );
+    }
+    Ok(c)
+}
+
 /// The warnings settings: the sealing key, the SMTP relay, the policies.
 fn notify_config(settings: &Settings, listen: &str) -> Result<hinomi_hub::NotifyConfig> {
     use hinomi_hub::delivery::AckPolicy;
@@ -308,23 +379,7 @@ fn notify_config(settings: &Settings, listen: &str) -> Result<hinomi_hub::Notify
             .unwrap_or_else(|| format!("http://{listen}")),
         ..Default::default()
     };
-    let key = match std::env::var("HINOMI_SECRET_KEY") {
-        Ok(k) => MasterKey::from_base64(&k).context("HINOMI_SECRET_KEY")?,
-        Err(_) => {
-            let path = match (&f.secret_key_file, &settings.location) {
-                (Some(p), _) => p.clone(),
-                (None, Location::Sqlite(db)) => db
-                    .parent()
-                    .map(|d| d.join("secret.key"))
-                    .unwrap_or_else(|| "secret.key".into()),
-                (None, Location::Postgres(_)) => bail!(
-                    "a PostgreSQL hub needs secret_key_file in the configuration (or HINOMI_SECRET_KEY), the same on every node"
-                ),
-            };
-            MasterKey::load_or_create(&path)
-                .with_context(|| format!("the secret key file {}", path.display()))?
-        }
-    };
+    let key = load_key(settings)?;
     n.key = Arc::new(key);
     if let Some(m) = &f.smtp {
         let tls = match m.tls.as_deref().unwrap_or("starttls") {

@@ -308,6 +308,16 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a server on `127.0.0.1:0`.
     pub fn start(store: Arc<Store>, config: HubConfig) -> TestServer {
+        TestServer::start_with_tls(store, config, None)
+    }
+
+    /// Starts an HTTPS server on `127.0.0.1:0` (`url()` still says http; use
+    /// `https://localhost:PORT`).
+    pub fn start_with_tls(
+        store: Arc<Store>,
+        config: HubConfig,
+        tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    ) -> TestServer {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
@@ -327,10 +337,13 @@ impl TestServer {
                 addr_tx
                     .send(listener.local_addr().expect("local addr"))
                     .expect("report address");
-                let _ = serve(listener, state, async {
+                let stop = async {
                     let _ = rx.await;
-                })
-                .await;
+                };
+                let _ = match tls {
+                    Some(t) => serve_tls(listener, t, state, stop).await,
+                    None => serve(listener, state, stop).await,
+                };
             });
             drop(rt);
             drop(keep);

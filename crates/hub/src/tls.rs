@@ -15,11 +15,17 @@ use tokio_rustls::rustls::{self, ServerConfig};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
-/// Where the certificate chain and private key are (PEM).
+/// Where the certificate chain and private key are (PEM), and optionally the CA that
+/// signs client certificates (mutual TLS for peer hubs).
 #[derive(Debug, Clone)]
 pub struct TlsFiles {
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// Client certificates signed by this CA are verified.
+    pub client_ca: Option<PathBuf>,
+    /// Refuse connections without a valid client certificate (else they are optional:
+    /// members authenticate with tokens).
+    pub client_required: bool,
 }
 
 /// Why TLS could not be set up; names the file.
@@ -50,13 +56,85 @@ pub fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
     let key = PrivateKeyDer::from_pem_file(&files.key)
         .map_err(|e| file_err(&files.key, format!("no usable private key: {e}")))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ServerConfig::builder_with_provider(provider)
+    let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| TlsError::Config(e.to_string()))?
-        .with_no_client_auth()
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    let builder = match &files.client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let roots = Arc::new(load_roots(&[ca.as_path()])?);
+            let v = rustls::server::WebPkiClientVerifier::builder_with_provider(roots, provider);
+            let v = if files.client_required {
+                v
+            } else {
+                v.allow_unauthenticated()
+            };
+            builder.with_client_cert_verifier(
+                v.build()
+                    .map_err(|e| TlsError::Config(format!("client CA: {e}")))?,
+            )
+        }
+    };
+    let mut config = builder
         .with_single_cert(certs, key)
         .map_err(|e| TlsError::Config(format!("certificate and key do not fit together: {e}")))?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+fn load_roots(files: &[&Path]) -> Result<rustls::RootCertStore, TlsError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for f in files {
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(f)
+            .map_err(|e| file_err(f, e))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| file_err(f, e))?;
+        if certs.is_empty() {
+            return Err(file_err(f, "no certificate found in PEM file"));
+        }
+        for c in certs {
+            roots.add(c).map_err(|e| file_err(f, e))?;
+        }
+    }
+    Ok(roots)
+}
+
+/// A client configuration for connections to peer hubs: the system's roots (the file
+/// `SSL_CERT_FILE` names, else the usual bundle) plus `ca_file`, and a client
+/// certificate for mutual TLS.
+pub fn client_config(
+    ca_file: Option<&Path>,
+    identity: Option<(&Path, &Path)>,
+) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let mut files: Vec<PathBuf> = Vec::new();
+    let system = std::env::var_os("SSL_CERT_FILE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/etc/ssl/certs/ca-certificates.crt"));
+    if system.is_file() {
+        files.push(system);
+    }
+    files.extend(ca_file.map(Path::to_path_buf));
+    let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    let roots = load_roots(&refs)?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_root_certificates(roots);
+    let config = match identity {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => {
+            let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+                .map_err(|e| file_err(cert, e))?
+                .collect::<Result<_, _>>()
+                .map_err(|e| file_err(cert, e))?;
+            let k = PrivateKeyDer::from_pem_file(key)
+                .map_err(|e| file_err(key, format!("no usable private key: {e}")))?;
+            builder
+                .with_client_auth_cert(chain, k)
+                .map_err(|e| TlsError::Config(format!("client certificate: {e}")))?
+        }
+    };
     Ok(Arc::new(config))
 }
 

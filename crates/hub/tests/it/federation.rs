@@ -663,3 +663,171 @@ fn a_peer_that_stops_mid_sync_is_caught_up_without_loss_or_duplicates() {
     );
     assert_eq!(r.json()["pulled"], 0);
 }
+
+/// A CA, a server certificate for localhost and a client certificate, with openssl.
+fn pki(dir: &std::path::Path) {
+    let run = |args: &[&str]| {
+        let o = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl on PATH");
+        assert!(
+            o.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    run(&[
+        &["req", "-x509"],
+        &ec[..],
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=hinomi test CA",
+        ],
+    ]
+    .concat());
+    for (name, san) in [
+        ("server", "subjectAltName=DNS:localhost,IP:127.0.0.1"),
+        ("client", "subjectAltName=DNS:jp-hub"),
+    ] {
+        run(&[
+            &["req"],
+            &ec[..],
+            &[
+                "-keyout",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.csr"),
+                "-subj",
+                &format!("/CN={name}"),
+            ],
+        ]
+        .concat());
+        std::fs::write(
+            dir.join(format!("{name}.ext")),
+            format!("{san}\nbasicConstraints=CA:FALSE\n"),
+        )
+        .unwrap();
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &format!("{name}.pem"),
+            "-days",
+            "2",
+            "-extfile",
+            &format!("{name}.ext"),
+        ]);
+    }
+}
+
+#[test]
+fn peers_connect_with_mutual_tls_when_the_hub_requires_it() {
+    let dir = std::env::temp_dir().join(format!("hinomi-mtls-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    pki(&dir);
+    // The US hub serves HTTPS and requires a client certificate signed by the CA.
+    let store = std::sync::Arc::new(hinomi_store::Store::open(&crate::location()).unwrap());
+    let boot = store.bootstrap("US coordinator", Some("US")).unwrap();
+    let tls = hinomi_hub::tls::server_config(&hinomi_hub::tls::TlsFiles {
+        cert: dir.join("server.pem"),
+        key: dir.join("server.key"),
+        client_ca: Some(dir.join("ca.pem")),
+        client_required: true,
+    })
+    .unwrap();
+    let us_server = TestServer::start_with_tls(store.clone(), HubConfig::default(), Some(tls));
+    let us_root = format!("https://localhost:{}/taxii2/hub/", us_server.addr.port());
+    // Two JP hubs: one presents the client certificate, one does not.
+    let with_cert = hinomi_hub::tls::client_config(
+        Some(&dir.join("ca.pem")),
+        Some((&dir.join("client.pem"), &dir.join("client.key"))),
+    )
+    .unwrap();
+    let without = hinomi_hub::tls::client_config(Some(&dir.join("ca.pem")), None).unwrap();
+    let us_token_for = |name: &str, identity: &str| -> String {
+        // Registered at the US hub directly in its store (its REST API needs a client cert).
+        let p = hinomi_store::Peer {
+            id: uuid::Uuid::new_v4().to_string(),
+            name: name.into(),
+            country: Some("JP".into()),
+            identity_id: identity.into(),
+            api_root: "https://jp.invalid/taxii2/hub/".into(),
+            pull_collections: vec![],
+            push_collection: None,
+            credentials_sealed: None,
+            direction: "pull".into(),
+            agreement: hinomi_store::Agreement {
+                green: true,
+                one_community: true,
+                exported_collections: vec![SHARED.into()],
+                ..Default::default()
+            },
+            created: hinomi_stix::Timestamp::now(),
+            updated: hinomi_stix::Timestamp::now(),
+        };
+        store.create_peer(&p, &boot.organization.id).unwrap()
+    };
+    let mut results = Vec::new();
+    for (name, client) in [("JP-cert", with_cert), ("JP-nocert", without)] {
+        let config = HubConfig {
+            federation: hinomi_hub::federation::FederationConfig {
+                client_tls: Some(client),
+                pull_interval: Duration::from_secs(3600),
+                ..Default::default()
+            },
+            ..HubConfig::default()
+        };
+        let jp = Hub::start_with(config);
+        let token = us_token_for(name, &jp.coordinator_identity);
+        let body = json!({"name": "US", "identity_id": boot.organization.identity_id, "api_root": us_root,
+                          "direction": "pull", "pull_collections": [SHARED], "token": token,
+                          "agreement": {"green": true, "one_community": true}});
+        let r = jp.rest("POST", "/api/v1/peers", &jp.admin, Some(body));
+        assert_eq!(r.status, 201, "{}", r.body);
+        let id = r.json()["id"].as_str().unwrap().to_string();
+        let r = jp.rest("POST", &format!("/api/v1/peers/{id}/sync"), &jp.admin, None);
+        let status = jp
+            .rest("GET", &format!("/api/v1/peers/{id}"), &jp.admin, None)
+            .json();
+        results.push((r.status, status["status"]["last_error"].clone()));
+    }
+    assert_eq!(
+        results[0].0, 200,
+        "with a client certificate: {:?}",
+        results[0]
+    );
+    assert_eq!(
+        results[1].0, 503,
+        "without one the handshake fails: {:?}",
+        results[1]
+    );
+    assert!(
+        results[1].1.as_str().unwrap().contains("pull"),
+        "{:?}",
+        results[1]
+    );
+    drop(us_server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
