@@ -45,7 +45,10 @@ fn sync(a: SyncArgs) -> Result<ExitCode> {
     let store = hinomi_store::Store::open(&settings.location)
         .with_context(|| format!("opening the store at {:?}", settings.location))?;
     let Some(peer) = store.peer(&a.peer)? else {
-        bail!("no peer named '{}' (hinomi federation peers lists them)", a.peer);
+        bail!(
+            "no peer named '{}' (hinomi federation peers lists them)",
+            a.peer
+        );
     };
     let key = crate::load_key(&settings)?;
     let fed_config = crate::federation_config(&settings)?;
@@ -57,10 +60,16 @@ fn sync(a: SyncArgs) -> Result<ExitCode> {
         batch: fed_config.batch,
         state: None,
     };
-    eprintln!("syncing with {} ({}, {})", peer.name, peer.api_root, peer.direction);
+    eprintln!(
+        "syncing with {} ({}, {})",
+        peer.name, peer.api_root, peer.direction
+    );
     match hinomi_hub::federation::sync(&fed, &peer) {
         Ok(r) => {
-            println!("{}", json!({"peer": peer.name, "ok": true, "moved": r.to_json()}));
+            println!(
+                "{}",
+                json!({"peer": peer.name, "ok": true, "moved": r.to_json()})
+            );
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {

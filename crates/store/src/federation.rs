@@ -51,7 +51,11 @@ impl Agreement {
             one_community: b("one_community"),
             exported_collections: v["exported_collections"]
                 .as_array()
-                .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str().map(String::from))
+                        .collect()
+                })
                 .unwrap_or_default(),
             exercise: b("exercise"),
             anonymize: b("anonymize"),
@@ -138,7 +142,10 @@ fn peer_from_row(r: &Row) -> Peer {
 /// The peer organization's grants: read what the agreement exports and the tombstones,
 /// write its inbox (the federation collection).
 fn sync_grants(c: &mut Conn, p: &Peer) -> Result<(), StoreError> {
-    c.execute("DELETE FROM collection_grants WHERE org_id = ?", &[p.id.as_str().into()])?;
+    c.execute(
+        "DELETE FROM collection_grants WHERE org_id = ?",
+        &[p.id.as_str().into()],
+    )?;
     let mut grants: Vec<(String, bool, bool)> = p
         .agreement
         .exported_collections
@@ -146,7 +153,11 @@ fn sync_grants(c: &mut Conn, p: &Peer) -> Result<(), StoreError> {
         .filter(|c| c.as_str() != FEDERATION_COLLECTION)
         .map(|c| (c.clone(), true, false))
         .collect();
-    let fed_read = p.agreement.exported_collections.iter().any(|c| c == FEDERATION_COLLECTION);
+    let fed_read = p
+        .agreement
+        .exported_collections
+        .iter()
+        .any(|c| c == FEDERATION_COLLECTION);
     grants.push((FEDERATION_COLLECTION.into(), fed_read, true));
     grants.push((TOMBSTONES_COLLECTION.into(), true, false));
     grants.sort();
@@ -240,12 +251,21 @@ impl Store {
         let now = Timestamp::now().micros();
         self.pool.with(|c| {
             c.write_tx(|c| {
-                let n = c.execute("UPDATE peers SET disabled = ? WHERE id = ? AND disabled IS NULL", &[now.into(), id.into()])?;
+                let n = c.execute(
+                    "UPDATE peers SET disabled = ? WHERE id = ? AND disabled IS NULL",
+                    &[now.into(), id.into()],
+                )?;
                 if n == 0 {
                     return Ok(false);
                 }
-                c.execute("UPDATE tokens SET revoked = ? WHERE org_id = ? AND revoked IS NULL", &[now.into(), id.into()])?;
-                c.execute("DELETE FROM collection_grants WHERE org_id = ?", &[id.into()])?;
+                c.execute(
+                    "UPDATE tokens SET revoked = ? WHERE org_id = ? AND revoked IS NULL",
+                    &[now.into(), id.into()],
+                )?;
+                c.execute(
+                    "DELETE FROM collection_grants WHERE org_id = ?",
+                    &[id.into()],
+                )?;
                 append_audit(c, Some(actor), "peer.disable", Some(id), &json!({}))?;
                 Ok(true)
             })
@@ -255,10 +275,13 @@ impl Store {
     /// The active peers.
     pub fn peers(&self) -> Result<Vec<Peer>, StoreError> {
         self.pool.with(|c| {
-            Ok(c.query(&format!("SELECT {PEER_COLUMNS} FROM peers WHERE disabled IS NULL ORDER BY name"), &[])?
-                .iter()
-                .map(peer_from_row)
-                .collect())
+            Ok(c.query(
+                &format!("SELECT {PEER_COLUMNS} FROM peers WHERE disabled IS NULL ORDER BY name"),
+                &[],
+            )?
+            .iter()
+            .map(peer_from_row)
+            .collect())
         })
     }
 
@@ -285,7 +308,12 @@ impl Store {
     }
 
     /// Moves the checkpoint of one remote collection.
-    pub fn set_checkpoint(&self, peer_id: &str, remote: &str, added_after: &str) -> Result<(), StoreError> {
+    pub fn set_checkpoint(
+        &self,
+        peer_id: &str,
+        remote: &str,
+        added_after: &str,
+    ) -> Result<(), StoreError> {
         self.pool.with(|c| {
             c.write_tx(|c| {
                 c.execute("DELETE FROM peer_checkpoints WHERE peer_id = ? AND remote_collection = ?", &[peer_id.into(), remote.into()])?;
@@ -300,7 +328,11 @@ impl Store {
 
     /// The push cursor of one local collection: (date_added, pk) of the last object
     /// handled; (0, 0) before the first push.
-    pub fn push_cursor(&self, peer_id: &str, collection_id: &str) -> Result<(i64, i64), StoreError> {
+    pub fn push_cursor(
+        &self,
+        peer_id: &str,
+        collection_id: &str,
+    ) -> Result<(i64, i64), StoreError> {
         self.pool.with(|c| {
             Ok(c.query_one(
                 "SELECT added, pk FROM peer_push_cursors WHERE peer_id = ? AND collection_id = ?",
@@ -312,7 +344,13 @@ impl Store {
     }
 
     /// Moves the push cursor of one local collection.
-    pub fn set_push_cursor(&self, peer_id: &str, collection_id: &str, added: i64, pk: i64) -> Result<(), StoreError> {
+    pub fn set_push_cursor(
+        &self,
+        peer_id: &str,
+        collection_id: &str,
+        added: i64,
+        pk: i64,
+    ) -> Result<(), StoreError> {
         self.pool.with(|c| {
             c.write_tx(|c| {
                 c.execute("DELETE FROM peer_push_cursors WHERE peer_id = ? AND collection_id = ?", &[peer_id.into(), collection_id.into()])?;
@@ -327,7 +365,11 @@ impl Store {
 
     /// Objects of a collection added after `added` (date_added, microseconds): how many,
     /// and the oldest one's date_added (a push backlog, before the agreement's filters).
-    pub fn backlog(&self, collection_id: &str, added: i64) -> Result<(i64, Option<i64>), StoreError> {
+    pub fn backlog(
+        &self,
+        collection_id: &str,
+        added: i64,
+    ) -> Result<(i64, Option<i64>), StoreError> {
         self.pool.with(|c| {
             let r = c.query_one(
                 "SELECT COUNT(*), MIN(date_added) FROM objects WHERE collection_id = ? AND date_added > ?",
