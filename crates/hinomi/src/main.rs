@@ -369,7 +369,6 @@ pub(crate) fn federation_config(
 /// The warnings settings: the sealing key, the SMTP relay, the policies.
 fn notify_config(settings: &Settings, listen: &str) -> Result<hinomi_hub::NotifyConfig> {
     use hinomi_hub::delivery::AckPolicy;
-    use hinomi_notify::sealed::MasterKey;
     use hinomi_notify::smtp::{SmtpConfig, TlsMode};
     let f = &settings.file;
     let mut n = hinomi_hub::NotifyConfig {
