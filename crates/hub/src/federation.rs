@@ -288,9 +288,7 @@ pub fn ingest(
             // The hubs are not one community: GREEN reaches the coordinator, who may
             // extend it on a need-to-know basis.
             Tlp::Green => Tlp::Amber,
-            Tlp::Amber if a.amber && checked.audience.contains(&hub_identity) => {
-                Tlp::Amber
-            }
+            Tlp::Amber if a.amber && checked.audience.contains(&hub_identity) => Tlp::Amber,
             Tlp::Amber => {
                 refuse(
                     &mut r,
