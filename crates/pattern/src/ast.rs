@@ -175,6 +175,11 @@ impl Glob {
         })
     }
 
+    /// The literal parts, between the `%`s.
+    pub(crate) fn parts(&self) -> &[String] {
+        &self.parts
+    }
+
     /// The literal text every match starts with.
     pub(crate) fn prefix(&self) -> &str {
         &self.parts[0]
@@ -221,6 +226,68 @@ pub struct Matches {
     pub(crate) source: String,
     pub(crate) text: regex::Regex,
     pub(crate) bytes: Option<regex::bytes::Regex>,
+    /// The same test on text without the regex engine, when the regex is a literal
+    /// (optionally anchored with `^` and/or `$`).
+    pub(crate) literal: Option<LiteralRegex>,
+}
+
+/// Whether `\c` is the literal `c` in a regex of the regex crate: the escapes of its
+/// meta characters. (Not every escaped punctuation is: `\<` and `\>` are word
+/// boundaries.)
+pub(crate) fn escaped_literal(c: char) -> bool {
+    "\\.+*?()|[]{}^$#&-~".contains(c)
+}
+
+/// A regular expression that is a literal string, optionally anchored: `^lit`,
+/// `lit$`, `^lit$` or `lit` (with `$` only at the very end of the text, as the regex
+/// crate's `$` without the `m` flag).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LiteralRegex {
+    lit: String,
+    start: bool,
+    end: bool,
+}
+
+impl LiteralRegex {
+    /// The literal form of `re` (as the regex crate reads it, default flags), when it
+    /// is one. Conservative: any construct other than plain characters and escaped
+    /// ASCII punctuation gives `None`.
+    pub(crate) fn new(re: &str) -> Option<LiteralRegex> {
+        let (start, body) = match re.strip_prefix('^') {
+            Some(b) => (true, b),
+            None => (false, re),
+        };
+        let mut lit = String::new();
+        let mut end = false;
+        let mut chars = body.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some(n) if escaped_literal(n) => lit.push(n),
+                    _ => return None,
+                },
+                '$' if chars.as_str().is_empty() => end = true,
+                c if c.is_ascii_alphanumeric()
+                    || " !\"#%&',-/:;<=>@_`~".contains(c)
+                    || (!c.is_ascii() && !c.is_whitespace() && !c.is_control()) =>
+                {
+                    lit.push(c)
+                }
+                _ => return None,
+            }
+        }
+        Some(LiteralRegex { lit, start, end })
+    }
+
+    /// Whether the (NFC) text matches.
+    pub(crate) fn is_match(&self, s: &str) -> bool {
+        match (self.start, self.end) {
+            (true, true) => s == self.lit,
+            (true, false) => s.starts_with(self.lit.as_str()),
+            (false, true) => s.ends_with(self.lit.as_str()),
+            (false, false) => s.contains(self.lit.as_str()),
+        }
+    }
 }
 
 impl Matches {
@@ -428,6 +495,75 @@ impl fmt::Display for ObservationExpr {
             ObservationExpr::FollowedBy(v) => write_joined(f, v, " FOLLOWEDBY "),
             ObservationExpr::Group(e) => write!(f, "({e})"),
             ObservationExpr::Qualified(e, q) => write!(f, "{e} {q}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literal_regexes_agree_with_the_regex_engine() {
+        let texts = [
+            "",
+            "a",
+            "abc",
+            "xabc",
+            "abcx",
+            "host1.example.com",
+            "host1.example.com\n",
+            "example.com",
+            "x.example.comm",
+            "a.b",
+            "a-b",
+            "a<b",
+            "fé",
+            "Fé",
+            "a#b c",
+            "$",
+            "^",
+        ];
+        for re in [
+            "",
+            "^",
+            "$",
+            "^$",
+            "abc",
+            "^abc",
+            "abc$",
+            "^abc$",
+            "\\.example\\.com$",
+            "^host1\\.",
+            "a\\.b",
+            "a\\-b",
+            "a-b",
+            "a#b c",
+            "fé",
+            "^fé$",
+            "\\$",
+            "\\^",
+            "a\\<b",
+            "a<b",
+            "a.b",
+            "a|b",
+            "(?i)abc",
+            "ab*",
+            "a\\db",
+            "a$b",
+        ] {
+            let engine = regex::Regex::new(re).unwrap();
+            match LiteralRegex::new(re) {
+                Some(l) => {
+                    for t in texts {
+                        assert_eq!(l.is_match(t), engine.is_match(t), "{re:?} on {t:?}");
+                    }
+                }
+                None => assert!(
+                    ["a\\<b", "a.b", "a|b", "(?i)abc", "ab*", "a\\db", "a$b"].contains(&re),
+                    "{re:?} should be literal"
+                ),
+            }
         }
     }
 }

@@ -5,11 +5,14 @@
 //! `[…]` that matched an SCO). Anchors are indexed per object path:
 //!
 //! - equality (`=`, `IN`): a hash map keyed by the normalized value (strings are probed
-//!   without copying them);
-//! - `ISSUBSET`: one hash map per (family, prefix length), probed once per prefix length
-//!   present;
-//! - `MATCHES` / `LIKE`: [`regex::RegexSet`] chunks, rebuilt lazily after changes, run
-//!   once per string value (a cheap `is_match` first);
+//!   without copying them), behind a Bloom filter;
+//! - `ISSUBSET`: the networks as elementary intervals of the address space, each
+//!   listing the networks (with their indicator ids) that contain it, rebuilt lazily
+//!   after changes;
+//! - `MATCHES` / `LIKE` with a literal prefix: a table by the hash of the prefix, probed
+//!   once per prefix length present, the tests inline (rebuilt lazily); the others in
+//!   [`regex::RegexSet`] chunks, rebuilt lazily after changes, run once per string
+//!   value (a cheap `is_match` first);
 //! - numeric order (`<`, `<=`, `>`, `>=` with a number): sorted thresholds, one binary
 //!   search per numeric value; a one-`[…]` pattern found by its range has a
 //!   range plan that decides a hit exactly (the comparison inline, the other
@@ -25,8 +28,7 @@
 //! evaluated again. Other candidates are verified by the evaluator, so the result is
 //! exactly that of evaluating every pattern.
 
-use std::collections::BTreeMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use regex::RegexSet;
 use serde_json::Value;
@@ -41,7 +43,7 @@ use crate::eval::{
 };
 use crate::fxhash::FxMap;
 use crate::net::Cidr;
-use crate::observation::{type_code, Observations, SCO_TYPES};
+use crate::observation::{recast, type_code, Observations, SCO_TYPES};
 use crate::timestamp::Timestamp;
 use crate::Pattern;
 
@@ -382,8 +384,24 @@ struct RangeCheck {
 
 const NO_REST: u32 = u32::MAX;
 
-/// Sorted range entries.
-type Thresholds = Vec<RangeEntry>;
+/// Range entries sorted by threshold, and the thresholds alone (the binary search
+/// reads 8 bytes per entry, not the whole entries).
+#[derive(Default)]
+struct SortedRanges {
+    thresholds: Vec<f64>,
+    entries: Vec<RangeEntry>,
+}
+
+impl SortedRanges {
+    fn of(list: &[RangeEntry]) -> SortedRanges {
+        let mut entries = list.to_vec();
+        entries.sort_by(|a, b| a.threshold.total_cmp(&b.threshold));
+        SortedRanges {
+            thresholds: entries.iter().map(|e| e.threshold).collect(),
+            entries,
+        }
+    }
+}
 
 #[derive(Default)]
 struct Ranges {
@@ -392,7 +410,35 @@ struct Ranges {
     /// `value <= threshold` anchors.
     upper: Vec<RangeEntry>,
     /// Both lists sorted by threshold, rebuilt lazily after a change.
-    sorted: OnceLock<(Thresholds, Thresholds)>,
+    sorted: OnceLock<(SortedRanges, SortedRanges)>,
+}
+
+/// Intervals per [`StabBlock`].
+const STAB_BLOCK: usize = 7;
+
+/// Entries of [`Stab::top`] per entry of [`Stab::top2`].
+const STAB_TOP: usize = 16;
+
+/// [`STAB_BLOCK`] consecutive intervals: their starts and where their lists end in
+/// [`Stab::items`], side by side in one cache line (for IPv4), so that a search reads
+/// the small [`Stab::top`] and then this one line before the list itself.
+#[derive(Clone, Copy)]
+#[repr(align(64))]
+struct StabBlock<K> {
+    /// Start of each interval, ascending (unused entries past the last interval).
+    starts: [K; STAB_BLOCK],
+    /// `items[ends[j - 1]..ends[j]]` lists interval `j` (`items[first..ends[0]]` the
+    /// first).
+    ends: [u32; STAB_BLOCK],
+    first: u32,
+}
+
+/// A network of a [`Stab`] list: its prefix, its slot and, for the exact hit it
+/// usually is, the indicator id (so that a hit reads no per-slot table).
+struct StabItem {
+    prefix: u8,
+    slot: Slot,
+    name: Arc<str>,
 }
 
 /// The `ISSUBSET` networks of one family as disjoint elementary intervals of the
@@ -402,28 +448,26 @@ struct Ranges {
 ///
 /// `K` is `u32` for IPv4 (a quarter of the memory the binary search reads) and `u128`
 /// for IPv6.
-/// Starts per block of [`Stab::top`].
-const STAB_BLOCK: usize = 16;
-
 #[derive(Default)]
 struct Stab<K> {
-    /// Start of each interval, ascending; the first is 0, the last runs to the end of
-    /// the address space.
-    starts: Vec<K>,
-    /// Every `STAB_BLOCK`-th start: a search reads this small array (7 KB for 14,000
-    /// networks, stays in cache) and then one block of `starts` (a cache line for
-    /// IPv4), instead of missing the cache at each of the last steps of a binary search
-    /// over all of `starts`.
+    /// Every [`STAB_TOP`]-th entry of `top`: a search reads this small array (1 KB
+    /// for 14,000 networks, stays in cache), then [`STAB_TOP`] entries of `top` (a
+    /// cache line for IPv4), then one block.
+    top2: Vec<K>,
+    /// The first start of each block.
     top: Vec<K>,
-    /// `items[offsets[i]..offsets[i + 1]]`: (prefix, slot) of the networks containing
-    /// interval `i`.
-    offsets: Vec<u32>,
-    items: Vec<(u8, Slot)>,
+    blocks: Vec<StabBlock<K>>,
+    /// Number of intervals; the first starts at 0, the last runs to the end of the
+    /// address space.
+    len: usize,
+    /// The networks containing each interval, interval after interval.
+    items: Vec<StabItem>,
 }
 
-impl<K: Copy + Ord + TryFrom<u128>> Stab<K> {
-    /// `nets`: (first address, last address, prefix, slots), addresses of the family.
-    fn build(nets: &[(u128, u128, u8, &[Slot])]) -> Stab<K> {
+impl<K: Copy + Ord + Default + TryFrom<u128>> Stab<K> {
+    /// `nets`: (first address, last address, prefix, slots), addresses of the family;
+    /// `names`: the id of each slot (by slot without the [`EXACT`] bit).
+    fn build(nets: &[(u128, u128, u8, &[Slot])], names: &[Arc<str>]) -> Stab<K> {
         let mut starts: Vec<u128> = vec![0];
         for &(lo, hi, ..) in nets {
             starts.push(lo);
@@ -441,43 +485,82 @@ impl<K: Copy + Ord + TryFrom<u128>> Stab<K> {
                 list.extend(slots.iter().map(|&s| (prefix, s)));
             }
         }
-        let mut offsets = Vec::with_capacity(lists.len() + 1);
-        let mut items = Vec::new();
-        offsets.push(0);
-        for l in lists {
-            items.extend(l);
-            offsets.push(items.len() as u32);
-        }
         // Addresses of the family fit in `K`; only a start one past the end of the
         // IPv4 space (2³², the last, with an empty list) does not, and no address
         // reaches it.
-        let starts: Vec<K> = starts
-            .into_iter()
-            .filter_map(|s| K::try_from(s).ok())
-            .collect();
+        let keep = starts
+            .iter()
+            .take_while(|&&s| K::try_from(s).is_ok())
+            .count();
+        let mut items = Vec::new();
+        let mut blocks = Vec::with_capacity(keep.div_ceil(STAB_BLOCK));
+        for (chunk, lists) in starts[..keep]
+            .chunks(STAB_BLOCK)
+            .zip(lists.chunks(STAB_BLOCK))
+        {
+            let mut block = StabBlock {
+                starts: [K::default(); STAB_BLOCK],
+                ends: [0; STAB_BLOCK],
+                first: items.len() as u32,
+            };
+            for (j, (&start, list)) in chunk.iter().zip(lists).enumerate() {
+                block.starts[j] = K::try_from(start).ok().expect("checked above");
+                items.extend(list.iter().map(|&(prefix, slot)| {
+                    StabItem {
+                        prefix,
+                        slot,
+                        name: names
+                            .get((slot & !EXACT) as usize)
+                            .cloned()
+                            .unwrap_or_else(|| Arc::from("")),
+                    }
+                }));
+                block.ends[j] = items.len() as u32;
+            }
+            blocks.push(block);
+        }
+        let top: Vec<K> = blocks.iter().map(|b| b.starts[0]).collect();
         Stab {
-            top: starts.iter().step_by(STAB_BLOCK).copied().collect(),
-            starts,
-            offsets,
+            top2: top.iter().step_by(STAB_TOP).copied().collect(),
+            top,
+            blocks,
+            len: keep,
             items,
         }
     }
 
-    /// The (prefix, slot) of the networks containing `addr`.
-    fn stab(&self, addr: K) -> &[(u8, Slot)] {
-        // How many starts are <= addr: all the blocks before the one `top` names, and
-        // those of that block.
-        let j = self.top.partition_point(|&s| s <= addr);
-        if j == 0 {
-            return &[];
+    /// The networks containing `addr`.
+    #[cfg(test)]
+    fn stab(&self, addr: K) -> &[StabItem] {
+        match self.block_of(addr) {
+            Some(j) => self.in_block(j, addr),
+            None => &[],
         }
-        let from = (j - 1) * STAB_BLOCK;
-        let block = &self.starts[from..self.starts.len().min(from + STAB_BLOCK)];
-        let i = from + block.partition_point(|&s| s <= addr);
-        if i == 0 {
-            return &[];
+    }
+
+    /// The block of the interval containing `addr` (reads the small arrays only).
+    fn block_of(&self, addr: K) -> Option<usize> {
+        // The last block starting at or before addr.
+        let k = self.top2.partition_point(|&s| s <= addr);
+        if k == 0 {
+            return None;
         }
-        &self.items[self.offsets[i - 1] as usize..self.offsets[i] as usize]
+        let from = (k - 1) * STAB_TOP;
+        let segment = &self.top[from..self.top.len().min(from + STAB_TOP)];
+        // At least 1: the segment's first start is at or before addr.
+        // Sorted: the count of starts at or before addr is the partition point (a
+        // branchless count over a cache line instead of a binary search).
+        Some(from + segment.iter().filter(|&&s| s <= addr).count() - 1)
+    }
+
+    /// The networks containing `addr`, in block `j` from [`Stab::block_of`].
+    fn in_block(&self, j: usize, addr: K) -> &[StabItem] {
+        let b = &self.blocks[j];
+        let n = (self.len - j * STAB_BLOCK).min(STAB_BLOCK);
+        // At least 1: the block's first start is at or before addr.
+        let i = b.starts[..n].iter().filter(|&&s| s <= addr).count();
+        let from = if i <= 1 { b.first } else { b.ends[i - 2] };
+        &self.items[from as usize..b.ends[i - 1] as usize]
     }
 }
 
@@ -489,7 +572,7 @@ struct CidrIndex {
 }
 
 impl CidrIndex {
-    fn build(nets: &FxMap<(bool, u8, u128), Vec<Slot>>) -> CidrIndex {
+    fn build(nets: &FxMap<(bool, u8, u128), Vec<Slot>>, names: &[Arc<str>]) -> CidrIndex {
         let mut v4 = Vec::new();
         let mut v6 = Vec::new();
         for (&(is_v6, prefix, lo), slots) in nets {
@@ -502,8 +585,8 @@ impl CidrIndex {
             }
         }
         CidrIndex {
-            v4: Stab::build(&v4),
-            v6: Stab::build(&v6),
+            v4: Stab::build(&v4, names),
+            v6: Stab::build(&v6, names),
         }
     }
 }
@@ -540,7 +623,7 @@ fn literal_prefix(re: &str) -> String {
     while let Some(c) = chars.next() {
         let lit = if c == '\\' {
             match chars.next() {
-                Some(n) if n.is_ascii_punctuation() => n,
+                Some(n) if crate::ast::escaped_literal(n) => n,
                 _ => break,
             }
         } else if c.is_alphanumeric()
@@ -564,6 +647,8 @@ fn literal_prefix(re: &str) -> String {
 /// keys; removed keys are not cleared (they only cost a probe of the map). Most values
 /// of an observation match nothing: this answers them from one small bit array instead
 /// of a probe of a large hash table.
+const BLOOM_MIN: usize = 8;
+
 #[derive(Default)]
 struct Bloom {
     bits: Vec<u64>,
@@ -571,9 +656,9 @@ struct Bloom {
 }
 
 impl Bloom {
+    #[inline]
     fn hash(s: &str) -> u64 {
-        use std::hash::{BuildHasher, BuildHasherDefault};
-        BuildHasherDefault::<crate::fxhash::FxHasher>::default().hash_one(s)
+        crate::fxhash::hash_bytes(s.as_bytes())
     }
 
     /// The word and the two bits in it of hash `h`: both bits in one word, so that a
@@ -581,7 +666,8 @@ impl Bloom {
     fn positions(&self, h: u64) -> (usize, u64) {
         let mask = self.bits.len() - 1;
         let h = h.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let bits = (1u64 << ((h >> 58) & 63)) | (1u64 << ((h >> 52) & 63));
+        let bits =
+            (1u64 << ((h >> 58) & 63)) | (1u64 << ((h >> 52) & 63)) | (1u64 << ((h >> 46) & 63));
         ((h >> 20) as usize & mask, bits)
     }
 
@@ -593,8 +679,8 @@ impl Bloom {
     /// Add a key; `all` yields every key when the filter grows.
     fn insert<'k>(&mut self, key: &str, all: impl Iterator<Item = &'k str>) {
         self.keys += 1;
-        if self.bits.len() * 64 < self.keys * 16 {
-            let words = (self.keys * 32).next_power_of_two() / 64;
+        if self.bits.len() * 64 < self.keys * BLOOM_MIN {
+            let words = (self.keys * BLOOM_MIN * 2).next_power_of_two() / 64;
             self.bits = vec![0; words.max(16)];
             for k in all {
                 self.set(Self::hash(k));
@@ -603,12 +689,150 @@ impl Bloom {
         self.set(Self::hash(key));
     }
 
+    #[cfg(test)]
     fn may_contain(&self, s: &str) -> bool {
+        self.may_contain_hash(Self::hash(s))
+    }
+
+    /// Whether a key of hash `h` ([`Bloom::hash`]) may be in.
+    fn may_contain_hash(&self, h: u64) -> bool {
         if self.bits.is_empty() {
             return false;
         }
-        let (w, bits) = self.positions(Self::hash(s));
+        let (w, bits) = self.positions(h);
         self.bits[w] & bits == bits
+    }
+
+    /// A filter of the keys of these hashes.
+    fn of_hashes(hashes: &[u64]) -> Bloom {
+        if hashes.is_empty() {
+            return Bloom::default();
+        }
+        let words = (hashes.len() * BLOOM_MIN * 2).next_power_of_two() / 64;
+        let mut b = Bloom {
+            bits: vec![0; words.max(16)],
+            keys: hashes.len(),
+        };
+        for &h in hashes {
+            b.set(h);
+        }
+        b
+    }
+}
+
+/// A `LIKE`/`MATCHES` anchor with a literal prefix: slot, regex text (its key for
+/// removal) and test.
+type PrefixAnchor = (Slot, String, TextTest);
+
+/// The `LIKE`/`MATCHES` anchors of a path with a literal prefix, as probed: by the
+/// hash of the prefix, the tests inline with the indicator ids. A hit reads the
+/// Bloom filter, one table entry and the entries of the prefix, not a chain of boxed
+/// keys, lists, tests and ids.
+#[derive(Default)]
+struct PrefixProbe {
+    /// The byte lengths of the prefixes, ascending.
+    lens: Vec<usize>,
+    bloom: Bloom,
+    /// By [`Bloom::hash`] of a prefix, its range of `entries`. Two prefixes with the
+    /// same hash share a range: the tests check the whole text, prefix included, so
+    /// a collision costs a test, never a wrong hit.
+    table: FxMap<u64, (u32, u32)>,
+    entries: Vec<PrefixEntry>,
+}
+
+struct PrefixEntry {
+    slot: Slot,
+    test: HeadTest,
+    name: Arc<str>,
+}
+
+/// The test of a [`PrefixEntry`].
+enum HeadTest {
+    /// `LIKE 'p%s'` (one `%`, no `_`): at least `p.len() + s.len()` bytes, starting
+    /// with `p` and ending with `s`; `p` then `s` in `text`.
+    Affix {
+        text: [u8; AFFIX_INLINE],
+        prefix: u8,
+        suffix: u8,
+    },
+    Other(TextTest),
+}
+
+/// Bytes of a `LIKE` prefix and suffix stored inline.
+const AFFIX_INLINE: usize = 22;
+
+impl HeadTest {
+    fn new(test: &TextTest) -> HeadTest {
+        if let TextTest::Glob(g) = test {
+            if let [p, s] = g.parts() {
+                if p.len() + s.len() <= AFFIX_INLINE {
+                    let mut text = [0; AFFIX_INLINE];
+                    text[..p.len()].copy_from_slice(p.as_bytes());
+                    text[p.len()..p.len() + s.len()].copy_from_slice(s.as_bytes());
+                    return HeadTest::Affix {
+                        text,
+                        prefix: p.len() as u8,
+                        suffix: s.len() as u8,
+                    };
+                }
+            }
+        }
+        HeadTest::Other(test.clone())
+    }
+
+    #[inline]
+    fn is_match(&self, s: &str) -> bool {
+        match self {
+            HeadTest::Affix {
+                text,
+                prefix,
+                suffix,
+            } => {
+                let (p, q, s) = (usize::from(*prefix), usize::from(*suffix), s.as_bytes());
+                s.len() >= p + q && s[..p] == text[..p] && s[s.len() - q..] == text[p..p + q]
+            }
+            HeadTest::Other(t) => t.is_match(s),
+        }
+    }
+}
+
+impl PrefixProbe {
+    fn build(prefixes: &FxMap<Box<str>, Vec<PrefixAnchor>>, names: &[Arc<str>]) -> PrefixProbe {
+        let mut keyed: Vec<(u64, &str, &[PrefixAnchor])> = prefixes
+            .iter()
+            .filter(|(_, list)| !list.is_empty())
+            .map(|(k, list)| (Bloom::hash(k), &**k, list.as_slice()))
+            .collect();
+        keyed.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        let mut lens: Vec<usize> = keyed.iter().map(|k| k.1.len()).collect();
+        lens.sort_unstable();
+        lens.dedup();
+        let mut hashes: Vec<u64> = keyed.iter().map(|k| k.0).collect();
+        hashes.dedup();
+        let mut table = FxMap::default();
+        let mut entries = Vec::new();
+        for &(h, _, list) in &keyed {
+            let start = table
+                .get(&h)
+                .map_or(entries.len() as u32, |r: &(u32, u32)| r.0);
+            entries.extend(list.iter().map(|(slot, _, test)| {
+                PrefixEntry {
+                    slot: *slot,
+                    test: HeadTest::new(test),
+                    name: names
+                        .get((slot & !EXACT) as usize)
+                        .cloned()
+                        .unwrap_or_else(|| Arc::from("")),
+                }
+            }));
+            table.insert(h, (start, entries.len() as u32));
+        }
+        PrefixProbe {
+            lens,
+            bloom: Bloom::of_hashes(&hashes),
+            table,
+            entries,
+        }
     }
 }
 
@@ -626,10 +850,9 @@ struct PathIndex {
     ranges: Ranges,
     /// Regexes with a literal prefix, by prefix: probed with each prefix length present
     /// and then run one by one.
-    re_prefix: FxMap<Box<str>, Vec<(Slot, String, TextTest)>>,
-    /// Byte lengths of the `re_prefix` keys, with how many keys have each.
-    re_prefix_lens: BTreeMap<usize, usize>,
-    re_bloom: Bloom,
+    re_prefix: FxMap<Box<str>, Vec<PrefixAnchor>>,
+    /// `re_prefix` as probed, rebuilt lazily after a change.
+    re_probe: OnceLock<PrefixProbe>,
     /// Regexes without a literal prefix, in sets.
     regex: Vec<RegexChunk>,
     exists: Vec<Slot>,
@@ -696,9 +919,13 @@ pub struct Scratch {
     /// in `exact` and `verify` and cleared through them.
     seen: Vec<u64>,
     exact: Vec<Slot>,
+    /// Exact hits already in the caller's outcomes.
+    found: Vec<Slot>,
     verify: Vec<Slot>,
     /// `(rest, root, holds)` of the plan rests evaluated for this observation.
     rests: Vec<(u32, u32, bool)>,
+    /// The values to probe (empty between observations).
+    probes: Vec<Probe<'static, 'static>>,
 }
 
 impl Scratch {
@@ -708,7 +935,7 @@ impl Scratch {
     }
 
     fn start(&mut self, slots: usize) {
-        for &s in self.exact.iter().chain(&self.verify) {
+        for &s in self.exact.iter().chain(&self.found).chain(&self.verify) {
             if let Some(w) = self.seen.get_mut(s as usize / 64) {
                 *w = 0;
             }
@@ -718,8 +945,63 @@ impl Scratch {
             self.seen.resize(words, 0);
         }
         self.exact.clear();
+        self.found.clear();
         self.verify.clear();
         self.rests.clear();
+    }
+}
+
+/// The hits of one observation as the indexes find them, each indicator once.
+struct Hits<'s, 'm> {
+    seen: &'s mut [u64],
+    exact: &'s mut Vec<Slot>,
+    found: &'s mut Vec<Slot>,
+    verify: &'s mut Vec<Slot>,
+    out: &'s mut Vec<BulkOutcome<'m>>,
+}
+
+impl<'m> Hits<'_, 'm> {
+    /// Whether slot `s` (without the [`EXACT`] bit) is new; marks it found.
+    #[inline]
+    fn first(&mut self, s: Slot) -> bool {
+        let (word, bit) = (&mut self.seen[s as usize / 64], 1u64 << (s % 64));
+        let new = *word & bit == 0;
+        *word |= bit;
+        new
+    }
+
+    /// Index hits: exact ones are reported by [`BulkMatcher::outcomes`], the others
+    /// verified.
+    #[inline]
+    fn add(&mut self, hits: &[Slot]) {
+        for &t in hits {
+            let s = t & !EXACT;
+            if self.first(s) {
+                if t & EXACT != 0 {
+                    self.exact.push(s);
+                } else {
+                    self.verify.push(s);
+                }
+            }
+        }
+    }
+
+    /// An index hit whose indicator id the index holds: reported at once when exact
+    /// (no read of [`BulkMatcher::names`]).
+    #[inline]
+    fn add_named(&mut self, t: Slot, name: &'m str) {
+        let s = t & !EXACT;
+        if self.first(s) {
+            if t & EXACT != 0 {
+                self.found.push(s);
+                self.out.push(BulkOutcome {
+                    indicator: name,
+                    result: Ok(()),
+                });
+            } else {
+                self.verify.push(s);
+            }
+        }
     }
 }
 
@@ -731,7 +1013,7 @@ pub struct BulkMatcher {
     ids: FxMap<String, Slot>,
     /// The id of each slot: read on every exact hit, so kept dense and apart from the
     /// patterns.
-    names: Vec<Box<str>>,
+    names: Vec<Arc<str>>,
     paths: Vec<PathIndex>,
     path_ids: FxMap<ObjectPath, usize>,
     /// The indexes of each object type, found through `type_ids` or, when there are
@@ -817,7 +1099,7 @@ impl BulkMatcher {
             self.index(tagged, a);
         }
         if self.names.len() <= slot as usize {
-            self.names.resize(slot as usize + 1, Box::default());
+            self.names.resize(slot as usize + 1, Arc::from(""));
         }
         self.names[slot as usize] = id.as_str().into();
         self.ids.insert(id.clone(), slot);
@@ -841,7 +1123,7 @@ impl BulkMatcher {
         for a in &entry.anchors {
             self.unindex(tagged, a);
         }
-        self.names[slot as usize] = Box::default();
+        self.names[slot as usize] = Arc::from("");
         self.free.push(slot);
         true
     }
@@ -861,8 +1143,7 @@ impl BulkMatcher {
             cidr_index: OnceLock::new(),
             ranges: Ranges::default(),
             re_prefix: FxMap::default(),
-            re_prefix_lens: BTreeMap::new(),
-            re_bloom: Bloom::default(),
+            re_probe: OnceLock::new(),
             regex: Vec::new(),
             exists: Vec::new(),
         });
@@ -983,11 +1264,7 @@ impl BulkMatcher {
                 if !prefix.is_empty() {
                     let list = pi.re_prefix.entry(prefix.as_str().into()).or_default();
                     list.push((slot, re.clone(), test.clone()));
-                    if list.len() == 1 {
-                        *pi.re_prefix_lens.entry(prefix.len()).or_default() += 1;
-                        pi.re_bloom
-                            .insert(prefix, pi.re_prefix.keys().map(|k| &**k));
-                    }
+                    pi.re_probe = OnceLock::new();
                     return;
                 }
                 match pi.regex.iter_mut().find(|c| c.members.len() < REGEX_CHUNK) {
@@ -1089,14 +1366,9 @@ impl BulkMatcher {
                         }
                         if list.is_empty() {
                             pi.re_prefix.remove(prefix.as_str());
-                            if let Some(n) = pi.re_prefix_lens.get_mut(&prefix.len()) {
-                                *n -= 1;
-                                if *n == 0 {
-                                    pi.re_prefix_lens.remove(&prefix.len());
-                                }
-                            }
                         }
                     }
+                    pi.re_probe = OnceLock::new();
                     return;
                 }
                 for c in &mut pi.regex {
@@ -1125,31 +1397,37 @@ impl BulkMatcher {
         }
     }
 
-    /// Collect the indicators that might match observation `index` into `scratch`:
-    /// exact ones (already matches) and ones to verify.
-    fn candidates(&self, set: &Observations<'_>, index: usize, scratch: &mut Scratch) {
+    /// Collect the indicators that might match observation `index`: exact ones
+    /// (already matches) into `scratch` or, with their ids, straight into `out`, and
+    /// ones to verify into `scratch`.
+    fn candidates<'m>(
+        &'m self,
+        set: &Observations<'_>,
+        index: usize,
+        scratch: &mut Scratch,
+        out: &mut Vec<BulkOutcome<'m>>,
+    ) {
         let obs = &set.items[index];
         let ctx = Ctx { set, index, obs };
+        let mut probes: Vec<Probe<'_, 'm>> = recast(std::mem::take(&mut scratch.probes));
         let Scratch {
             seen,
             exact,
+            found,
             verify,
             rests,
+            probes: _,
         } = scratch;
-        let mut add = |hits: &[Slot]| {
-            for &t in hits {
-                let s = t & !EXACT;
-                let (word, bit) = (&mut seen[s as usize / 64], 1u64 << (s % 64));
-                if *word & bit == 0 {
-                    *word |= bit;
-                    if t & EXACT != 0 {
-                        exact.push(s);
-                    } else {
-                        verify.push(s);
-                    }
-                }
-            }
+        let mut add = Hits {
+            seen,
+            exact,
+            found,
+            verify,
+            out,
         };
+        // First pass: the hits by type and guard, and every value an indexed path
+        // selects (each SCO's properties read once, each value to the paths under
+        // its name).
         for (ri, (root, &(t, code))) in obs.roots.iter().zip(&obs.root_types).enumerate() {
             let ti = match code {
                 0 => self.type_index(t),
@@ -1158,6 +1436,76 @@ impl BulkMatcher {
             let Some(ti) = ti else {
                 continue;
             };
+            add.add(&ti.slots);
+            for g in &ti.guards {
+                // An error cannot happen (guards of patterns that may fail are not
+                // made); were it to, verifying is the safe side.
+                if !g.slots.is_empty() && eval_expr(&ctx, &g.expr, root, t).unwrap_or(true) {
+                    add.add(&g.slots);
+                }
+            }
+            let mut push = |pid: usize, value| {
+                if self.paths[pid].users > 0 {
+                    probes.push(Probe {
+                        root: ri as u32,
+                        path: pid as u32,
+                        value,
+                        hash: None,
+                        eq: false,
+                        addr: None,
+                        prefix: 0,
+                        nets: &[],
+                    });
+                }
+            };
+            if let Value::Object(m) = root {
+                for (k, v) in m {
+                    let Some((_, pids)) = ti.by_key.iter().find(|(x, _)| short_eq(x, k)) else {
+                        continue;
+                    };
+                    for &pid in pids {
+                        let steps = &self.paths[pid].path.steps[1..];
+                        if steps.is_empty() {
+                            push(pid, v);
+                        } else {
+                            let deref = k.ends_with("_ref") || k.ends_with("_refs");
+                            let _ = visit::<()>(&ctx, v, steps, deref, &mut |x| {
+                                push(pid, x);
+                                // Presence is enough for these; they are added once.
+                                Ok(false)
+                            });
+                        }
+                    }
+                }
+            }
+            for &pid in &ti.other_paths {
+                let _ = visit::<()>(&ctx, root, &self.paths[pid].path.steps, false, &mut |v| {
+                    push(pid, v);
+                    Ok(false)
+                });
+            }
+        }
+        // Second pass: what the reads of the large indexes need, from the values and
+        // small arrays only (hashes, addresses, blocks of intervals).
+        for p in &mut probes {
+            prepare(&self.paths[p.path as usize], &self.names, p);
+        }
+        // Third pass: those reads (Bloom filters, blocks of network intervals), one
+        // after the other for all the values, so that their cache misses overlap
+        // instead of each waiting for the work on the previous value. The lists of
+        // networks are read last; their first reads start here.
+        for p in &mut probes {
+            fetch(&self.paths[p.path as usize], p);
+        }
+        let mut touch = 0;
+        for p in &probes {
+            touch ^= p.nets.first().map_or(0, |i| i.slot);
+        }
+        std::hint::black_box(touch);
+        // Fourth pass: the rest of each probe.
+        for p in &probes {
+            let ri = p.root as usize;
+            let (root, t) = (obs.roots[ri], obs.root_types[ri].0);
             // A plan's rest on this SCO, evaluated once for all the patterns sharing it.
             let mut rest_holds = |r: u32| {
                 if let Some(&(_, _, h)) = rests.iter().find(|x| x.0 == r && x.1 == ri as u32) {
@@ -1168,48 +1516,24 @@ impl BulkMatcher {
                 rests.push((r, ri as u32, h));
                 h
             };
-            add(&ti.slots);
-            for g in &ti.guards {
-                // An error cannot happen (guards of patterns that may fail are not
-                // made); were it to, verifying is the safe side.
-                if !g.slots.is_empty() && eval_expr(&ctx, &g.expr, root, t).unwrap_or(true) {
-                    add(&g.slots);
+            probe(
+                &self.paths[p.path as usize],
+                &self.names,
+                p,
+                &mut add,
+                &mut rest_holds,
+            );
+        }
+        // Last, the networks containing the addresses: a network value is inside the
+        // networks of no longer prefix that contain its first address.
+        for p in &probes {
+            for item in p.nets {
+                if item.prefix <= p.prefix {
+                    add.add_named(item.slot, &item.name);
                 }
-            }
-            let mut probe_value = |pid: usize, v: &Value| {
-                let pi = &self.paths[pid];
-                if pi.users > 0 {
-                    probe(pi, v, &mut add, &mut rest_holds);
-                }
-            };
-            // One pass over the SCO's properties, each value to the paths under its name.
-            if let Value::Object(m) = root {
-                for (k, v) in m {
-                    let Some((_, pids)) = ti.by_key.iter().find(|(x, _)| short_eq(x, k)) else {
-                        continue;
-                    };
-                    for &pid in pids {
-                        let steps = &self.paths[pid].path.steps[1..];
-                        if steps.is_empty() {
-                            probe_value(pid, v);
-                        } else {
-                            let deref = k.ends_with("_ref") || k.ends_with("_refs");
-                            let _ = visit::<()>(&ctx, v, steps, deref, &mut |x| {
-                                probe_value(pid, x);
-                                // Presence is enough for these; they are added once.
-                                Ok(false)
-                            });
-                        }
-                    }
-                }
-            }
-            for &pid in &ti.other_paths {
-                let _ = visit::<()>(&ctx, root, &self.paths[pid].path.steps, false, &mut |v| {
-                    probe_value(pid, v);
-                    Ok(false)
-                });
             }
         }
+        scratch.probes = recast(probes);
     }
 
     fn outcomes<'m>(
@@ -1255,7 +1579,7 @@ impl BulkMatcher {
         out: &mut Vec<BulkOutcome<'m>>,
     ) {
         scratch.start(self.slots.len());
-        self.candidates(set, index, scratch);
+        self.candidates(set, index, scratch, out);
         self.outcomes(set, index, scratch, out);
     }
 
@@ -1264,7 +1588,7 @@ impl BulkMatcher {
     pub fn count_candidates(&self, set: &Observations<'_>, index: usize) -> usize {
         let mut scratch = Scratch::new();
         scratch.start(self.slots.len());
-        self.candidates(set, index, &mut scratch);
+        self.candidates(set, index, &mut scratch, &mut Vec::new());
         scratch.verify.len()
     }
 
@@ -1307,10 +1631,13 @@ impl BulkMatcher {
     pub fn match_all(&self, set: &Observations<'_>) -> Vec<BulkHit> {
         let mut scratch = Scratch::new();
         let mut slots = Vec::new();
+        let mut out = Vec::new();
         for i in 0..set.items.len() {
             scratch.start(self.slots.len());
-            self.candidates(set, i, &mut scratch);
+            out.clear();
+            self.candidates(set, i, &mut scratch, &mut out);
             slots.extend_from_slice(&scratch.exact);
+            slots.extend_from_slice(&scratch.found);
             slots.extend_from_slice(&scratch.verify);
         }
         slots.sort_unstable();
@@ -1341,61 +1668,114 @@ impl BulkMatcher {
     }
 }
 
-/// All the indexes of one path against one selected value.
-fn probe(
-    pi: &PathIndex,
-    v: &Value,
-    add: &mut impl FnMut(&[Slot]),
+/// A value selected by an indexed path, with what [`locate`] found of it.
+struct Probe<'v, 'm> {
+    /// Index of the SCO in the observation's roots.
+    root: u32,
+    /// Index of the path in [`BulkMatcher::paths`].
+    path: u32,
+    value: &'v Value,
+    /// The hash of a string, when the path has equality keys.
+    hash: Option<u64>,
+    /// A string the equality Bloom filter may hold.
+    eq: bool,
+    /// A string that is an address or a network: its first address (family, bits),
+    /// the block of its interval, and its prefix length.
+    addr: Option<(bool, u128, usize)>,
+    prefix: u8,
+    /// The `ISSUBSET` networks containing the address.
+    nets: &'m [StabItem],
+}
+
+/// What the reads of the large indexes need, from the value and the small indexes
+/// only: the hash of a string, the address and the block of its interval.
+fn prepare(pi: &PathIndex, names: &[Arc<str>], p: &mut Probe<'_, '_>) {
+    let Value::String(s) = p.value else {
+        return;
+    };
+    if !pi.eq_bloom.bits.is_empty() {
+        p.hash = Some(Bloom::hash(s));
+    }
+    if !pi.cidr.is_empty() {
+        if let Some(net) = Cidr::parse(s) {
+            let index = pi
+                .cidr_index
+                .get_or_init(|| CidrIndex::build(&pi.cidr, names));
+            let block = if net.is_v6() {
+                index.v6.block_of(net.bits())
+            } else {
+                index.v4.block_of(net.bits() as u32)
+            };
+            if let Some(j) = block {
+                p.addr = Some((net.is_v6(), net.bits(), j));
+                p.prefix = net.prefix();
+            }
+        }
+    }
+}
+
+/// The first reads of the large indexes (the equality Bloom filter, the block of
+/// network intervals): a few instructions per value, so that the cache misses of all
+/// the values of an observation overlap.
+fn fetch<'m>(pi: &'m PathIndex, p: &mut Probe<'_, 'm>) {
+    if let Some(h) = p.hash {
+        p.eq = pi.eq_bloom.may_contain_hash(h);
+    }
+    if let (Some((v6, bits, j)), Some(index)) = (p.addr, pi.cidr_index.get()) {
+        p.nets = if v6 {
+            index.v6.in_block(j, bits)
+        } else {
+            index.v4.in_block(j, bits as u32)
+        };
+    }
+}
+
+/// All the indexes of one path against one selected value, after [`fetch`].
+fn probe<'m>(
+    pi: &'m PathIndex,
+    names: &[Arc<str>],
+    p: &Probe<'_, 'm>,
+    add: &mut Hits<'_, 'm>,
     rest_holds: &mut impl FnMut(u32) -> bool,
 ) {
-    add(&pi.exists);
+    let v = p.value;
+    add.add(&pi.exists);
     match v {
         Value::String(s) => {
-            if pi.eq_bloom.may_contain(s) {
+            if p.eq {
                 if let Some(hit) = pi.eq_str.get(s.as_str()) {
-                    add(hit);
+                    add.add(hit);
                 }
             }
             if pi.eq_ts > 0 {
                 if let Some(hit) =
                     Timestamp::parse(s).and_then(|t| pi.eq_other.get(&ValueKey::Ts(t)))
                 {
-                    add(hit);
-                }
-            }
-            if !pi.cidr.is_empty() {
-                if let Some(net) = Cidr::parse(s) {
-                    let index = pi.cidr_index.get_or_init(|| CidrIndex::build(&pi.cidr));
-                    // A network value is inside the networks of no longer prefix that
-                    // contain its first address.
-                    let found = if net.is_v6() {
-                        index.v6.stab(net.bits())
-                    } else {
-                        index.v4.stab(net.bits() as u32)
-                    };
-                    for (p, slot) in found {
-                        if *p <= net.prefix() {
-                            add(std::slice::from_ref(slot));
-                        }
-                    }
+                    add.add(hit);
                 }
             }
             if !pi.regex.is_empty() || !pi.re_prefix.is_empty() {
                 let text = nfc(s);
-                for &len in pi.re_prefix_lens.keys() {
-                    let Some(head) = text.get(..len) else {
-                        if len > text.len() {
-                            break;
+                if !pi.re_prefix.is_empty() {
+                    let pp = pi
+                        .re_probe
+                        .get_or_init(|| PrefixProbe::build(&pi.re_prefix, names));
+                    for &len in &pp.lens {
+                        let Some(head) = text.get(..len) else {
+                            if len > text.len() {
+                                break;
+                            }
+                            continue;
+                        };
+                        let h = Bloom::hash(head);
+                        if !pp.bloom.may_contain_hash(h) {
+                            continue;
                         }
-                        continue;
-                    };
-                    if !pi.re_bloom.may_contain(head) {
-                        continue;
-                    }
-                    if let Some(list) = pi.re_prefix.get(head) {
-                        for (slot, _, test) in list {
-                            if test.is_match(&text) {
-                                add(std::slice::from_ref(slot));
+                        if let Some(&(a, b)) = pp.table.get(&h) {
+                            for e in &pp.entries[a as usize..b as usize] {
+                                if e.test.is_match(&text) {
+                                    add.add_named(e.slot, &e.name);
+                                }
                             }
                         }
                     }
@@ -1411,13 +1791,13 @@ fn probe(
                         Some(rs) => {
                             if rs.is_match(&text) {
                                 for i in rs.matches(&text).iter() {
-                                    add(&[c.members[i].0]);
+                                    add.add(&[c.members[i].0]);
                                 }
                             }
                         }
                         None => {
                             for (s, _) in &c.members {
-                                add(&[*s]);
+                                add.add(&[*s]);
                             }
                         }
                     }
@@ -1427,42 +1807,38 @@ fn probe(
         Value::Number(_) => {
             if let Some(k) = number_of(v) {
                 if let Some(hit) = pi.eq_other.get(&k) {
-                    add(hit);
+                    add.add(hit);
                 }
             }
             let r = &pi.ranges;
             if !r.lower.is_empty() || !r.upper.is_empty() {
                 if let Some(x) = v.as_f64() {
-                    let (lower, upper) = r.sorted.get_or_init(|| {
-                        let mut l = r.lower.clone();
-                        let mut u = r.upper.clone();
-                        l.sort_by(|a, b| a.threshold.total_cmp(&b.threshold));
-                        u.sort_by(|a, b| a.threshold.total_cmp(&b.threshold));
-                        (l, u)
-                    });
+                    let (lower, upper) = r
+                        .sorted
+                        .get_or_init(|| (SortedRanges::of(&r.lower), SortedRanges::of(&r.upper)));
                     let mut hit = |e: &RangeEntry| match &e.check {
-                        None => add(&[e.slot]),
+                        None => add.add(&[e.slot]),
                         Some(c) => {
                             // Exactly the evaluator's test of this value, then the rest
                             // on the same SCO.
                             if holds(c.op, compare_number(&c.literal, v))
                                 && (c.rest == NO_REST || rest_holds(c.rest))
                             {
-                                add(&[e.slot]);
+                                add.add(&[e.slot]);
                             }
                         }
                     };
                     // value >= threshold: thresholds up to x; value <= threshold: from x.
-                    let n = lower.partition_point(|e| e.threshold <= x);
-                    lower[..n].iter().for_each(&mut hit);
-                    let n = upper.partition_point(|e| e.threshold < x);
-                    upper[n..].iter().for_each(&mut hit);
+                    let n = lower.thresholds.partition_point(|&t| t <= x);
+                    lower.entries[..n].iter().for_each(&mut hit);
+                    let n = upper.thresholds.partition_point(|&t| t < x);
+                    upper.entries[n..].iter().for_each(&mut hit);
                 }
             }
         }
         Value::Bool(b) => {
             if let Some(hit) = pi.eq_other.get(&ValueKey::Bool(*b)) {
-                add(hit);
+                add.add(hit);
             }
         }
         _ => {}
@@ -1495,13 +1871,23 @@ mod tests {
         }
     }
 
+    fn test_names(n: usize) -> Vec<Arc<str>> {
+        (0..n)
+            .map(|i| Arc::from(format!("indicator--{i}")))
+            .collect()
+    }
+
     #[test]
     fn stab_finds_nested_networks() {
         let a: &[Slot] = &[1];
         let b: &[Slot] = &[2];
         let c: &[Slot] = &[3];
-        let s = Stab::<u128>::build(&[(0, u128::MAX, 0, a), (10, 19, 5, b), (12, 12, 9, c)]);
-        let slots = |x| s.stab(x).iter().map(|p| p.1).collect::<Vec<_>>();
+        let names = test_names(4);
+        let s = Stab::<u128>::build(
+            &[(0, u128::MAX, 0, a), (10, 19, 5, b), (12, 12, 9, c)],
+            &names,
+        );
+        let slots = |x| s.stab(x).iter().map(|p| p.slot).collect::<Vec<_>>();
         assert_eq!(slots(0), [1]);
         assert_eq!(slots(9), [1]);
         assert_eq!(slots(10), [1, 2]);
@@ -1517,8 +1903,8 @@ mod tests {
         let a: &[Slot] = &[1];
         let b: &[Slot] = &[2];
         let top = u128::from(u32::MAX);
-        let s = Stab::<u32>::build(&[(0, top, 0, a), (top - 255, top, 24, b)]);
-        let slots = |x| s.stab(x).iter().map(|p| p.1).collect::<Vec<_>>();
+        let s = Stab::<u32>::build(&[(0, top, 0, a), (top - 255, top, 24, b)], &test_names(3));
+        let slots = |x| s.stab(x).iter().map(|p| p.slot).collect::<Vec<_>>();
         assert_eq!(slots(0), [1]);
         assert_eq!(slots(u32::MAX - 256), [1]);
         assert_eq!(slots(u32::MAX - 255), [1, 2]);
@@ -1548,8 +1934,9 @@ mod tests {
             let lo = u128::from(next() as u32) / size * size;
             nets.push((lo, lo + size - 1, prefix, std::slice::from_ref(slot)));
         }
-        let s = Stab::<u32>::build(&nets);
-        assert!(s.starts.len() > 4 * STAB_BLOCK);
+        let names = test_names(600);
+        let s = Stab::<u32>::build(&nets, &names);
+        assert!(s.top.len() > 4 * STAB_TOP);
         let mut probes: Vec<u32> = (0..5000).map(|_| next() as u32).collect();
         for &(lo, hi, ..) in &nets {
             for a in [lo.wrapping_sub(1), lo, hi, hi + 1] {
@@ -1560,7 +1947,8 @@ mod tests {
         }
         probes.extend([0, u32::MAX]);
         for a in probes {
-            let mut got: Vec<Slot> = s.stab(a).iter().map(|p| p.1).collect();
+            let mut got: Vec<Slot> = s.stab(a).iter().map(|p| p.slot).collect();
+            assert!(s.stab(a).iter().all(|p| *p.name == *names[p.slot as usize]));
             got.sort_unstable();
             let want: Vec<Slot> = nets
                 .iter()

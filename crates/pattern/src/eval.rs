@@ -289,7 +289,10 @@ fn test_value(ctx: &Ctx<'_, '_>, c: &Comparison, v: &Value, prop: &str) -> Resul
             (Some(g), Value::String(s)) if !is_binary_property(prop) => g.is_match(&nfc(s)),
             _ => regex_hit(&l.text, l.bytes.as_ref(), v, prop),
         },
-        Test::Matches(m) => regex_hit(&m.text, m.bytes.as_ref(), v, prop),
+        Test::Matches(m) => match (&m.literal, v) {
+            (Some(l), Value::String(s)) if !is_binary_property(prop) => l.is_match(&nfc(s)),
+            _ => regex_hit(&m.text, m.bytes.as_ref(), v, prop),
+        },
         Test::IsSubset(net) => v
             .as_str()
             .and_then(Cidr::parse)

@@ -66,7 +66,7 @@ struct Pool<'a> {
 /// `v`, emptied, as a vector of another type of the same size and alignment (in
 /// practice the same type with other lifetimes): the standard library collects an
 /// emptied `vec::IntoIter` mapped to such a type in place, so the memory is kept.
-fn recast<T, U>(mut v: Vec<T>) -> Vec<U> {
+pub(crate) fn recast<T, U>(mut v: Vec<T>) -> Vec<U> {
     v.clear();
     v.into_iter().map(|_| unreachable!("empty")).collect()
 }
@@ -210,6 +210,41 @@ pub(crate) enum Scope<'a> {
     Map(Arc<FxMap<&'a str, &'a Value>>),
 }
 
+/// The properties of a top-level object that [`Observations`] reads, found in one pass
+/// over them.
+#[derive(Clone, Copy, Default)]
+struct Fields<'a> {
+    ty: Option<&'a Value>,
+    first: Option<&'a Value>,
+    last: Option<&'a Value>,
+    count: Option<&'a Value>,
+    objects: Option<&'a Value>,
+    refs: Option<&'a Value>,
+    id: Option<&'a Value>,
+}
+
+impl<'a> Fields<'a> {
+    fn of(v: &'a Value) -> Fields<'a> {
+        let mut f = Fields::default();
+        if let Value::Object(m) = v {
+            for (k, v) in m {
+                let slot = match k.as_str() {
+                    "type" => &mut f.ty,
+                    "first_observed" => &mut f.first,
+                    "last_observed" => &mut f.last,
+                    "number_observed" => &mut f.count,
+                    "objects" => &mut f.objects,
+                    "object_refs" => &mut f.refs,
+                    "id" => &mut f.id,
+                    _ => continue,
+                };
+                *slot = Some(v);
+            }
+        }
+        f
+    }
+}
+
 /// Up to this many objects a scope is searched in place rather than indexed.
 const SMALL_SCOPE: usize = 16;
 
@@ -266,20 +301,23 @@ impl<'a> Observations<'a> {
         let set = self;
         set.scopes.push(Scope::of(values));
         for (i, v) in values.iter().enumerate() {
-            match v.get("type").and_then(Value::as_str) {
+            // One pass over the properties finds the type and an observed-data's fields.
+            let fields = Fields::of(v);
+            match fields.ty.and_then(Value::as_str) {
                 Some("bundle") => {
-                    let Some(objects) = v.get("objects").and_then(Value::as_array) else {
+                    let Some(objects) = fields.objects.and_then(Value::as_array) else {
                         continue;
                     };
                     set.scopes.push(Scope::of(objects));
                     let scope = set.scopes.len() - 1;
                     for (j, o) in objects.iter().enumerate() {
                         if o.get("type").and_then(Value::as_str) == Some("observed-data") {
-                            set.push(o, scope, pool, &|| format!("[{i}].objects[{j}]"))?;
+                            let at = || format!("[{i}].objects[{j}]");
+                            set.push(&Fields::of(o), scope, pool, &at)?;
                         }
                     }
                 }
-                Some("observed-data") => set.push(v, 0, pool, &|| format!("[{i}]"))?,
+                Some("observed-data") => set.push(&fields, 0, pool, &|| format!("[{i}]"))?,
                 _ => {}
             }
         }
@@ -297,27 +335,20 @@ impl<'a> Observations<'a> {
 
     fn push(
         &mut self,
-        od: &'a Value,
+        fields: &Fields<'a>,
         scope: usize,
         pool: &mut Pool<'a>,
         location: &dyn Fn() -> String,
     ) -> Result<(), ObservationError> {
-        // One pass over the observed-data's properties instead of a lookup per field.
-        let (mut first_raw, mut last_raw, mut count_raw, mut objects, mut refs, mut id) =
-            (None, None, None, None, None, None);
-        if let Value::Object(m) = od {
-            for (k, v) in m {
-                match k.as_str() {
-                    "first_observed" => first_raw = Some(v),
-                    "last_observed" => last_raw = Some(v),
-                    "number_observed" => count_raw = Some(v),
-                    "objects" => objects = Some(v),
-                    "object_refs" => refs = Some(v),
-                    "id" => id = Some(v),
-                    _ => {}
-                }
-            }
-        }
+        let Fields {
+            first: first_raw,
+            last: last_raw,
+            count: count_raw,
+            objects,
+            refs,
+            id,
+            ..
+        } = *fields;
         let ts = |field: &str, raw: Option<&Value>| -> Result<Timestamp, ObservationError> {
             let raw = raw.and_then(Value::as_str).ok_or_else(|| {
                 invalid(format!("{}.{field}", location()), "missing or not a string")
@@ -330,7 +361,11 @@ impl<'a> Observations<'a> {
             })
         };
         let first = ts("first_observed", first_raw)?;
-        let last = ts("last_observed", last_raw)?;
+        // Often the same text: parsed once.
+        let last = match (first_raw, last_raw) {
+            (Some(Value::String(a)), Some(Value::String(b))) if a == b => first,
+            _ => ts("last_observed", last_raw)?,
+        };
         if last < first {
             return Err(invalid(
                 format!("{}.last_observed", location()),

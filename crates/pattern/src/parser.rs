@@ -3,7 +3,7 @@
 use unicode_normalization::UnicodeNormalization;
 
 use crate::ast::{
-    CompareOp, Comparison, ComparisonExpr, Glob, Like, Literal, Matches, ObjectPath,
+    CompareOp, Comparison, ComparisonExpr, Glob, Like, Literal, LiteralRegex, Matches, ObjectPath,
     ObservationExpr, PathStep, Qualifier, Test,
 };
 use crate::error::{ErrorKind, PatternError};
@@ -639,6 +639,7 @@ fn compile_matches(source: String, at: usize) -> PResult<Matches> {
     let bytes = bytes_regex(&translated, "");
     Ok(Matches {
         source,
+        literal: LiteralRegex::new(&normalized),
         text,
         bytes,
     })
