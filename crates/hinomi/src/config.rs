@@ -176,6 +176,8 @@ impl std::fmt::Debug for FileConfig {
 #[derive(Debug)]
 pub struct Settings {
     pub location: Location,
+    /// The data directory (the SQLite store, the secret key, the CSAF provider tree).
+    pub data_dir: PathBuf,
     pub log_level: String,
     pub file: FileConfig,
 }
@@ -192,16 +194,14 @@ impl Settings {
                     .with_context(|| format!("in the configuration file {}", path.display()))?
             }
         };
+        let data_dir = args
+            .data_dir
+            .clone()
+            .or(file.data_dir.clone())
+            .unwrap_or_else(|| PathBuf::from("hinomi-data"));
         let location = match args.database_url.clone().or(file.database_url.clone()) {
             Some(url) => Location::parse(&url),
-            None => {
-                let dir = args
-                    .data_dir
-                    .clone()
-                    .or(file.data_dir.clone())
-                    .unwrap_or_else(|| PathBuf::from("hinomi-data"));
-                Location::Sqlite(dir.join("hinomi.db"))
-            }
+            None => Location::Sqlite(data_dir.join("hinomi.db")),
         };
         let log_level = std::env::var("HINOMI_LOG")
             .ok()
@@ -209,6 +209,7 @@ impl Settings {
             .unwrap_or_else(|| "info".into());
         Ok(Settings {
             location,
+            data_dir,
             log_level,
             file,
         })

@@ -314,27 +314,19 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
 }
 
 /// The hub's secret key: `HINOMI_SECRET_KEY`, else `secret_key_file`, else
-/// `DATA_DIR/secret.key` (created on first use; SQLite only).
+/// `DATA_DIR/secret.key` (created on first use). Several PostgreSQL nodes must share it.
 pub(crate) fn load_key(settings: &Settings) -> Result<hinomi_notify::sealed::MasterKey> {
     use hinomi_notify::sealed::MasterKey;
-    let f = &settings.file;
-    match std::env::var("HINOMI_SECRET_KEY") {
-        Ok(k) => Ok(MasterKey::from_base64(&k).context("HINOMI_SECRET_KEY")?),
-        Err(_) => {
-            let path = match (&f.secret_key_file, &settings.location) {
-                (Some(p), _) => p.clone(),
-                (None, Location::Sqlite(db)) => db
-                    .parent()
-                    .map(|d| d.join("secret.key"))
-                    .unwrap_or_else(|| "secret.key".into()),
-                (None, Location::Postgres(_)) => bail!(
-                    "a PostgreSQL hub needs secret_key_file in the configuration (or HINOMI_SECRET_KEY), the same on every node"
-                ),
-            };
-            MasterKey::load_or_create(&path)
-                .with_context(|| format!("the secret key file {}", path.display()))
-        }
+    if let Ok(k) = std::env::var("HINOMI_SECRET_KEY") {
+        return MasterKey::from_base64(&k).context("HINOMI_SECRET_KEY");
     }
+    let path = settings
+        .file
+        .secret_key_file
+        .clone()
+        .unwrap_or_else(|| settings.data_dir.join("secret.key"));
+    MasterKey::load_or_create(&path)
+        .with_context(|| format!("the secret key file {}", path.display()))
 }
 
 /// The `[federation]` settings.
