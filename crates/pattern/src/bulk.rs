@@ -1469,7 +1469,7 @@ impl BulkMatcher {
                             push(pid, v);
                         } else {
                             let deref = k.ends_with("_ref") || k.ends_with("_refs");
-                            let _ = visit::<()>(&ctx, v, steps, deref, &mut |x| {
+                            let _ = visit::<(), _>(&ctx, v, steps, deref, &mut |x| {
                                 push(pid, x);
                                 // Presence is enough for these; they are added once.
                                 Ok(false)
@@ -1479,7 +1479,7 @@ impl BulkMatcher {
                 }
             }
             for &pid in &ti.other_paths {
-                let _ = visit::<()>(&ctx, root, &self.paths[pid].path.steps, false, &mut |v| {
+                let _ = visit::<(), _>(&ctx, root, &self.paths[pid].path.steps, false, &mut |v| {
                     push(pid, v);
                     Ok(false)
                 });

@@ -13,7 +13,7 @@ use crate::ast::{
 use crate::error::EvalError;
 use crate::lexer::{decode_base64_lenient, decode_hex};
 use crate::net::Cidr;
-use crate::observation::{Observation, Observations};
+use crate::observation::{type_code, Observation, Observations};
 use crate::timestamp::Timestamp;
 
 /// Limits of one evaluation.
@@ -113,13 +113,16 @@ pub(crate) fn property<'a>(m: &'a serde_json::Map<String, Value>, k: &str) -> Op
 /// Call `f` on each value the path `steps` selects from `v`, in document order, until
 /// it returns `true`; whether it did. No allocation. `deref`: the previous property
 /// ended in `_ref`/`_refs`, so a string here is an id to follow.
-pub(crate) fn visit<'a, E>(
+pub(crate) fn visit<'a, E, F>(
     ctx: &Ctx<'_, 'a>,
     v: &'a Value,
     steps: &[PathStep],
     deref: bool,
-    f: &mut dyn FnMut(&'a Value) -> Result<bool, E>,
-) -> Result<bool, E> {
+    f: &mut F,
+) -> Result<bool, E>
+where
+    F: FnMut(&'a Value) -> Result<bool, E> + ?Sized,
+{
     let Some((step, rest)) = steps.split_first() else {
         return f(v);
     };
@@ -276,7 +279,25 @@ fn regex_hit(
 
 fn test_value(ctx: &Ctx<'_, '_>, c: &Comparison, v: &Value, prop: &str) -> Result<bool, EvalError> {
     Ok(match &c.test {
+        // String equality without the order (`memcmp` of the common prefix): what
+        // `compare` gives for `=` / `!=` (a value that is not a string is
+        // incomparable: not equal).
+        Test::Compare(op @ (CompareOp::Eq | CompareOp::Ne), Literal::Str(s))
+            if !is_binary_property(prop) =>
+        {
+            let eq = matches!(v, Value::String(x) if x == s);
+            eq == (*op == CompareOp::Eq)
+        }
         Test::Compare(op, lit) => holds(*op, compare(ctx, c, v, lit, prop)?),
+        Test::In(set)
+            if !is_binary_property(prop) && matches!(set.first(), Some(Literal::Str(_))) =>
+        {
+            // A homogeneous set of strings: equality only.
+            let Value::String(x) = v else {
+                return Ok(false);
+            };
+            set.iter().any(|l| matches!(l, Literal::Str(s) if s == x))
+        }
         Test::In(set) => {
             for lit in set {
                 if compare(ctx, c, v, lit, prop)? == Some(Ordering::Equal) {
@@ -293,10 +314,7 @@ fn test_value(ctx: &Ctx<'_, '_>, c: &Comparison, v: &Value, prop: &str) -> Resul
             (Some(l), Value::String(s)) if !is_binary_property(prop) => l.is_match(&nfc(s)),
             _ => regex_hit(&m.text, m.bytes.as_ref(), v, prop),
         },
-        Test::IsSubset(net) => v
-            .as_str()
-            .and_then(Cidr::parse)
-            .is_some_and(|x| x.is_subset_of(net)),
+        Test::IsSubset(net) => v.as_str().is_some_and(|s| net.contains_text(s)),
         Test::IsSuperset(net) => v
             .as_str()
             .and_then(Cidr::parse)
@@ -316,7 +334,7 @@ pub(crate) fn eval_comparison(
     }
     let prop = last_key(&c.path.steps);
     if let Test::Exists = c.test {
-        let found = visit::<EvalError>(ctx, root, &c.path.steps, false, &mut |_| Ok(true))?;
+        let found = visit::<EvalError, _>(ctx, root, &c.path.steps, false, &mut |_| Ok(true))?;
         return Ok(found != c.negated);
     }
     visit(ctx, root, &c.path.steps, false, &mut |v| {
@@ -380,14 +398,168 @@ pub(crate) fn observation_matches(
     index: usize,
     e: &ComparisonExpr,
 ) -> Result<bool, EvalError> {
+    observation_matches_typed(set, index, e, Types::ALL)
+}
+
+/// [`observation_matches`], skipping the SCOs whose type `types` does not admit (for
+/// them every comparison of `e` is false, so `e` is).
+pub(crate) fn observation_matches_typed(
+    set: &Observations<'_>,
+    index: usize,
+    e: &ComparisonExpr,
+    types: Types,
+) -> Result<bool, EvalError> {
     let obs = &set.items[index];
     let ctx = Ctx { set, index, obs };
-    for (root, (ty, _)) in obs.roots.iter().zip(&obs.root_types) {
-        if eval_expr(&ctx, e, root, ty)? {
+    for (root, &(ty, code)) in obs.roots.iter().zip(&obs.root_types) {
+        if types.admits(code) && eval_expr(&ctx, e, root, ty)? {
             return Ok(true);
         }
     }
     Ok(false)
+}
+
+/// The SCO types the comparisons of a comparison expression name, as a set of
+/// [`type_code`]s plus "some other type". A comparison is false on an SCO of another
+/// type (whatever its operator or `NOT`), and a comparison expression is only `AND`s
+/// and `OR`s of comparisons, so it is false on an SCO whose type is not in the set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Types {
+    /// Bit `c` for type code `c` ≥ 1.
+    known: u32,
+    /// Whether a type outside [`crate::observation::SCO_TYPES`] (code 0) is named.
+    other: bool,
+}
+
+impl Types {
+    /// Admits every SCO.
+    pub(crate) const ALL: Types = Types {
+        known: u32::MAX,
+        other: true,
+    };
+
+    pub(crate) fn of(e: &ComparisonExpr) -> Types {
+        let mut t = Types {
+            known: 0,
+            other: false,
+        };
+        t.add(e);
+        t
+    }
+
+    fn add(&mut self, e: &ComparisonExpr) {
+        match e {
+            ComparisonExpr::And(v) | ComparisonExpr::Or(v) => v.iter().for_each(|x| self.add(x)),
+            ComparisonExpr::Group(inner) => self.add(inner),
+            ComparisonExpr::Test(c) => match type_code(&c.path.object_type) {
+                0 => self.other = true,
+                code => self.known |= 1 << code,
+            },
+        }
+    }
+
+    /// Whether an SCO with type code `code` may satisfy the expression.
+    #[inline]
+    pub(crate) fn admits(self, code: u8) -> bool {
+        if code == 0 {
+            self.other
+        } else {
+            self.known >> code & 1 != 0
+        }
+    }
+}
+
+/// How a pattern is evaluated, decided when it is parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Plan {
+    /// One `[…]` without qualifiers: the first observation with a matching SCO, no
+    /// search. `fail`: whether evaluating it can be an error ([`may_fail`]).
+    Single { fail: bool, types: Types },
+    /// `[…] OR […] OR …` (each operand one `[…]`, maybe in parentheses, without
+    /// qualifiers): the first operand that some observation satisfies, bound to the
+    /// first such observation, what the search finds (`OR` prefers its left operand).
+    AnyOf { fail: bool, types: Vec<Types> },
+    /// The general search.
+    Search,
+}
+
+impl Plan {
+    pub(crate) fn of(root: &ObservationExpr) -> Plan {
+        if let Some(e) = single_bracket(root) {
+            return Plan::Single {
+                fail: may_fail(e),
+                types: Types::of(e),
+            };
+        }
+        if let Some(items) = any_of(root) {
+            let leaves: Vec<&ComparisonExpr> = items.iter().filter_map(single_bracket).collect();
+            if leaves.len() == items.len() {
+                return Plan::AnyOf {
+                    fail: leaves.iter().any(|e| may_fail(e)),
+                    types: leaves.iter().map(|e| Types::of(e)).collect(),
+                };
+            }
+        }
+        Plan::Search
+    }
+}
+
+/// The operands of a top-level observation `OR` (through parentheses).
+fn any_of(root: &ObservationExpr) -> Option<&[ObservationExpr]> {
+    match root {
+        ObservationExpr::Or(items) => Some(items),
+        ObservationExpr::Group(inner) => any_of(inner),
+        _ => None,
+    }
+}
+
+/// Evaluate `root` by its `plan` ([`Plan::of`] of `root`).
+pub(crate) fn evaluate_planned(
+    root: &ObservationExpr,
+    plan: &Plan,
+    set: &Observations<'_>,
+    opts: &EvalOptions,
+) -> Result<Option<Match>, EvalError> {
+    match plan {
+        Plan::Single { fail, types } => match single_bracket(root) {
+            Some(e) => evaluate_single(e, *fail, *types, set),
+            None => evaluate_search(root, set, opts),
+        },
+        // The search would fail on a binding of one instance with these limits.
+        Plan::AnyOf { fail, types } if opts.max_steps >= 1 && opts.max_instances >= 1 => {
+            match any_of(root) {
+                Some(items) => evaluate_any_of(items, *fail, types, set),
+                None => evaluate_search(root, set, opts),
+            }
+        }
+        _ => evaluate_search(root, set, opts),
+    }
+}
+
+/// [`Plan::AnyOf`]: as the search, which first evaluates every operand on every
+/// observation (so an error anywhere is an error), then binds the first observation
+/// of the first operand with one.
+fn evaluate_any_of(
+    items: &[ObservationExpr],
+    fail: bool,
+    types: &[Types],
+    set: &Observations<'_>,
+) -> Result<Option<Match>, EvalError> {
+    let mut first = None;
+    for (item, &t) in items.iter().zip(types) {
+        let Some(e) = single_bracket(item) else {
+            continue;
+        };
+        for i in 0..set.items.len() {
+            if observation_matches_typed(set, i, e, t)? && first.is_none() {
+                first = Some(i);
+                if !fail {
+                    return Ok(first.map(Match::one));
+                }
+            }
+        }
+    }
+    Ok(first.map(Match::one))
 }
 
 // ---------------------------------------------------------------------------
@@ -629,10 +801,7 @@ pub(crate) fn evaluate(
     set: &Observations<'_>,
     opts: &EvalOptions,
 ) -> Result<Option<Match>, EvalError> {
-    if let Some(e) = single_bracket(root) {
-        return evaluate_single(e, may_fail(e), set);
-    }
-    evaluate_search(root, set, opts)
+    evaluate_planned(root, &Plan::of(root), set, opts)
 }
 
 /// The general case: leaves, then a search for a binding.
@@ -725,11 +894,12 @@ pub(crate) fn may_fail(e: &ComparisonExpr) -> bool {
 pub(crate) fn evaluate_single(
     e: &ComparisonExpr,
     fail: bool,
+    types: Types,
     set: &Observations<'_>,
 ) -> Result<Option<Match>, EvalError> {
     let mut first = None;
     for i in 0..set.items.len() {
-        if observation_matches(set, i, e)? && first.is_none() {
+        if observation_matches_typed(set, i, e, types)? && first.is_none() {
             first = Some(i);
             if !fail {
                 break;
@@ -752,4 +922,110 @@ pub(crate) fn evaluate_one(
     let one = set.single(index);
     Ok(evaluate(root, &one, opts)?
         .map(|m| Match::many(m.observations().iter().map(|_| index).collect())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The plans decided at parse time give what the general search gives: the same
+    /// match (bound observations), the same "no match", the same error.
+    #[test]
+    fn plans_agree_with_the_search() {
+        let od = |t: &str, n: u64, objects: Value| {
+            json!({"type": "observed-data", "first_observed": t, "last_observed": t,
+                   "number_observed": n, "objects": objects})
+        };
+        let data = json!([
+            od(
+                "2024-01-01T00:00:00Z",
+                1,
+                json!({
+                "0": {"type": "domain-name", "value": "b.com"},
+                "1": {"type": "x-custom", "name": "q", "when": "2024-01-02T00:00:00Z"},
+                "2": {"value": "no type"}})
+            ),
+            od(
+                "2024-01-01T00:00:01Z",
+                2,
+                json!({
+                "0": {"type": "ipv4-addr", "value": "10.0.0.1"},
+                "1": {"type": "network-traffic", "dst_ref": "0", "dst_port": 443},
+                "2": {"type": "domain-name", "value": "a.com"}})
+            ),
+            od(
+                "2024-01-01T00:00:02Z",
+                1,
+                json!({
+                "0": {"type": "x-custom", "name": "r", "when": "not a timestamp"},
+                "1": {"type": "domain-name", "value": "a.com"},
+                "2": {"type": "ipv4-addr", "value": "192.168.0.1"}})
+            ),
+        ]);
+        let obs = Observations::from_value(&data).unwrap();
+        let subsets: Vec<Observations<'_>> = (0..obs.len())
+            .map(|i| obs.single(i))
+            .chain([Observations::default()])
+            .collect();
+        let patterns = [
+            ("[domain-name:value = 'a.com']", "single"),
+            ("[domain-name:value != 'zz']", "single"),
+            ("[x-custom:name = 'q']", "single"),
+            ("[x-custom:when > t'2024-01-01T00:00:00Z']", "single"),
+            ("[ipv4-addr:value NOT ISSUBSET '10.0.0.0/8']", "single"),
+            ("[NOT EXISTS domain-name:nothing]", "single"),
+            ("[domain-name:value = 'a.com' AND ipv4-addr:value = '10.0.0.1']", "single"),
+            ("[domain-name:value = 'a.com' OR x-custom:name = 'q']", "single"),
+            ("[ipv4-addr:value = '10.0.0.1'] OR [domain-name:value = 'a.com']", "any"),
+            ("[domain-name:value = 'a.com'] OR [ipv4-addr:value = '10.0.0.1']", "any"),
+            ("([domain-name:value = 'zz'] OR ([ipv4-addr:value = '192.168.0.1']))", "any"),
+            ("[domain-name:value = 'zz'] OR [ipv4-addr:value = 'zz']", "any"),
+            ("[x-custom:when > t'2024-01-01T00:00:00Z'] OR [ipv4-addr:value ISSUBSET '10.0.0.0/8']", "any"),
+            ("[ipv4-addr:value ISSUBSET '0.0.0.0/0'] OR [x-custom:when = t'2024-01-02T00:00:00Z']", "any"),
+            ("[domain-name:value = 'b.com' OR x-custom:name = 'r'] OR [network-traffic:dst_ref.value = '10.0.0.1'] OR [NOT EXISTS x-custom:name]", "any"),
+            ("[domain-name:value = 'a.com'] OR [ipv4-addr:value = '10.0.0.1'] REPEATS 2 TIMES", "search"),
+            ("[domain-name:value = 'a.com'] AND [ipv4-addr:value = '10.0.0.1']", "search"),
+            ("([domain-name:value = 'a.com'] OR [ipv4-addr:value = '10.0.0.1']) OR [domain-name:value = 'b.com'] FOLLOWEDBY [x-custom:name = 'q']", "search"),
+        ];
+        let options = [
+            EvalOptions::default(),
+            EvalOptions {
+                max_steps: 0,
+                ..EvalOptions::default()
+            },
+            EvalOptions {
+                max_instances: 0,
+                ..EvalOptions::default()
+            },
+        ];
+        let mut seen = (0, 0, false);
+        for (text, kind) in patterns {
+            let p = crate::Pattern::parse(text).unwrap();
+            let plan = Plan::of(p.root());
+            match (&plan, kind) {
+                (Plan::Single { .. }, "single")
+                | (Plan::AnyOf { .. }, "any")
+                | (Plan::Search, "search") => {}
+                _ => panic!("{text}: {plan:?}"),
+            }
+            for set in std::iter::once(&obs).chain(&subsets) {
+                for o in &options {
+                    let planned = evaluate_planned(p.root(), &plan, set, o);
+                    // One `[…]` is not a search: the limits of the search do not
+                    // apply to it (as before plans).
+                    if kind != "single" || o.max_steps > 0 && o.max_instances > 0 {
+                        assert_eq!(planned, evaluate_search(p.root(), set, o), "{text}");
+                    }
+                    assert_eq!(p.evaluate_with(set, o), planned, "{text}");
+                    match &planned {
+                        Ok(Some(_)) => seen.0 += 1,
+                        Ok(None) => seen.1 += 1,
+                        Err(_) => seen.2 = true,
+                    }
+                }
+            }
+        }
+        assert!(seen.0 > 20 && seen.1 > 20 && seen.2, "{seen:?}");
+    }
 }

@@ -45,9 +45,8 @@ use ast::ObservationExpr;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pattern {
     root: ObservationExpr,
-    /// Derived from `root` when parsed: whether it is one `[…]` (no search needed) and
-    /// whether evaluating that can be an error.
-    single: Option<bool>,
+    /// Derived from `root` when parsed: how to evaluate it.
+    plan: eval::Plan,
 }
 
 impl Pattern {
@@ -62,8 +61,8 @@ impl Pattern {
     pub fn parse_with(text: &str, options: &ParseOptions) -> Result<Pattern, PatternError> {
         let mut p = parser::Parser::new(text, options)?;
         let root = p.pattern()?;
-        let single = eval::single_bracket(&root).map(eval::may_fail);
-        Ok(Pattern { root, single })
+        let plan = eval::Plan::of(&root);
+        Ok(Pattern { root, plan })
     }
 
     /// The syntax tree.
@@ -86,10 +85,7 @@ impl Pattern {
         observations: &Observations<'_>,
         options: &EvalOptions,
     ) -> Result<Option<Match>, EvalError> {
-        match (self.single, eval::single_bracket(&self.root)) {
-            (Some(fail), Some(e)) => eval::evaluate_single(e, fail, observations),
-            _ => eval::evaluate_search(&self.root, observations, options),
-        }
+        eval::evaluate_planned(&self.root, &self.plan, observations, options)
     }
 }
 

@@ -88,6 +88,21 @@ impl Cidr {
     }
 }
 
+impl Cidr {
+    /// `Cidr::parse(s)` is some network inside `self`: what `ISSUBSET` tests of a
+    /// value. A bare dotted-quad (the common value) is read without the general
+    /// parser: it is what `parse` makes of it, a /32.
+    #[inline]
+    pub(crate) fn contains_text(&self, s: &str) -> bool {
+        if !self.v6 {
+            if let Some(a) = fast_v4(s) {
+                return Cidr::new(false, u128::from(a), self.prefix).bits == self.bits;
+            }
+        }
+        Cidr::parse(s).is_some_and(|x| x.is_subset_of(self))
+    }
+}
+
 /// Dotted-quad IPv4 as `Ipv4Addr::from_str` reads it (four parts of 1–3 digits, no
 /// leading zero, each ≤ 255), without its general parser; `None` for anything else.
 fn fast_v4(s: &str) -> Option<u32> {
@@ -222,5 +237,48 @@ mod tests {
         assert!(!Cidr::parse("::1")
             .unwrap()
             .is_subset_of(&Cidr::parse("0.0.0.0/0").unwrap()));
+    }
+
+    #[test]
+    fn contains_text_is_parse_then_subset() {
+        let nets = [
+            "0.0.0.0/0",
+            "10.0.0.0/8",
+            "10.128.0.0/9",
+            "10.1.2.3/32",
+            "10.1.2.0/24",
+            "::/0",
+            "2001:db8::/32",
+        ];
+        let values = [
+            "10.1.2.3",
+            "10.1.2.4",
+            "10.200.1.1",
+            "11.0.0.0",
+            "0.0.0.0",
+            "255.255.255.255",
+            "10.1.2.0/24",
+            "10.1.2.0/23",
+            "10.1.2.3/32",
+            "010.1.2.3",
+            "10.1.2.256",
+            "10.1.2",
+            "10.1.2.3 ",
+            "::ffff:10.1.2.3",
+            "2001:db8::1",
+            "2001:db8::/48",
+            "",
+            "x",
+        ];
+        for n in nets {
+            let net = Cidr::parse(n).unwrap();
+            for v in values {
+                assert_eq!(
+                    net.contains_text(v),
+                    Cidr::parse(v).is_some_and(|x| x.is_subset_of(&net)),
+                    "{v} in {n}"
+                );
+            }
+        }
     }
 }
