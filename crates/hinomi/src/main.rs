@@ -325,6 +325,10 @@ pub(crate) fn load_key(settings: &Settings) -> Result<hinomi_notify::sealed::Mas
         .secret_key_file
         .clone()
         .unwrap_or_else(|| settings.data_dir.join("secret.key"));
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating the directory {}", dir.display()))?;
+    }
     MasterKey::load_or_create(&path)
         .with_context(|| format!("the secret key file {}", path.display()))
 }
