@@ -230,6 +230,20 @@ impl Store {
     pub fn update_peer(&self, p: &Peer, actor: &str) -> Result<(), StoreError> {
         self.pool.with(|c| {
             c.write_tx(|c| {
+                // A changed agreement (or collections) applies to the past too: push
+                // cursors and pull checkpoints start over; receivers ignore what they
+                // already hold.
+                let before = c
+                    .query_one(&format!("SELECT {PEER_COLUMNS} FROM peers WHERE id = ?"), &[p.id.as_str().into()])?
+                    .map(|r| peer_from_row(&r));
+                if let Some(b) = before {
+                    if b.agreement != p.agreement || b.push_collection != p.push_collection {
+                        c.execute("DELETE FROM peer_push_cursors WHERE peer_id = ?", &[p.id.as_str().into()])?;
+                    }
+                    if b.agreement != p.agreement || b.pull_collections != p.pull_collections {
+                        c.execute("DELETE FROM peer_checkpoints WHERE peer_id = ?", &[p.id.as_str().into()])?;
+                    }
+                }
                 let mut params = peer_params(p);
                 params.push(p.id.as_str().into());
                 let n = c.execute(

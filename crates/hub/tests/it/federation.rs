@@ -831,3 +831,95 @@ fn peers_connect_with_mutual_tls_when_the_hub_requires_it() {
     drop(us_server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn forwarding_needs_both_agreements_and_two_paths_store_once() {
+    let (us, jp, au) = (country("US"), country("JP"), country("AU"));
+    let fwd = json!({"green": true, "one_community": true, "exported_collections": ["shared", "federation"], "forward": true});
+    // US–JP pull both ways, forwarding allowed on both sides.
+    let (jp_at_us, t1) = register(&us, &jp, "pull", fwd.clone());
+    let (us_at_jp, t2) = register(&jp, &us, "pull", fwd.clone());
+    set_token(&us, &jp_at_us, &jp, "pull", fwd.clone(), &t2);
+    set_token(&jp, &us_at_jp, &us, "pull", fwd.clone(), &t1);
+    // JP pushes to AU (CLEAR only) — first without forwarding.
+    let jp_au_closed = json!({"exported_collections": ["shared", "federation"], "forward": false});
+    let jp_au_open = json!({"exported_collections": ["shared", "federation"], "forward": true});
+    let (au_at_jp, t3) = register(&jp, &au, "push", jp_au_closed.clone());
+    let (jp_at_au, t4) = register(&au, &jp, "push", jp_au_closed.clone());
+    set_token(&jp, &au_at_jp, &au, "push", jp_au_closed.clone(), &t4);
+    set_token(&au, &jp_at_au, &jp, "push", jp_au_closed.clone(), &t3);
+    let objs: Vec<Value> = ["clear", "green"]
+        .iter()
+        .map(|k| indicator(&us, 0, k, &[], "2026-11-01T00:00:00.000Z"))
+        .collect();
+    let r = us.hub.taxii_post(
+        &objects_path(SHARED),
+        &us.members[0].token,
+        &json!({"objects": objs}),
+    );
+    assert_eq!(r.json()["success_count"], 2);
+    let all = [&us, &jp, &au];
+    let peers = vec![
+        (1, us_at_jp.clone()),
+        (1, au_at_jp.clone()),
+        (0, jp_at_us.clone()),
+    ];
+    sync_all(&all, &peers);
+    let clear = object_id("US", 0, "clear");
+    let green = object_id("US", 0, "green");
+    assert!(ids(&reads(&jp.hub, Some(&jp.hub.admin))).contains(&clear));
+    assert!(
+        !ids(&reads(&au.hub, Some(&au.hub.admin))).contains(&clear),
+        "JP–AU does not forward"
+    );
+    // AU agrees to forwarding too: the US object now reaches AU through JP (CLEAR only).
+    set_token(&jp, &au_at_jp, &au, "push", jp_au_open.clone(), &t4);
+    sync_all(&all, &peers);
+    let at_au = reads(&au.hub, Some(&au.hub.admin));
+    assert!(
+        at_au.contains_key(&(FEDERATION.to_string(), clear.clone())),
+        "forwarded"
+    );
+    assert!(!ids(&at_au).contains(&green), "GREEN does not cross JP–AU");
+    // Forwarding needs the origin's agreement too: US says no, nothing more goes to AU.
+    let closed = json!({"green": true, "one_community": true, "exported_collections": ["shared", "federation"], "forward": false});
+    set_token(&jp, &us_at_jp, &us, "pull", closed, &t1);
+    let late = indicator(&us, 1, "clear", &[], "2026-11-01T00:00:00.000Z");
+    let r = us.hub.taxii_post(
+        &objects_path(SHARED),
+        &us.members[1].token,
+        &json!({"objects": [late]}),
+    );
+    assert_eq!(r.json()["success_count"], 1);
+    sync_all(&all, &peers);
+    assert!(ids(&reads(&jp.hub, Some(&jp.hub.admin))).contains(&object_id("US", 1, "clear")));
+    assert!(!ids(&reads(&au.hub, Some(&au.hub.admin))).contains(&object_id("US", 1, "clear")));
+    // A second path US→AU directly: the object is stored once.
+    let direct = json!({"exported_collections": ["shared"]});
+    let (au_at_us, t5) = register(&us, &au, "push", direct.clone());
+    let (us_at_au, t6) = register(&au, &us, "push", direct.clone());
+    set_token(&us, &au_at_us, &au, "push", direct.clone(), &t6);
+    set_token(&au, &us_at_au, &us, "push", direct, &t5);
+    let peers2 = vec![(0, au_at_us.clone()), (1, au_at_jp.clone())];
+    sync_all(&all, &peers2);
+    sync_all(&all, &peers2);
+    let at_au = reads(&au.hub, Some(&au.hub.admin));
+    let copies: usize = at_au
+        .iter()
+        .filter(|((_, id), _)| *id == clear)
+        .map(|(_, v)| v.len())
+        .sum();
+    assert_eq!(copies, 1, "two paths, one copy");
+    assert!(
+        ids(&at_au).contains(&object_id("US", 1, "clear")),
+        "the direct path brings the late one"
+    );
+    // Nothing ever comes back to its origin.
+    let at_us = reads(&us.hub, Some(&us.hub.admin));
+    assert!(
+        !at_us
+            .keys()
+            .any(|(col, id)| col == FEDERATION
+                && id.starts_with("indicator--f0000000-0000-4000-8a9e"))
+    );
+}
