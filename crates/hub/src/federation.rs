@@ -324,7 +324,20 @@ pub fn ingest(
             .map(|(a, b, t, _)| (a.clone(), b.clone(), *t))
             .collect();
         let objs: Vec<NewObject> = batch.into_iter().map(|(_, _, _, o)| o).collect();
-        let outcomes = store.add_objects(FEDERATION_COLLECTION, &peer.id, objs)?;
+        // Our own writes: other nodes' notifications are re-read, ours are queued below.
+        let own: Vec<String> = rows.iter().flatten().map(|r| r.stix_id.clone()).collect();
+        if let Some(s) = state {
+            s.indicators.expect_local(&own);
+        }
+        let outcomes = match store.add_objects(FEDERATION_COLLECTION, &peer.id, objs) {
+            Ok(o) => o,
+            Err(e) => {
+                if let Some(s) = state {
+                    s.indicators.forget_local(&own);
+                }
+                return Err(e);
+            }
+        };
         let mut indexed = Vec::new();
         for (((id, version, tlp), o), row) in meta.into_iter().zip(outcomes).zip(rows) {
             match o {
