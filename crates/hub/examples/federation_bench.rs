@@ -233,7 +233,10 @@ fn added(
 
 /// Objects in the federation collection (one COUNT, cheap enough to poll).
 fn count(store: &Store) -> usize {
-    store.backlog(FEDERATION_COLLECTION, 0).map(|(n, _)| n as usize).unwrap_or(0)
+    store
+        .backlog(FEDERATION_COLLECTION, 0)
+        .map(|(n, _)| n as usize)
+        .unwrap_or(0)
 }
 
 fn percentile(v: &[f64], p: f64) -> f64 {
