@@ -210,17 +210,32 @@ pub async fn delete_webhook(
     Path(id): Path<String>,
     Query(t): Query<Target>,
 ) -> ApiResult<Response> {
-    let c = caller(&s, &headers).await?;
-    let (org, actor) = whose(&s, &c, &t, true).await?;
+    remove(&s, &headers, &t, id, "webhook").await
+}
+
+/// Disables a webhook or contact of the organization a request manages.
+async fn remove(
+    s: &Shared,
+    headers: &HeaderMap,
+    t: &Target,
+    id: String,
+    what: &'static str,
+) -> ApiResult<Response> {
+    let c = caller(s, headers).await?;
+    let (org, actor) = whose(s, &c, t, true).await?;
     let id2 = id.clone();
-    if s.db(move |st| st.disable_webhook(&org, &id2, &actor))
-        .await?
-    {
+    let done = s
+        .db(move |st| match what {
+            "webhook" => st.disable_webhook(&org, &id2, &actor),
+            _ => st.disable_contact(&org, &id2, &actor),
+        })
+        .await?;
+    if done {
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
         Err(ApiError::new(
             Code::NotFound,
-            format!("webhook {id} not found"),
+            format!("{what} {id} not found"),
         ))
     }
 }
@@ -290,17 +305,5 @@ pub async fn delete_contact(
     Path(id): Path<String>,
     Query(t): Query<Target>,
 ) -> ApiResult<Response> {
-    let c = caller(&s, &headers).await?;
-    let (org, actor) = whose(&s, &c, &t, true).await?;
-    let id2 = id.clone();
-    if s.db(move |st| st.disable_contact(&org, &id2, &actor))
-        .await?
-    {
-        Ok(StatusCode::NO_CONTENT.into_response())
-    } else {
-        Err(ApiError::new(
-            Code::NotFound,
-            format!("contact {id} not found"),
-        ))
-    }
+    remove(&s, &headers, &t, id, "contact").await
 }

@@ -510,24 +510,64 @@ impl Store {
 
     /// The active webhooks of an organization (`None`: of every organization).
     pub fn webhooks(&self, org_id: Option<&str>) -> Result<Vec<Webhook>, StoreError> {
+        let rows = self.active_rows(
+            "webhooks",
+            "id, org_id, url, secret_sealed, created",
+            org_id,
+        )?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Webhook {
+                id: r[0].text(),
+                org_id: r[1].text(),
+                url: r[2].text(),
+                secret_sealed: r[3].text(),
+                created: Timestamp(r[4].int()),
+            })
+            .collect())
+    }
+
+    /// Rows of a subscription table (`webhooks`, `contacts`) not disabled, of one
+    /// organization or all, oldest first.
+    fn active_rows(
+        &self,
+        table: &str,
+        columns: &str,
+        org_id: Option<&str>,
+    ) -> Result<Vec<Row>, StoreError> {
         self.pool.with(|c| {
-            let mut sql = String::from("SELECT id, org_id, url, secret_sealed, created FROM webhooks WHERE disabled IS NULL");
+            let mut sql = format!("SELECT {columns} FROM {table} WHERE disabled IS NULL");
             let mut params: Vec<Val> = vec![];
             if let Some(o) = org_id {
                 sql.push_str(" AND org_id = ?");
                 params.push(o.into());
             }
             sql.push_str(" ORDER BY created, id");
-            Ok(c.query(&sql, &params)?
-                .into_iter()
-                .map(|r| Webhook {
-                    id: r[0].text(),
-                    org_id: r[1].text(),
-                    url: r[2].text(),
-                    secret_sealed: r[3].text(),
-                    created: Timestamp(r[4].int()),
-                })
-                .collect())
+            c.query(&sql, &params)
+        })
+    }
+
+    /// Disables a row of a subscription table owned by `org_id`, audited; false when it
+    /// has none of that id.
+    fn disable_row(
+        &self,
+        table: &str,
+        what: &str,
+        org_id: &str,
+        id: &str,
+        actor: &str,
+    ) -> Result<bool, StoreError> {
+        self.pool.with(|c| {
+            c.write_tx(|c| {
+                let n = c.execute(
+                    &format!("UPDATE {table} SET disabled = ? WHERE id = ? AND org_id = ? AND disabled IS NULL"),
+                    &[Timestamp::now().micros().into(), id.into(), org_id.into()],
+                )?;
+                if n > 0 {
+                    append_audit(c, Some(actor), &format!("subscription.{what}.remove"), Some(org_id), &json!({"id": id}))?;
+                }
+                Ok(n > 0)
+            })
         })
     }
 
@@ -555,18 +595,7 @@ impl Store {
 
     /// Disables a webhook of `org_id`; false when it has none of that id.
     pub fn disable_webhook(&self, org_id: &str, id: &str, actor: &str) -> Result<bool, StoreError> {
-        self.pool.with(|c| {
-            c.write_tx(|c| {
-                let n = c.execute(
-                    "UPDATE webhooks SET disabled = ? WHERE id = ? AND org_id = ? AND disabled IS NULL",
-                    &[Timestamp::now().micros().into(), id.into(), org_id.into()],
-                )?;
-                if n > 0 {
-                    append_audit(c, Some(actor), "subscription.webhook.remove", Some(org_id), &json!({"id": id}))?;
-                }
-                Ok(n > 0)
-            })
-        })
+        self.disable_row("webhooks", "webhook", org_id, id, actor)
     }
 
     /// Adds an e-mail contact.
@@ -584,42 +613,27 @@ impl Store {
 
     /// The active contacts of an organization (`None`: of every organization).
     pub fn contacts(&self, org_id: Option<&str>) -> Result<Vec<Contact>, StoreError> {
-        self.pool.with(|c| {
-            let mut sql = String::from("SELECT id, org_id, email, role, language, created FROM contacts WHERE disabled IS NULL");
-            let mut params: Vec<Val> = vec![];
-            if let Some(o) = org_id {
-                sql.push_str(" AND org_id = ?");
-                params.push(o.into());
-            }
-            sql.push_str(" ORDER BY created, id");
-            Ok(c.query(&sql, &params)?
-                .into_iter()
-                .map(|r| Contact {
-                    id: r[0].text(),
-                    org_id: r[1].text(),
-                    email: r[2].text(),
-                    role: r[3].text(),
-                    language: r[4].opt_text(),
-                    created: Timestamp(r[5].int()),
-                })
-                .collect())
-        })
+        let rows = self.active_rows(
+            "contacts",
+            "id, org_id, email, role, language, created",
+            org_id,
+        )?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Contact {
+                id: r[0].text(),
+                org_id: r[1].text(),
+                email: r[2].text(),
+                role: r[3].text(),
+                language: r[4].opt_text(),
+                created: Timestamp(r[5].int()),
+            })
+            .collect())
     }
 
     /// Disables a contact of `org_id`; false when it has none of that id.
     pub fn disable_contact(&self, org_id: &str, id: &str, actor: &str) -> Result<bool, StoreError> {
-        self.pool.with(|c| {
-            c.write_tx(|c| {
-                let n = c.execute(
-                    "UPDATE contacts SET disabled = ? WHERE id = ? AND org_id = ? AND disabled IS NULL",
-                    &[Timestamp::now().micros().into(), id.into(), org_id.into()],
-                )?;
-                if n > 0 {
-                    append_audit(c, Some(actor), "subscription.contact.remove", Some(org_id), &json!({"id": id}))?;
-                }
-                Ok(n > 0)
-            })
-        })
+        self.disable_row("contacts", "contact", org_id, id, actor)
     }
 
     // ---- warnings ----

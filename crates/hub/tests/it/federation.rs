@@ -120,6 +120,32 @@ fn set_token(
     assert!(!r.body.contains(token), "credentials are never shown");
 }
 
+/// Two hubs registered with each other under one agreement, each holding the token the
+/// other issued for it.
+struct Link {
+    /// `b`'s peer id at `a`.
+    b_at_a: String,
+    /// `a`'s peer id at `b`.
+    a_at_b: String,
+    /// The token `a` uses at `b`.
+    a_token: String,
+    /// The token `b` uses at `a`.
+    b_token: String,
+}
+
+fn link(a: &Country, b: &Country, direction: &str, agreement: Value) -> Link {
+    let (b_at_a, b_token) = register(a, b, direction, agreement.clone());
+    let (a_at_b, a_token) = register(b, a, direction, agreement.clone());
+    set_token(a, &b_at_a, b, direction, agreement.clone(), &a_token);
+    set_token(b, &a_at_b, a, direction, agreement, &b_token);
+    Link {
+        b_at_a,
+        a_at_b,
+        a_token,
+        b_token,
+    }
+}
+
 fn object_id(country: &str, member: usize, kind: &str) -> String {
     let h = country.bytes().fold(0u64, |a, b| a * 31 + b as u64) % 0xfff;
     let k = KINDS.iter().position(|x| *x == kind).unwrap();
@@ -253,15 +279,10 @@ fn three_hubs_share_exactly_what_agreements_and_the_rule_allow() {
     let (us, jp, au) = (country("US"), country("JP"), country("AU"));
     let us_jp = json!({"green": true, "amber": true, "one_community": true, "exported_collections": ["shared"], "anonymize": true});
     let jp_au = json!({"exported_collections": ["shared"]});
-    let (jp_at_us, tok_jp_at_us) = register(&us, &jp, "pull", us_jp.clone());
-    let (us_at_jp, tok_us_at_jp) = register(&jp, &us, "pull", us_jp.clone());
-    let (au_at_jp, tok_au_at_jp) = register(&jp, &au, "push", jp_au.clone());
-    let (jp_at_au, tok_jp_at_au) = register(&au, &jp, "push", jp_au.clone());
-    // Each side keeps the token the other issued.
-    set_token(&us, &jp_at_us, &jp, "pull", us_jp.clone(), &tok_us_at_jp);
-    set_token(&jp, &us_at_jp, &us, "pull", us_jp.clone(), &tok_jp_at_us);
-    set_token(&jp, &au_at_jp, &au, "push", jp_au.clone(), &tok_jp_at_au);
-    set_token(&au, &jp_at_au, &jp, "push", jp_au.clone(), &tok_au_at_jp);
+    let l1 = link(&us, &jp, "pull", us_jp);
+    let l2 = link(&jp, &au, "push", jp_au);
+    let (jp_at_us, us_at_jp, au_at_jp, jp_at_au) = (l1.b_at_a, l1.a_at_b, l2.b_at_a, l2.a_at_b);
+    let tok_us_at_jp = l1.a_token;
 
     let all = [&us, &jp, &au];
     for c in all {
@@ -470,17 +491,7 @@ fn three_hubs_share_exactly_what_agreements_and_the_rule_allow() {
 fn received_amber_reaches_members_only_when_the_coordinator_extends_it() {
     let (us, jp) = (country("US"), country("JP"));
     let agreement = json!({"green": true, "amber": true, "one_community": false, "exported_collections": ["shared"]});
-    let (jp_at_us, tok_jp_at_us) = register(&us, &jp, "pull", agreement.clone());
-    let (us_at_jp, tok_us_at_jp) = register(&jp, &us, "pull", agreement.clone());
-    set_token(
-        &us,
-        &jp_at_us,
-        &jp,
-        "pull",
-        agreement.clone(),
-        &tok_us_at_jp,
-    );
-    set_token(&jp, &us_at_jp, &us, "pull", agreement, &tok_jp_at_us);
+    let us_at_jp = link(&us, &jp, "pull", agreement).a_at_b;
     let objs: Vec<Value> = ["green", "amber-peer"]
         .iter()
         .map(|k| indicator(&us, 0, k, &[&jp], "2026-11-01T00:00:00.000Z"))
@@ -561,24 +572,8 @@ fn a_peer_that_stops_mid_sync_is_caught_up_without_loss_or_duplicates() {
     let (us, jp) = (country("US"), country("JP"));
     let agreement =
         json!({"green": true, "one_community": true, "exported_collections": ["shared"]});
-    let (jp_at_us, tok_jp_at_us) = register(&us, &jp, "pull", agreement.clone());
-    let (us_at_jp, tok_us_at_jp) = register(&jp, &us, "pull", agreement.clone());
-    set_token(
-        &us,
-        &jp_at_us,
-        &jp,
-        "pull",
-        agreement.clone(),
-        &tok_us_at_jp,
-    );
-    set_token(
-        &jp,
-        &us_at_jp,
-        &us,
-        "pull",
-        agreement.clone(),
-        &tok_jp_at_us,
-    );
+    let l = link(&us, &jp, "pull", agreement.clone());
+    let (us_at_jp, tok_jp_at_us) = (l.a_at_b, l.b_token);
     let n = 600;
     let objs: Vec<Value> = (0..n)
         .map(|i| {
@@ -837,17 +832,13 @@ fn forwarding_needs_both_agreements_and_two_paths_store_once() {
     let (us, jp, au) = (country("US"), country("JP"), country("AU"));
     let fwd = json!({"green": true, "one_community": true, "exported_collections": ["shared", "federation"], "forward": true});
     // US–JP pull both ways, forwarding allowed on both sides.
-    let (jp_at_us, t1) = register(&us, &jp, "pull", fwd.clone());
-    let (us_at_jp, t2) = register(&jp, &us, "pull", fwd.clone());
-    set_token(&us, &jp_at_us, &jp, "pull", fwd.clone(), &t2);
-    set_token(&jp, &us_at_jp, &us, "pull", fwd.clone(), &t1);
+    let l1 = link(&us, &jp, "pull", fwd);
+    let (jp_at_us, us_at_jp, t1) = (l1.b_at_a, l1.a_at_b, l1.b_token);
     // JP pushes to AU (CLEAR only) — first without forwarding.
     let jp_au_closed = json!({"exported_collections": ["shared", "federation"], "forward": false});
     let jp_au_open = json!({"exported_collections": ["shared", "federation"], "forward": true});
-    let (au_at_jp, t3) = register(&jp, &au, "push", jp_au_closed.clone());
-    let (jp_at_au, t4) = register(&au, &jp, "push", jp_au_closed.clone());
-    set_token(&jp, &au_at_jp, &au, "push", jp_au_closed.clone(), &t4);
-    set_token(&au, &jp_at_au, &jp, "push", jp_au_closed.clone(), &t3);
+    let l2 = link(&jp, &au, "push", jp_au_closed);
+    let (au_at_jp, t4) = (l2.b_at_a, l2.a_token);
     let objs: Vec<Value> = ["clear", "green"]
         .iter()
         .map(|k| indicator(&us, 0, k, &[], "2026-11-01T00:00:00.000Z"))
@@ -896,10 +887,7 @@ fn forwarding_needs_both_agreements_and_two_paths_store_once() {
     assert!(!ids(&reads(&au.hub, Some(&au.hub.admin))).contains(&object_id("US", 1, "clear")));
     // A second path US→AU directly: the object is stored once.
     let direct = json!({"exported_collections": ["shared"]});
-    let (au_at_us, t5) = register(&us, &au, "push", direct.clone());
-    let (us_at_au, t6) = register(&au, &us, "push", direct.clone());
-    set_token(&us, &au_at_us, &au, "push", direct.clone(), &t6);
-    set_token(&au, &us_at_au, &us, "push", direct, &t5);
+    let au_at_us = link(&us, &au, "push", direct).b_at_a;
     let peers2 = vec![(0, au_at_us.clone()), (1, au_at_jp.clone())];
     sync_all(&all, &peers2);
     sync_all(&all, &peers2);

@@ -30,6 +30,18 @@ fn manual() -> (HubConfig, Clock) {
     (config, clock)
 }
 
+/// Reads `f` until `done` holds (the hub records outcomes a moment after a receiver
+/// answers) or [`WAIT`] passes; returns the last reading.
+fn eventually<T>(f: impl Fn() -> T, done: impl Fn(&T) -> bool) -> T {
+    let t0 = std::time::Instant::now();
+    let mut v = f();
+    while !done(&v) && t0.elapsed() < WAIT {
+        std::thread::sleep(Duration::from_millis(20));
+        v = f();
+    }
+    v
+}
+
 /// A member organization with a token.
 struct Org {
     id: String,
@@ -295,12 +307,7 @@ fn webhooks_reach_the_audience_once_each_with_retries_and_nothing_reaches_outsid
         )
         .json()
     };
-    let t0 = std::time::Instant::now();
-    let mut out = outbox();
-    while out["counts"]["pending"] != 0 && t0.elapsed() < WAIT {
-        std::thread::sleep(Duration::from_millis(20));
-        out = outbox();
-    }
+    let out = eventually(outbox, |o| o["counts"]["pending"] == 0);
     assert_eq!(out["deliveries"].as_array().unwrap().len(), 9);
     assert!(out["deliveries"]
         .as_array()
@@ -588,12 +595,7 @@ fn acknowledgement_history_counts_and_escalation_on_a_manual_clock() {
         )
         .json()
     };
-    let t0 = std::time::Instant::now();
-    let mut t = track();
-    while t["counts"]["delivered"] != 3 && t0.elapsed() < WAIT {
-        std::thread::sleep(Duration::from_millis(20));
-        t = track();
-    }
+    let t = eventually(track, |t| t["counts"]["delivered"] == 3);
     assert_eq!(t["counts"]["recipients"], 3);
     assert_eq!(t["counts"]["delivered"], 3);
     assert_eq!(t["counts"]["acknowledged"], 2);
@@ -837,10 +839,7 @@ fn a_restart_mid_delivery_loses_nothing_and_duplicates_only_by_idempotency_id() 
         let d = store.deliveries(Some(&id), Some("pending"), 100).unwrap();
         d.len() == 12 && d.iter().all(|x| x.attempts >= 1)
     };
-    let t0 = std::time::Instant::now();
-    while !recorded(&store) && t0.elapsed() < WAIT {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    eventually(|| recorded(&store), |r| *r);
     let now = clock.now().micros() + 3_600_000_000;
     let claimed = store.claim_deliveries(now, now + 60_000_000, 100).unwrap();
     assert_eq!(claimed.len(), 12);
@@ -1015,11 +1014,10 @@ fn filters_dead_letters_and_a_member_warning_to_its_community() {
         hub.rest("GET", "/api/v1/deliveries?state=dead", &hub.admin, None)
             .json()
     };
-    let t0 = std::time::Instant::now();
-    while dead(&hub)["deliveries"].as_array().unwrap().is_empty() && t0.elapsed() < WAIT {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let d = dead(&hub);
+    let d = eventually(
+        || dead(&hub),
+        |d| !d["deliveries"].as_array().unwrap().is_empty(),
+    );
     let list = d["deliveries"].as_array().unwrap();
     assert_eq!(list.len(), 1, "{d}");
     assert_eq!(list[0]["organization_id"], down.id.as_str());
