@@ -623,6 +623,12 @@ pub(crate) async fn read_body(
         .and_then(|v| v.parse::<usize>().ok())
     {
         if len > limit {
+            // Read (and drop) a moderately oversized body before answering, so the
+            // client is not cut off mid-send and sees the 413; a body far beyond the
+            // limit is refused at once.
+            if len <= limit.saturating_add(1 << 20) {
+                let _ = axum::body::to_bytes(body, len).await;
+            }
             return Err(too_large());
         }
     }
