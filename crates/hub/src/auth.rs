@@ -5,10 +5,35 @@ use axum::http::{header, HeaderMap};
 use base64::Engine;
 
 use hinomi_access::{Reader, Scope};
-use hinomi_store::{Principal, Role};
+use hinomi_store::{Community, Principal, Role};
 
 use crate::error::{ApiError, ApiResult, Code};
 use crate::Shared;
+
+/// The reader an organization is when the hub acts on its behalf (matching, delivery,
+/// federation): its identity plus the identities of the communities it belongs to.
+/// `peer_green` comes from a peer hub's sharing agreement.
+pub fn org_reader(
+    org_id: &str,
+    kind: hinomi_access::OrgKind,
+    identity_id: &str,
+    communities: &[Community],
+    peer_green: bool,
+) -> Reader {
+    let mut keys = vec![identity_id.to_string()];
+    keys.extend(
+        communities
+            .iter()
+            .filter(|c| c.members.iter().any(|m| m == org_id))
+            .map(|c| c.identity_id.clone()),
+    );
+    Reader::Organization {
+        org_id: org_id.to_string(),
+        kind,
+        audience_keys: keys,
+        peer_green,
+    }
+}
 
 /// The caller of a request: a principal, or nobody.
 #[derive(Debug, Clone)]

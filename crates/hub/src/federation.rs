@@ -24,7 +24,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use hinomi_access::{OrgKind, Reader, Scope};
+use hinomi_access::{OrgKind, Scope};
 use hinomi_notify::sealed::MasterKey;
 use hinomi_stix::{check_object, Timestamp, Tlp, HUB_EXTENSION_ID};
 use hinomi_store::{
@@ -174,18 +174,13 @@ fn anonymize(v: &mut Value, members: &HashSet<String>, hub: &str) {
 
 /// The access-rule reader a peer is.
 fn peer_scope(store: &Store, peer: &Peer) -> Result<Scope, StoreError> {
-    let mut keys = vec![peer.identity_id.clone()];
-    for c in store.communities()? {
-        if c.members.contains(&peer.id) {
-            keys.push(c.identity_id);
-        }
-    }
-    Ok(Scope::for_reader(&Reader::Organization {
-        org_id: peer.id.clone(),
-        kind: OrgKind::PeerHub,
-        audience_keys: keys,
-        peer_green: peer.agreement.green,
-    }))
+    Ok(Scope::for_reader(&crate::auth::org_reader(
+        &peer.id,
+        OrgKind::PeerHub,
+        &peer.identity_id,
+        &store.communities()?,
+        peer.agreement.green,
+    )))
 }
 
 /// What one ingest did.

@@ -13,11 +13,13 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use hinomi_access::{OrgKind, Reader, Scope};
+use hinomi_access::{OrgKind, Scope};
 use hinomi_csaf::inventory::Inventory;
 use hinomi_csaf::matching::Matcher;
 use hinomi_stix::Timestamp;
-use hinomi_store::{AdvisoryQuery, FindingRow, FindingScope, Organization, Store, StoreError};
+use hinomi_store::{
+    AdvisoryQuery, Community, FindingRow, FindingScope, Organization, Store, StoreError,
+};
 
 use crate::auth::caller;
 use crate::error::{ApiError, ApiResult, Code};
@@ -25,19 +27,14 @@ use crate::taxii::read_body;
 use crate::Shared;
 
 /// The access-rule scope of an organization (for matching on its behalf).
-pub fn scope_of(store: &Store, org: &Organization) -> Result<Scope, StoreError> {
-    let mut keys = vec![org.identity_id.clone()];
-    for c in store.communities()? {
-        if c.members.contains(&org.id) {
-            keys.push(c.identity_id);
-        }
-    }
-    Ok(Scope::for_reader(&Reader::Organization {
-        org_id: org.id.clone(),
-        kind: org.kind,
-        audience_keys: keys,
-        peer_green: false,
-    }))
+pub fn scope_of(org: &Organization, communities: &[Community]) -> Scope {
+    Scope::for_reader(&crate::auth::org_reader(
+        &org.id,
+        org.kind,
+        &org.identity_id,
+        communities,
+        false,
+    ))
 }
 
 fn rows_for(
@@ -113,7 +110,7 @@ pub fn rematch_asset(
     asset: &str,
     inv: &Inventory,
 ) -> Result<Vec<FindingRow>, StoreError> {
-    let scope = scope_of(store, org)?;
+    let scope = scope_of(org, &store.communities()?);
     let mut rows = Vec::new();
     for (publisher, tracking_id, m) in visible_advisories(store, &scope)? {
         rows.extend(rows_for(&org.id, asset, inv, &publisher, &tracking_id, &m));
@@ -139,13 +136,14 @@ pub fn rematch_advisory(
         .into_iter()
         .map(|o| (o.id.clone(), o))
         .collect();
+    let communities = store.communities()?;
     let mut compiled: Option<Matcher> = None;
     let mut rows = Vec::new();
     for stored in store.inventories(None)? {
         let Some(org) = orgs.get(&stored.org_id) else {
             continue;
         };
-        let scope = scope_of(store, org)?;
+        let scope = scope_of(org, &communities);
         let Some(doc) = store.advisory_document(&scope, tracking_id, None)? else {
             continue;
         };

@@ -309,7 +309,7 @@ pub async fn post_observations(
     let coordinator = s
         .db(|st| match st.coordinator()? {
             Some(co) => {
-                let scope = crate::inventory::scope_of(st, &co)?;
+                let scope = crate::inventory::scope_of(&co, &st.communities()?);
                 Ok(Some((co, scope)))
             }
             None => Ok(None),

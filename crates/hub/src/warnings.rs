@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use hinomi_access::{Item, OrgKind, Reader, Scope};
+use hinomi_access::{Item, OrgKind, Scope};
 use hinomi_stix::{check_object, Timestamp, Tlp, HUB_EXTENSION_ID};
 use hinomi_store::{
     Community, NewDelivery, NewEvent, NewObject, OrgSettings, Organization, Principal, Publication,
@@ -371,23 +371,6 @@ fn resolve_audience(
     (ids, identities)
 }
 
-/// The reader an organization is, with its communities' identities.
-pub fn org_reader(org: &Organization, communities: &[Community]) -> Reader {
-    let mut keys = vec![org.identity_id.clone()];
-    keys.extend(
-        communities
-            .iter()
-            .filter(|c| c.members.contains(&org.id))
-            .map(|c| c.identity_id.clone()),
-    );
-    Reader::Organization {
-        org_id: org.id.clone(),
-        kind: org.kind,
-        audience_keys: keys,
-        peer_green: false,
-    }
-}
-
 /// Whether an organization's subscription filters take a warning.
 fn filters_take(settings: &OrgSettings, doc: &Value, severity: &str) -> bool {
     let rank = severity_rank(severity).unwrap_or(0);
@@ -675,7 +658,9 @@ pub fn publish(
         let Some(org) = by_id.get(id.as_str()) else {
             continue;
         };
-        if !Scope::for_reader(&org_reader(org, &communities)).allows(&item) {
+        let reader =
+            crate::auth::org_reader(&org.id, org.kind, &org.identity_id, &communities, false);
+        if !Scope::for_reader(&reader).allows(&item) {
             excluded += 1;
             continue;
         }
@@ -792,11 +777,8 @@ pub fn publish(
 
 /// The warning as `p` may see it, or 404 (a warning `p` may not see does not exist for
 /// it).
-fn visible(s: &AppState, p: Option<&Principal>, w: &WarningRow) -> bool {
-    let Some(p) = p else {
-        return w.state != "draft" && w.tlp == Tlp::Clear;
-    };
-    if w.owner_org == p.org.id {
+fn visible(scope: &Scope, w: &WarningRow) -> bool {
+    if scope.owner.as_deref() == Some(w.owner_org.as_str()) {
         return true;
     }
     if w.state == "draft" {
@@ -810,8 +792,6 @@ fn visible(s: &AppState, p: Option<&Principal>, w: &WarningRow) -> bool {
                 .collect()
         })
         .unwrap_or_default();
-    let scope = Caller(Some(p.clone())).scope();
-    let _ = s;
     scope.allows(&Item {
         owner_org: &w.owner_org,
         tlp: w.tlp,
@@ -946,9 +926,10 @@ pub async fn list(
     let c = caller(&s, &headers).await?;
     let all = s.db(|st| st.warnings()).await?;
     let p = c.0.as_ref();
+    let scope = c.scope();
     let items: Vec<Value> = all
         .iter()
-        .filter(|w| visible(&s, p, w))
+        .filter(|w| visible(&scope, w))
         .filter(|w| q.state.as_deref().is_none_or(|x| x == w.state))
         .filter(|w| q.severity.as_deref().is_none_or(|x| x == w.severity))
         .map(|w| view(w, p.is_some_and(|p| can_track(p, w, true)), None))
@@ -965,7 +946,7 @@ pub async fn get(
     let c = caller(&s, &headers).await?;
     let w = load(&s, &id).await?;
     let p = c.0.as_ref();
-    if !visible(&s, p, &w) {
+    if !visible(&c.scope(), &w) {
         return Err(ApiError::new(
             Code::NotFound,
             format!("warning {id} not found"),
@@ -1002,7 +983,7 @@ pub async fn put(
     let p = writer(&c)?;
     let w = load(&s, &id).await?;
     if w.owner_org != p.org.id {
-        return Err(if visible(&s, Some(&p), &w) {
+        return Err(if visible(&c.scope(), &w) {
             ApiError::new(
                 Code::Forbidden,
                 "only the organization that issued a warning may change it",
@@ -1248,8 +1229,9 @@ pub async fn acknowledge(
     let w = load(&s, &id).await?;
     let (wid, org) = (w.id.clone(), p.org.id.clone());
     let is_recipient = s.db(move |st| st.recipient(&wid, &org)).await?.is_some();
-    if !is_recipient || !visible(&s, Some(&p), &w) {
-        return Err(if visible(&s, Some(&p), &w) {
+    let seen = visible(&c.scope(), &w);
+    if !is_recipient || !seen {
+        return Err(if seen {
             ApiError::new(
                 Code::Forbidden,
                 "only a recipient of this warning reports status on it",
@@ -1290,7 +1272,7 @@ pub async fn acknowledgements(
     let c = caller(&s, &headers).await?;
     let p = c.require()?.clone();
     let w = load(&s, &id).await?;
-    if !visible(&s, Some(&p), &w) {
+    if !visible(&c.scope(), &w) {
         return Err(ApiError::new(
             Code::NotFound,
             format!("warning {id} not found"),
@@ -1393,7 +1375,7 @@ pub async fn tracking(
     let c = caller(&s, &headers).await?;
     let p = c.require()?.clone();
     let w = load(&s, &id).await?;
-    let seen = visible(&s, Some(&p), &w);
+    let seen = visible(&c.scope(), &w);
     if !seen {
         return Err(ApiError::new(
             Code::NotFound,
@@ -1506,7 +1488,13 @@ pub async fn deliveries(
 /// worker; returns how many (warning, organization) pairs were escalated.
 pub fn escalate(s: &AppState, now: Timestamp) -> Result<usize, StoreError> {
     let store = &s.store;
-    let overdue = store.overdue_acknowledgements(now.micros())?;
+    // Only severities whose policy escalates; the others stay overdue in tracking.
+    let escalating: Vec<&str> = SEVERITIES
+        .iter()
+        .copied()
+        .filter(|x| s.config.notify.escalates(x))
+        .collect();
+    let overdue = store.overdue_acknowledgements(now.micros(), &escalating)?;
     if overdue.is_empty() {
         return Ok(0);
     }
@@ -1527,11 +1515,6 @@ pub fn escalate(s: &AppState, now: Timestamp) -> Result<usize, StoreError> {
             Some(w) => w.clone(),
             None => continue,
         };
-        if !s.config.notify.escalates(&w.severity) {
-            // Recorded so the policy is not asked again for this pair.
-            store.record_escalation(&w.id, w.version, &org, &[], &[], now.micros())?;
-            continue;
-        }
         let mut deliveries = Vec::new();
         let esc: Vec<&str> = contacts
             .iter()

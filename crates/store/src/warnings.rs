@@ -957,18 +957,31 @@ impl Store {
         })
     }
 
-    /// Recipients of published warnings that need an acknowledgement, are past its due
-    /// time at `now`, have reported no status, and were not escalated yet:
-    /// (warning id, organization id).
-    pub fn overdue_acknowledgements(&self, now: i64) -> Result<Vec<(String, String)>, StoreError> {
+    /// Recipients of published warnings of the given severities that need an
+    /// acknowledgement, are past its due time at `now`, have reported no status, and
+    /// were not escalated yet: (warning id, organization id).
+    pub fn overdue_acknowledgements(
+        &self,
+        now: i64,
+        severities: &[&str],
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        if severities.is_empty() {
+            return Ok(vec![]);
+        }
+        let marks = vec!["?"; severities.len()].join(", ");
+        let mut params: Vec<Val> = vec![now.into()];
+        params.extend(severities.iter().map(|x| Val::from(*x)));
         self.pool.with(|c| {
             Ok(c.query(
-                "SELECT w.id, r.org_id FROM warnings w JOIN warning_recipients r ON r.warning_id = w.id \
-                 WHERE w.state = 'published' AND w.ack_required = 1 AND w.ack_due IS NOT NULL AND w.ack_due <= ? \
-                 AND NOT EXISTS (SELECT 1 FROM warning_statuses s WHERE s.warning_id = w.id AND s.org_id = r.org_id) \
-                 AND NOT EXISTS (SELECT 1 FROM escalations e WHERE e.warning_id = w.id AND e.org_id = r.org_id) \
-                 ORDER BY w.ack_due, w.id, r.org_id",
-                &[now.into()],
+                &format!(
+                    "SELECT w.id, r.org_id FROM warnings w JOIN warning_recipients r ON r.warning_id = w.id \
+                     WHERE w.state = 'published' AND w.ack_required = 1 AND w.ack_due IS NOT NULL AND w.ack_due <= ? \
+                     AND w.severity IN ({marks}) \
+                     AND NOT EXISTS (SELECT 1 FROM warning_statuses s WHERE s.warning_id = w.id AND s.org_id = r.org_id) \
+                     AND NOT EXISTS (SELECT 1 FROM escalations e WHERE e.warning_id = w.id AND e.org_id = r.org_id) \
+                     ORDER BY w.ack_due, w.id, r.org_id"
+                ),
+                &params,
             )?
             .into_iter()
             .map(|r| (r[0].text(), r[1].text()))
