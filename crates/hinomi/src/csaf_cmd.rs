@@ -94,11 +94,11 @@ fn publish(a: PublishArgs) -> Result<ExitCode> {
         .or_else(|| default_provider_dir(&settings))
         .ok_or_else(|| anyhow::anyhow!("--out is needed with a PostgreSQL store"))?;
     let store = hinomi_store::Store::open(&settings.location)?;
-    let signer = a.gpg_key.map(|key| hinomi_hub::provider::Signer {
+    let signer = a.gpg_key.map(|key| hinomi_hub::service::provider::Signer {
         gnupg_home: a.gnupg_home,
         key,
     });
-    let r = hinomi_hub::provider::publish(&store, &out, &a.base_url, signer.as_ref())?;
+    let r = hinomi_hub::service::provider::publish(&store, &out, &a.base_url, signer.as_ref())?;
     println!(
         "{}",
         json!({"out": out.display().to_string(), "advisories": r.advisories, "signed": r.signed, "fingerprint": r.fingerprint})

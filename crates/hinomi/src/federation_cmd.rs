@@ -52,8 +52,8 @@ fn sync(a: SyncArgs) -> Result<ExitCode> {
     };
     let key = crate::load_key(&settings)?;
     let fed_config = crate::federation_config(&settings)?;
-    let agent = hinomi_hub::federation::agent(&fed_config);
-    let fed = hinomi_hub::federation::Fed {
+    let agent = hinomi_hub::service::federation::agent(&fed_config);
+    let fed = hinomi_hub::service::federation::Fed {
         store: &store,
         key: &key,
         agent: &agent,
@@ -64,7 +64,7 @@ fn sync(a: SyncArgs) -> Result<ExitCode> {
         "syncing with {} ({}, {})",
         peer.name, peer.api_root, peer.direction
     );
-    match hinomi_hub::federation::sync(&fed, &peer) {
+    match hinomi_hub::service::federation::sync(&fed, &peer) {
         Ok(r) => {
             println!(
                 "{}",

@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
-use hinomi_hub::advisories::{advisory_from_csaf, kev_from_json, AdvisoryError};
+use hinomi_hub::service::advisories::{advisory_from_csaf, kev_from_json, AdvisoryError};
 use hinomi_stix::Tlp;
 use hinomi_store::{AdvisoryOutcome, Store};
 
@@ -107,7 +107,7 @@ fn import_csaf(a: CsafImportArgs) -> Result<ExitCode> {
             Ok(adv) => match store.add_advisory(&owner, &adv)? {
                 AdvisoryOutcome::Added => {
                     added += 1;
-                    findings += hinomi_hub::inventory::rematch_advisory(
+                    findings += hinomi_hub::service::inventory::rematch_advisory(
                         &store,
                         &adv.publisher,
                         &adv.tracking_id,

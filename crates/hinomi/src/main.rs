@@ -336,8 +336,8 @@ pub(crate) fn load_key(settings: &Settings) -> Result<hinomi_notify::sealed::Mas
 /// The `[federation]` settings.
 pub(crate) fn federation_config(
     settings: &Settings,
-) -> Result<hinomi_hub::federation::FederationConfig> {
-    let mut c = hinomi_hub::federation::FederationConfig::default();
+) -> Result<hinomi_hub::service::federation::FederationConfig> {
+    let mut c = hinomi_hub::service::federation::FederationConfig::default();
     let Some(f) = &settings.file.federation else {
         return Ok(c);
     };
@@ -364,7 +364,7 @@ pub(crate) fn federation_config(
 
 /// The warnings settings: the sealing key, the SMTP relay, the policies.
 fn notify_config(settings: &Settings, listen: &str) -> Result<hinomi_hub::NotifyConfig> {
-    use hinomi_hub::delivery::AckPolicy;
+    use hinomi_hub::service::delivery::AckPolicy;
     use hinomi_notify::smtp::{SmtpConfig, TlsMode};
     let f = &settings.file;
     let mut n = hinomi_hub::NotifyConfig {

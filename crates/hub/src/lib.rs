@@ -1,47 +1,39 @@
-//! The hinomi HTTP server: TAXII 2.1 under `/taxii2/`, the REST API under `/api/v1/`,
-//! `/healthz` and Prometheus `/metrics`.
+//! The hinomi hub: the domain layer ([`service`]) and, over it, the HTTP front ends
+//! (`front`: TAXII 2.1 under `/taxii2/`, the REST API under `/api/v1/`, the SSE
+//! stream, the CSAF provider tree, `/healthz` and Prometheus `/metrics`) with their
+//! shared HTTP support (`http`).
 //!
-//! Invariant: handlers never decide visibility themselves. They build a
-//! [`hinomi_access::Scope`] from the request's principal ([`auth`]) and pass it to the
-//! store, which filters with it.
+//! Layers, each importing only those below it: `front` → `http` → `service` → the
+//! store, access, STIX, pattern, CSAF and notify crates. Invariant: front ends never
+//! decide visibility; every read of a stored object goes through the caller's
+//! [`service::Viewer`] and [`service::objects::read`] (see ARCHITECTURE.md).
 
-pub mod advisories;
-pub mod auth;
 pub mod clock;
-pub mod delivery;
-pub mod error;
-pub mod federation;
-pub mod inventory;
-mod matching;
+mod front;
+mod http;
 mod metrics;
-pub mod provider;
-mod ratelimit;
-mod rest;
-mod stream;
-mod subscriptions;
-pub mod targeted;
-mod taxii;
+pub mod service;
 pub mod tls;
-pub mod warnings;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::response::Response;
 use axum::Router;
 
 pub use hinomi_stix::Tlp;
 use hinomi_store::{Store, StoreError};
 
 pub use clock::Clock;
-pub use delivery::{NotifyConfig, TargetedWarnings};
-pub use error::{ApiError, ApiResult, Code};
 pub use metrics::Metrics;
+pub use service::delivery::{NotifyConfig, TargetedWarnings};
+
+use crate::http::{ApiError, Code};
+use crate::service::{delivery, federation, index};
 
 /// The TAXII 2.1 media type.
 pub const TAXII_MEDIA_TYPE: &str = "application/taxii+json;version=2.1";
@@ -99,8 +91,8 @@ pub struct AppState {
     pub store: Arc<Store>,
     pub config: HubConfig,
     pub metrics: Metrics,
-    limiter: ratelimit::Limiter,
-    indicators: matching::IndicatorIndex,
+    limiter: http::ratelimit::Limiter,
+    indicators: index::IndicatorIndex,
     delivery_waker: Arc<delivery::Waker>,
     stream_notify: tokio::sync::Notify,
     federation_waker: Arc<delivery::Waker>,
@@ -114,13 +106,13 @@ pub type Shared = Arc<AppState>;
 impl AppState {
     /// The state of a hub over `store`; compiles the store's current indicators.
     pub fn new(store: Arc<Store>, config: HubConfig) -> Result<Shared, StoreError> {
-        let indicators = matching::IndicatorIndex::load(&store)?;
+        let indicators = index::IndicatorIndex::load(&store)?;
         let changes = store.indicator_changes();
         let state = Arc::new(AppState {
             store,
             config,
             metrics: Metrics::default(),
-            limiter: ratelimit::Limiter::default(),
+            limiter: http::ratelimit::Limiter::default(),
             indicators,
             delivery_waker: Arc::default(),
             stream_notify: tokio::sync::Notify::new(),
@@ -145,7 +137,7 @@ impl AppState {
                     ids.dedup();
                     let Some(state) = weak.upgrade() else { return };
                     if !ids.is_empty() {
-                        if let Err(e) = matching::refresh_notified(&state, ids) {
+                        if let Err(e) = index::refresh_notified(&state, ids) {
                             tracing::warn!(error = %e, "refreshing the indicator index");
                         }
                     }
@@ -183,55 +175,37 @@ impl AppState {
     pub async fn db<T: Send + 'static>(
         self: &Arc<Self>,
         f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
-    ) -> ApiResult<T> {
+    ) -> service::Result<T> {
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || f(&store))
             .await
-            .map_err(ApiError::internal)?
-            .map_err(ApiError::from)
+            .map_err(service::Error::internal)?
+            .map_err(service::Error::from)
+    }
+
+    /// Runs a (blocking) service operation off the async threads.
+    pub async fn call<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&AppState) -> service::Result<T> + Send + 'static,
+    ) -> service::Result<T> {
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || f(&state))
+            .await
+            .map_err(service::Error::internal)?
     }
 }
 
 /// The whole application.
 pub fn router(state: Shared) -> Router {
     Router::new()
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics_text))
-        .route("/.well-known/csaf/{*path}", get(provider::serve_file))
-        .merge(taxii::routes())
-        .merge(rest::routes())
+        .merge(front::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),
-            ratelimit::limit_writes,
+            http::ratelimit::limit_writes,
         ))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
-}
-
-async fn healthz(State(s): State<Shared>) -> Response {
-    match s.db(|st| st.schema_version()).await {
-        Ok(v) => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/json")],
-            format!("{{\"status\":\"ok\",\"schema_version\":{v}}}"),
-        )
-            .into_response(),
-        Err(_) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            [(header::CONTENT_TYPE, "application/json")],
-            "{\"status\":\"unavailable\",\"reason\":\"database\"}",
-        )
-            .into_response(),
-    }
-}
-
-async fn metrics_text(State(s): State<Shared>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        s.metrics.render(),
-    )
-        .into_response()
 }
 
 async fn not_found(req: Request) -> ApiError {

@@ -142,6 +142,9 @@ pub struct Page {
     /// More items follow; `next` continues.
     pub more: bool,
     pub next: Option<Cursor>,
+    /// The position of the last row read, kept when a caller filters items out
+    /// afterwards (the federation push cursor continues from it).
+    pub last: Option<Cursor>,
     /// The earliest and latest `date_added` of the page as read, kept when a caller
     /// filters items out afterwards (TAXII's X-TAXII-Date-Added-First/Last).
     pub added_range: Option<(Timestamp, Timestamp)>,
@@ -500,17 +503,14 @@ impl Store {
                 }
             })
             .collect();
-        let next = if more {
-            items.last().map(|l| Cursor {
-                key: match q.order {
-                    Order::Added => l.date_added.micros(),
-                    Order::Version => l.raw_version,
-                },
-                pk: l.pk,
-            })
-        } else {
-            None
-        };
+        let last = items.last().map(|l| Cursor {
+            key: match q.order {
+                Order::Added => l.date_added.micros(),
+                Order::Version => l.raw_version,
+            },
+            pk: l.pk,
+        });
+        let next = if more { last } else { None };
         let added_range = items
             .iter()
             .map(|i| i.date_added)
@@ -520,6 +520,7 @@ impl Store {
             items,
             more,
             next,
+            last,
             added_range,
         })
     }

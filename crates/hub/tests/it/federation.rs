@@ -46,7 +46,7 @@ struct Country {
 
 fn country(name: &'static str) -> Country {
     let config = HubConfig {
-        federation: hinomi_hub::federation::FederationConfig {
+        federation: hinomi_hub::service::federation::FederationConfig {
             batch: 7,
             pull_interval: Duration::from_secs(3600),
             ..Default::default()
@@ -787,7 +787,7 @@ fn peers_connect_with_mutual_tls_when_the_hub_requires_it() {
     let mut results = Vec::new();
     for (name, client) in [("JP-cert", with_cert), ("JP-nocert", without)] {
         let config = HubConfig {
-            federation: hinomi_hub::federation::FederationConfig {
+            federation: hinomi_hub::service::federation::FederationConfig {
                 client_tls: Some(client),
                 pull_interval: Duration::from_secs(3600),
                 ..Default::default()

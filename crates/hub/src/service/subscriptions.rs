@@ -1,87 +1,68 @@
-//! `/api/v1/subscription`: an organization's delivery settings — language, filters
+//! Subscriptions: an organization's delivery settings — language, filters
 //! (minimum severity, sectors, report types), webhook endpoints and e-mail contacts.
-//! An organization manages its own; the coordinator's admin may manage any with
-//! `?organization=ID`.
+//! An organization manages its own; the coordinator's admin may manage any by naming
+//! it.
 
-use axum::body::Body;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use hinomi_notify::webhook::WebhookSecret;
 use hinomi_store::{Contact, OrgSettings, Role, Webhook};
 
-use crate::auth::{caller, Caller};
-use crate::error::{ApiError, ApiResult, Code};
-use crate::rest::json_body;
-use crate::warnings::SEVERITIES;
-use crate::Shared;
+use super::warnings::SEVERITIES;
+use super::{Error, Kind, Result, Viewer};
+use crate::AppState;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Target {
-    organization: Option<String>,
+    pub organization: Option<String>,
 }
 
-fn bad(m: impl Into<String>) -> ApiError {
-    ApiError::new(Code::BadRequest, m)
+fn bad(m: impl Into<String>) -> Error {
+    Error::new(Kind::BadRequest, m)
 }
 
 /// Whose subscription a request manages: the caller's organization, or (admin) the one
 /// named.
-async fn whose(s: &Shared, c: &Caller, t: &Target, write: bool) -> ApiResult<(String, String)> {
-    let p = c.require()?;
+fn whose(s: &AppState, who: &Viewer, t: &Target, write: bool) -> Result<(String, String)> {
+    let p = who.require()?;
     if write && !p.role.can_write() {
-        return Err(ApiError::new(
-            Code::Forbidden,
+        return Err(Error::new(
+            Kind::Forbidden,
             "a read-only token may not change subscriptions",
         ));
     }
     match &t.organization {
         Some(o) if *o != p.org.id => {
             if p.role != Role::Admin {
-                return Err(ApiError::new(
-                    Code::Forbidden,
+                return Err(Error::new(
+                    Kind::Forbidden,
                     "only the coordinator's admin manages other organizations' subscriptions",
                 ));
             }
-            let id = o.clone();
-            s.db(move |st| st.organization(&id)).await?;
+            s.store.organization(o)?;
             Ok((o.clone(), p.org.id.clone()))
         }
         _ => Ok((p.org.id.clone(), p.org.id.clone())),
     }
 }
 
-/// `GET /api/v1/subscription`.
-pub async fn get(
-    State(s): State<Shared>,
-    headers: HeaderMap,
-    Query(t): Query<Target>,
-) -> ApiResult<Json<Value>> {
-    let c = caller(&s, &headers).await?;
-    let (org, _) = whose(&s, &c, &t, false).await?;
-    let (settings, hooks, contacts) = s
-        .db(move |st| {
-            Ok((
-                st.org_settings(&org)?,
-                st.webhooks(Some(&org))?,
-                st.contacts(Some(&org))?,
-            ))
-        })
-        .await?;
+/// The subscription: settings, webhooks (without secrets) and contacts.
+pub fn get(s: &AppState, who: &Viewer, t: &Target) -> Result<Value> {
+    let (org, _) = whose(s, who, t, false)?;
+    let settings = s.store.org_settings(&org)?;
+    let hooks = s.store.webhooks(Some(&org))?;
+    let contacts = s.store.contacts(Some(&org))?;
     let mut v = settings.to_json();
     v["webhooks"] = hooks.iter().map(Webhook::to_json).collect();
     v["contacts"] = contacts.iter().map(Contact::to_json).collect();
-    Ok(Json(v))
+    Ok(v)
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SettingsInput {
+pub struct SettingsInput {
     #[serde(default)]
     language: Option<String>,
     #[serde(default)]
@@ -92,7 +73,7 @@ struct SettingsInput {
     report_types: Vec<String>,
 }
 
-fn check_language(field: &str, l: &str) -> ApiResult<()> {
+fn check_language(field: &str, l: &str) -> Result<()> {
     if l == "en" || l == "ja" {
         Ok(())
     } else {
@@ -102,16 +83,9 @@ fn check_language(field: &str, l: &str) -> ApiResult<()> {
     }
 }
 
-/// `PUT /api/v1/subscription`: language and filters.
-pub async fn put(
-    State(s): State<Shared>,
-    headers: HeaderMap,
-    Query(t): Query<Target>,
-    body: Body,
-) -> ApiResult<Json<Value>> {
-    let c = caller(&s, &headers).await?;
-    let (org, actor) = whose(&s, &c, &t, true).await?;
-    let inp: SettingsInput = json_body(&s, &headers, body).await?;
+/// Sets language and filters.
+pub fn put(s: &AppState, who: &Viewer, t: &Target, inp: SettingsInput) -> Result<Value> {
+    let (org, actor) = whose(s, who, t, true)?;
     let language = inp.language.unwrap_or_else(|| "en".into());
     check_language("language", &language)?;
     let min_severity = inp.min_severity.unwrap_or_else(|| "informational".into());
@@ -138,21 +112,20 @@ pub async fn put(
         sectors: inp.sectors,
         report_types: inp.report_types,
     };
-    let st2 = settings.clone();
-    s.db(move |st| st.save_org_settings(&st2, &actor)).await?;
-    Ok(Json(settings.to_json()))
+    s.store.save_org_settings(&settings, &actor)?;
+    Ok(settings.to_json())
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct WebhookInput {
+pub struct WebhookInput {
     url: String,
     /// `whsec_…`; when absent the hub makes one and shows it once.
     #[serde(default)]
     secret: Option<String>,
 }
 
-fn check_url(url: &str) -> ApiResult<()> {
+fn check_url(url: &str) -> Result<()> {
     let rest = url
         .strip_prefix("https://")
         .or_else(|| url.strip_prefix("http://"))
@@ -168,16 +141,9 @@ fn check_url(url: &str) -> ApiResult<()> {
     Ok(())
 }
 
-/// `POST /api/v1/subscription/webhooks`: the secret is returned once and stored sealed.
-pub async fn add_webhook(
-    State(s): State<Shared>,
-    headers: HeaderMap,
-    Query(t): Query<Target>,
-    body: Body,
-) -> ApiResult<Response> {
-    let c = caller(&s, &headers).await?;
-    let (org, actor) = whose(&s, &c, &t, true).await?;
-    let inp: WebhookInput = json_body(&s, &headers, body).await?;
+/// Adds a webhook: the secret is answered once and stored sealed.
+pub fn add_webhook(s: &AppState, who: &Viewer, t: &Target, inp: WebhookInput) -> Result<Value> {
+    let (org, actor) = whose(s, who, t, true)?;
     check_url(&inp.url)?;
     let secret = match &inp.secret {
         Some(x) => WebhookSecret::parse(x).map_err(|e| bad(format!("secret: {e}")))?,
@@ -196,53 +162,36 @@ pub async fn add_webhook(
         secret_sealed: sealed,
         created: s.config.clock.now(),
     };
-    let w2 = w.clone();
-    s.db(move |st| st.add_webhook(&w2, &actor)).await?;
+    s.store.add_webhook(&w, &actor)?;
     let mut v = w.to_json();
     v["secret"] = json!(secret.expose());
-    Ok((StatusCode::CREATED, Json(v)).into_response())
+    Ok(v)
 }
 
-/// `DELETE /api/v1/subscription/webhooks/{id}`.
-pub async fn delete_webhook(
-    State(s): State<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Query(t): Query<Target>,
-) -> ApiResult<Response> {
-    remove(&s, &headers, &t, id, "webhook").await
+/// What [`remove`] disables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Webhook,
+    Contact,
 }
 
 /// Disables a webhook or contact of the organization a request manages.
-async fn remove(
-    s: &Shared,
-    headers: &HeaderMap,
-    t: &Target,
-    id: String,
-    what: &'static str,
-) -> ApiResult<Response> {
-    let c = caller(s, headers).await?;
-    let (org, actor) = whose(s, &c, t, true).await?;
-    let id2 = id.clone();
-    let done = s
-        .db(move |st| match what {
-            "webhook" => st.disable_webhook(&org, &id2, &actor),
-            _ => st.disable_contact(&org, &id2, &actor),
-        })
-        .await?;
+pub fn remove(s: &AppState, who: &Viewer, t: &Target, id: &str, what: Endpoint) -> Result<()> {
+    let (org, actor) = whose(s, who, t, true)?;
+    let (done, name) = match what {
+        Endpoint::Webhook => (s.store.disable_webhook(&org, id, &actor)?, "webhook"),
+        Endpoint::Contact => (s.store.disable_contact(&org, id, &actor)?, "contact"),
+    };
     if done {
-        Ok(StatusCode::NO_CONTENT.into_response())
+        Ok(())
     } else {
-        Err(ApiError::new(
-            Code::NotFound,
-            format!("{what} {id} not found"),
-        ))
+        Err(Error::new(Kind::NotFound, format!("{name} {id} not found")))
     }
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ContactInput {
+pub struct ContactInput {
     email: String,
     #[serde(default)]
     role: Option<String>,
@@ -250,7 +199,7 @@ struct ContactInput {
     language: Option<String>,
 }
 
-fn check_email(e: &str) -> ApiResult<()> {
+fn check_email(e: &str) -> Result<()> {
     let ok = e.len() <= 254
         && e.split_once('@')
             .is_some_and(|(l, d)| !l.is_empty() && !d.is_empty() && !d.contains('@'))
@@ -264,17 +213,10 @@ fn check_email(e: &str) -> ApiResult<()> {
     }
 }
 
-/// `POST /api/v1/subscription/contacts`: `role` is `primary` (receives warnings) or
-/// `escalation` (receives escalations).
-pub async fn add_contact(
-    State(s): State<Shared>,
-    headers: HeaderMap,
-    Query(t): Query<Target>,
-    body: Body,
-) -> ApiResult<Response> {
-    let c = caller(&s, &headers).await?;
-    let (org, actor) = whose(&s, &c, &t, true).await?;
-    let inp: ContactInput = json_body(&s, &headers, body).await?;
+/// Adds an e-mail contact: `role` is `primary` (receives warnings) or `escalation`
+/// (receives escalations).
+pub fn add_contact(s: &AppState, who: &Viewer, t: &Target, inp: ContactInput) -> Result<Value> {
+    let (org, actor) = whose(s, who, t, true)?;
     check_email(&inp.email)?;
     let role = inp.role.unwrap_or_else(|| "primary".into());
     if role != "primary" && role != "escalation" {
@@ -293,17 +235,6 @@ pub async fn add_contact(
         language: inp.language,
         created: s.config.clock.now(),
     };
-    let ct2 = ct.clone();
-    s.db(move |st| st.add_contact(&ct2, &actor)).await?;
-    Ok((StatusCode::CREATED, Json(ct.to_json())).into_response())
-}
-
-/// `DELETE /api/v1/subscription/contacts/{id}`.
-pub async fn delete_contact(
-    State(s): State<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Query(t): Query<Target>,
-) -> ApiResult<Response> {
-    remove(&s, &headers, &t, id, "contact").await
+    s.store.add_contact(&ct, &actor)?;
+    Ok(ct.to_json())
 }

@@ -1,11 +1,6 @@
 //! CSAF advisories in the hub: validation on the way in, every revision stored with its
 //! search facts and TLP, search under the access rule; the known-exploited catalog.
 
-use axum::body::Body;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde_json::{json, Value};
 
 use hinomi_stix::{Timestamp, Tlp};
@@ -14,10 +9,8 @@ use hinomi_store::{
     NewAdvisory,
 };
 
-use crate::auth::caller;
-use crate::error::{ApiError, ApiResult, Code};
-use crate::taxii::read_body;
-use crate::Shared;
+use super::{Error, Kind, Result, Viewer};
+use crate::AppState;
 
 /// Why a document cannot be stored as an advisory.
 #[derive(Debug)]
@@ -154,123 +147,96 @@ pub fn kev_from_json(doc: &Value) -> Result<Vec<KevEntry>, String> {
         .collect())
 }
 
-fn findings_response(findings: &[hinomi_csaf::Finding]) -> Response {
-    let list: Vec<Value> = findings
-        .iter()
-        .map(|f| json!({"test": f.test, "path": f.path, "message": f.message}))
-        .collect();
-    (
-        StatusCode::UNPROCESSABLE_ENTITY,
-        Json(json!({
-            "error": {"code": "unprocessable", "message": format!("not a valid CSAF 2.0 document: {} finding(s), first: {}", findings.len(), findings[0])},
-            "findings": list,
-        })),
-    )
-        .into_response()
-}
-
-async fn json_doc(s: &Shared, headers: &HeaderMap, body: Body) -> ApiResult<Value> {
-    let ct = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !ct.to_ascii_lowercase().starts_with("application/json") {
-        return Err(ApiError::new(
-            Code::UnsupportedMediaType,
-            format!("send JSON with Content-Type: application/json, not '{ct}'"),
-        ));
-    }
-    let bytes = read_body(body, headers, s.config.max_content_length).await?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::new(Code::InvalidJson, format!("request body: {e}")))
-}
-
-/// `POST /api/v1/advisories`: a CSAF 2.0 document.
-pub async fn post_advisory(
-    State(s): State<Shared>,
-    headers: HeaderMap,
-    body: Body,
-) -> ApiResult<Response> {
-    let c = caller(&s, &headers).await?;
-    let p = c.require()?.clone();
+/// The caller, if it may submit advisories (a member token that may write).
+pub fn may_submit(who: &Viewer) -> Result<&hinomi_store::Principal> {
+    let p = who.require()?;
     if !p.role.can_write() || !p.org.kind.is_member() {
-        return Err(ApiError::new(
-            Code::Forbidden,
+        return Err(Error::new(
+            Kind::Forbidden,
             "this token may not submit advisories",
         ));
     }
-    let doc = json_doc(&s, &headers, body).await?;
+    Ok(p)
+}
+
+/// What a submitted CSAF document became.
+#[derive(Debug)]
+pub enum Submitted {
+    /// Not valid CSAF 2.0: the validator's findings (nothing stored).
+    Invalid(Vec<hinomi_csaf::Finding>),
+    /// Stored (`added`), or already stored: a summary with known-exploited CVEs, new
+    /// findings and targeted warnings.
+    Stored { added: bool, summary: Value },
+}
+
+/// Stores a CSAF 2.0 advisory of the caller's organization; re-matches inventories
+/// against a new one and acts on new findings (targeted warnings).
+pub fn submit(s: &AppState, who: &Viewer, doc: Value) -> Result<Submitted> {
+    let p = may_submit(who)?.clone();
     let adv = match advisory_from_csaf(&doc, s.config.default_tlp) {
         Ok(a) => a,
-        Err(AdvisoryError::Invalid(f)) => return Ok(findings_response(&f)),
-        Err(AdvisoryError::Unusable(m)) => return Err(ApiError::new(Code::Unprocessable, m)),
+        Err(AdvisoryError::Invalid(f)) => return Ok(Submitted::Invalid(f)),
+        Err(AdvisoryError::Unusable(m)) => return Err(Error::new(Kind::Unprocessable, m)),
     };
     let cves: Vec<String> = adv
         .vulnerabilities
         .iter()
         .filter_map(|v| v.cve.clone())
         .collect();
-    let org = p.org.id.clone();
-    let summary = json!({
+    let mut body = json!({
         "publisher": adv.publisher, "tracking_id": adv.tracking_id, "version": adv.version,
         "title": adv.title, "tlp": adv.tlp.label(), "cves": cves,
         "max_cvss": adv.max_score().map(|s| s as f64 / 10.0),
     });
-    let (outcome, kev, fresh) = s
-        .db(move |st| {
-            let o = st.add_advisory(&org, &adv)?;
-            let fresh = if o == AdvisoryOutcome::Added {
-                crate::inventory::rematch_advisory(st, &adv.publisher, &adv.tracking_id)?
-            } else {
-                vec![]
-            };
-            Ok((o, st.known_exploited(&cves)?, fresh))
-        })
-        .await?;
-    let targeted = crate::targeted::after_matching(&s, fresh.clone()).await;
-    let fresh = fresh.len();
-    let mut body = summary;
+    let st = &s.store;
+    let outcome = st.add_advisory(&p.org.id, &adv)?;
+    let fresh = if outcome == AdvisoryOutcome::Added {
+        super::inventory::rematch_advisory(st, &adv.publisher, &adv.tracking_id)?
+    } else {
+        vec![]
+    };
+    let kev = st.known_exploited(&cves)?;
+    let n = fresh.len();
+    let targeted = super::targeted::after_matching(s, fresh);
     body["known_exploited"] = json!(kev);
-    body["new_findings"] = json!(fresh);
+    body["new_findings"] = json!(n);
     body["targeted_warnings"] = json!(targeted);
     match outcome {
-        AdvisoryOutcome::Added => Ok((StatusCode::CREATED, Json(body)).into_response()),
+        AdvisoryOutcome::Added => Ok(Submitted::Stored {
+            added: true,
+            summary: body,
+        }),
         AdvisoryOutcome::Duplicate => {
             body["message"] = json!("this revision was already stored; nothing changed");
-            Ok((StatusCode::OK, Json(body)).into_response())
+            Ok(Submitted::Stored {
+                added: false,
+                summary: body,
+            })
         }
-        AdvisoryOutcome::Refused(m) => Err(ApiError::new(Code::Conflict, m)),
+        AdvisoryOutcome::Refused(m) => Err(Error::new(Kind::Conflict, m)),
     }
 }
 
-fn query_pairs(q: Option<&str>) -> ApiResult<Vec<(String, String)>> {
-    serde_urlencoded::from_str(q.unwrap_or(""))
-        .map_err(|e| ApiError::new(Code::InvalidFilter, format!("query string: {e}")))
-}
-
-fn ts_param(k: &str, v: &str) -> ApiResult<Timestamp> {
+fn ts_param(k: &str, v: &str) -> Result<Timestamp> {
     hinomi_csaf::datetime::parse(v)
         .map(|i| Timestamp(i.seconds * 1_000_000 + i64::from(i.nanos / 1000)))
         .ok_or_else(|| {
-            ApiError::new(
-                Code::InvalidFilter,
+            Error::new(
+                Kind::InvalidFilter,
                 format!("{k}: '{v}' is not an RFC 3339 date-time"),
             )
         })
 }
 
-/// `GET /api/v1/advisories`: search the advisories the caller may see.
-pub async fn list_advisories(
-    State(s): State<Shared>,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
-) -> ApiResult<Json<Value>> {
-    let c = caller(&s, &headers).await?;
+/// Searches the advisories the caller may see; `terms` are the search parameters
+/// (cve, vendor, product, severity, released_after, released_before, tracking_id,
+/// all_revisions, limit, next).
+pub fn search(s: &AppState, who: &Viewer, terms: Vec<(String, String)>) -> Result<Value> {
     let mut query = AdvisoryQuery {
         limit: 100,
         ..AdvisoryQuery::default()
     };
-    for (k, v) in query_pairs(q.as_deref())? {
+    for (k, v) in terms {
         match k.as_str() {
             "cve" => query.cve = Some(v),
             "vendor" => query.vendor = Some(v),
@@ -285,61 +251,39 @@ pub async fn list_advisories(
                     .parse()
                     .ok()
                     .filter(|n| (1..=1000).contains(n))
-                    .ok_or_else(|| ApiError::new(Code::InvalidFilter, format!("limit: '{v}' is not from 1 to 1000")))?
+                    .ok_or_else(|| Error::new(Kind::InvalidFilter, format!("limit: '{v}' is not from 1 to 1000")))?
             }
             "next" => {
-                query.after = Some(Cursor::decode(&v).ok_or_else(|| ApiError::new(Code::InvalidFilter, format!("next: '{v}' is not a token this server issued")))?)
+                query.after = Some(Cursor::decode(&v).ok_or_else(|| Error::new(Kind::InvalidFilter, format!("next: '{v}' is not a token this server issued")))?)
             }
-            other => return Err(ApiError::new(Code::InvalidFilter, format!("unknown parameter '{other}' (cve, vendor, product, severity, released_after, released_before, tracking_id, all_revisions, limit, next)"))),
+            other => return Err(Error::new(Kind::InvalidFilter, format!("unknown parameter '{other}' (cve, vendor, product, severity, released_after, released_before, tracking_id, all_revisions, limit, next)"))),
         }
     }
-    let scope = c.scope();
-    let (items, next) = s.db(move |st| st.query_advisories(&scope, &query)).await?;
-    Ok(Json(json!({
+    let (items, next) = s.store.query_advisories(&who.scope, &query)?;
+    Ok(json!({
         "advisories": items.iter().map(|a| a.to_json()).collect::<Vec<_>>(),
         "next": next.map(Cursor::encode),
-    })))
+    }))
 }
 
-/// `GET /api/v1/advisories/{tracking_id}[?version=]`: the CSAF document.
-pub async fn get_advisory(
-    State(s): State<Shared>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
-) -> ApiResult<Response> {
-    let c = caller(&s, &headers).await?;
-    let version = query_pairs(q.as_deref())?
-        .into_iter()
-        .find(|(k, _)| k == "version")
-        .map(|(_, v)| v);
-    let scope = c.scope();
-    let tid = id.clone();
-    let doc = s
-        .db(move |st| st.advisory_document(&scope, &tid, version.as_deref()))
-        .await?;
-    match doc {
-        Some(d) => Ok(([(header::CONTENT_TYPE, "application/json")], d).into_response()),
-        None => Err(ApiError::new(
-            Code::NotFound,
-            format!("no advisory '{id}' for this organization"),
-        )),
-    }
+/// The CSAF document of advisory `id` (its latest revision, or `version`), if the
+/// caller may see it.
+pub fn document(s: &AppState, who: &Viewer, id: &str, version: Option<&str>) -> Result<String> {
+    s.store
+        .advisory_document(&who.scope, id, version)?
+        .ok_or_else(|| {
+            Error::new(
+                Kind::NotFound,
+                format!("no advisory '{id}' for this organization"),
+            )
+        })
 }
 
-/// `POST /api/v1/kev`: import a known-exploited catalog (admin); idempotent.
-pub async fn post_kev(
-    State(s): State<Shared>,
-    headers: HeaderMap,
-    body: Body,
-) -> ApiResult<Json<Value>> {
-    let c = caller(&s, &headers).await?;
-    let admin = c.require_admin()?.org.id.clone();
-    let doc = json_doc(&s, &headers, body).await?;
-    let entries = kev_from_json(&doc).map_err(|m| ApiError::new(Code::Unprocessable, m))?;
+/// Imports a known-exploited catalog (coordinator admins); idempotent.
+pub fn import_kev(s: &AppState, who: &Viewer, doc: &Value) -> Result<Value> {
+    let admin = who.require_admin()?.org.id.clone();
+    let entries = kev_from_json(doc).map_err(|m| Error::new(Kind::Unprocessable, m))?;
     let n = entries.len();
-    let r = s.db(move |st| st.import_kev(&entries, &admin)).await?;
-    Ok(Json(
-        json!({"entries": n, "added": r.added, "updated": r.updated, "unchanged": r.unchanged}),
-    ))
+    let r = s.store.import_kev(&entries, &admin)?;
+    Ok(json!({"entries": n, "added": r.added, "updated": r.updated, "unchanged": r.unchanged}))
 }

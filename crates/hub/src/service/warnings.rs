@@ -1,4 +1,4 @@
-//! Warnings: the REST API under `/api/v1/warnings`, the lifecycle
+//! Warnings: the lifecycle
 //! (draft → published → updated → withdrawn), who receives a warning (its audience,
 //! narrowed by the access rule and the recipients' subscription filters), the STIX
 //! objects that carry it over TAXII (a `report`, a `course-of-action` for the required
@@ -10,11 +10,6 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use axum::body::Body;
-use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -26,10 +21,8 @@ use hinomi_store::{
     Recipient, StatusReport, Store, StoreError, WarningRow, WARNINGS_COLLECTION,
 };
 
-use crate::auth::{caller, Caller};
-use crate::error::{ApiError, ApiResult, Code};
-use crate::rest::json_body;
-use crate::{AppState, Shared};
+use super::{Error, Kind, Result, Viewer};
+use crate::AppState;
 
 /// Warning severities, least severe first.
 pub const SEVERITIES: [&str; 5] = ["informational", "low", "medium", "high", "critical"];
@@ -59,8 +52,8 @@ pub fn severity_ja(s: &str) -> &'static str {
     }
 }
 
-fn bad(m: impl Into<String>) -> ApiError {
-    ApiError::new(Code::BadRequest, m)
+fn bad(m: impl Into<String>) -> Error {
+    Error::new(Kind::BadRequest, m)
 }
 
 /// Texts by language tag; English is required.
@@ -82,7 +75,7 @@ struct AudienceInput {
 /// The body of `POST /api/v1/warnings` and `PUT /api/v1/warnings/{id}`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct WarningInput {
+pub struct WarningInput {
     title: Texts,
     summary: Texts,
     #[serde(default)]
@@ -108,7 +101,7 @@ struct WarningInput {
     changes: Option<String>,
 }
 
-fn check_texts(field: &str, t: &Texts, max: usize) -> ApiResult<()> {
+fn check_texts(field: &str, t: &Texts, max: usize) -> Result<()> {
     if t.get("en").is_none_or(|s| s.trim().is_empty()) {
         return Err(bad(format!(
             "{field}.en: an English text is required (add 'ja' for Japanese)"
@@ -132,7 +125,7 @@ fn check_texts(field: &str, t: &Texts, max: usize) -> ApiResult<()> {
     Ok(())
 }
 
-fn parse_time(field: &str, s: &Option<String>) -> ApiResult<Option<Timestamp>> {
+fn parse_time(field: &str, s: &Option<String>) -> Result<Option<Timestamp>> {
     s.as_deref()
         .map(|v| Timestamp::parse(v).map_err(|e| bad(format!("{field}: {e}"))))
         .transpose()
@@ -155,7 +148,7 @@ fn document_from_input(
     inp: WarningInput,
     orgs: &[Organization],
     communities: &[Community],
-) -> ApiResult<CheckedWarning> {
+) -> Result<CheckedWarning> {
     check_texts("title", &inp.title, 500)?;
     check_texts("summary", &inp.summary, 20_000)?;
     if let Some(a) = &inp.required_action {
@@ -175,8 +168,8 @@ fn document_from_input(
     let a = &inp.audience;
     let coordinator = p.org.kind == OrgKind::Coordinator;
     if !coordinator && (a.all || !a.sectors.is_empty()) {
-        return Err(ApiError::new(
-            Code::Forbidden,
+        return Err(Error::new(
+            Kind::Forbidden,
             "audience: only the coordinator may address all members or whole sectors; name organizations or communities you belong to",
         ));
     }
@@ -205,8 +198,8 @@ fn document_from_input(
             )));
         };
         if !coordinator && !comm.members.contains(&p.org.id) {
-            return Err(ApiError::new(
-                Code::Forbidden,
+            return Err(Error::new(
+                Kind::Forbidden,
                 format!("audience.communities[{i}]: your organization is not a member of community '{c}'"),
             ));
         }
@@ -413,7 +406,7 @@ fn stix_objects(
     audience: &[String],
     modified: Timestamp,
     published: Timestamp,
-) -> ApiResult<Vec<NewObject>> {
+) -> Result<Vec<NewObject>> {
     let doc = &w.body;
     let marking = w.tlp.marking_id();
     let ext = |extra: Value| {
@@ -575,7 +568,7 @@ pub fn publish(
     changes: Option<String>,
     actor: &str,
     details: &HashMap<String, Value>,
-) -> Result<WarningRow, ApiError> {
+) -> Result<WarningRow, Error> {
     let store: &Store = &s.store;
     let now = s.config.clock.now();
     let orgs = store.organizations()?;
@@ -583,7 +576,7 @@ pub fn publish(
     let owner = orgs
         .iter()
         .find(|o| o.id == w.owner_org)
-        .ok_or_else(|| ApiError::internal("the warning's owner organization is gone"))?
+        .ok_or_else(|| Error::internal("the warning's owner organization is gone"))?
         .clone();
     let previous_version = w.version;
     let prev_modified = w.body["modified"]
@@ -658,8 +651,7 @@ pub fn publish(
         let Some(org) = by_id.get(id.as_str()) else {
             continue;
         };
-        let reader =
-            crate::auth::org_reader(&org.id, org.kind, &org.identity_id, &communities, false);
+        let reader = super::org_reader(&org.id, org.kind, &org.identity_id, &communities, false);
         if !Scope::for_reader(&reader).allows(&item) {
             excluded += 1;
             continue;
@@ -777,8 +769,10 @@ pub fn publish(
 
 /// The warning as `p` may see it, or 404 (a warning `p` may not see does not exist for
 /// it).
-fn visible(scope: &Scope, w: &WarningRow) -> bool {
-    if scope.owner.as_deref() == Some(w.owner_org.as_str()) {
+/// Whether the caller may see a warning: its issuer always; others not while it is a
+/// draft, and then as [`Viewer::sees`] decides for the warning's report.
+pub fn visible(who: &Viewer, w: &WarningRow) -> bool {
+    if who.scope.owner.as_deref() == Some(w.owner_org.as_str()) {
         return true;
     }
     if w.state == "draft" {
@@ -792,11 +786,17 @@ fn visible(scope: &Scope, w: &WarningRow) -> bool {
                 .collect()
         })
         .unwrap_or_default();
-    scope.allows(&Item {
+    let item = Item {
         owner_org: &w.owner_org,
         tlp: w.tlp,
         audience: &audience,
-    })
+    };
+    who.sees(&item, &report_marks(w))
+}
+
+/// What the export view looks at in a warning's report: the exercise flag.
+fn report_marks(w: &WarningRow) -> Value {
+    json!({"type": "report", "extensions": {HUB_EXTENSION_ID: {"exercise": w.exercise}}})
 }
 
 fn can_track(p: &Principal, w: &WarningRow, seen: bool) -> bool {
@@ -831,27 +831,26 @@ fn view(w: &WarningRow, full: bool, own_detail: Option<&Value>) -> Value {
     v
 }
 
-async fn load(s: &Shared, id: &str) -> ApiResult<WarningRow> {
-    let id2 = id.to_string();
-    s.db(move |st| st.warning(&id2))
-        .await?
-        .ok_or_else(|| ApiError::new(Code::NotFound, format!("warning {id} not found")))
+fn load(s: &AppState, id: &str) -> Result<WarningRow> {
+    s.store
+        .warning(id)?
+        .ok_or_else(|| Error::new(Kind::NotFound, format!("warning {id} not found")))
 }
 
-fn writer(c: &Caller) -> ApiResult<Principal> {
-    let p = c.require()?.clone();
+/// The caller, if its token may write warnings.
+pub fn writer(who: &Viewer) -> Result<Principal> {
+    let p = who.require()?.clone();
     if !p.role.can_write() || p.org.kind == OrgKind::PeerHub {
-        return Err(ApiError::new(
-            Code::Forbidden,
+        return Err(Error::new(
+            Kind::Forbidden,
             "this token may not write warnings",
         ));
     }
     Ok(p)
 }
 
-async fn context(s: &Shared) -> ApiResult<(Vec<Organization>, Vec<Community>)> {
-    s.db(|st| Ok((st.organizations()?, st.communities()?)))
-        .await
+fn context(s: &AppState) -> Result<(Vec<Organization>, Vec<Community>)> {
+    Ok((s.store.organizations()?, s.store.communities()?))
 }
 
 fn row_from(
@@ -879,22 +878,16 @@ fn row_from(
     }
 }
 
-/// `POST /api/v1/warnings`: a new draft.
-pub async fn create(
-    State(s): State<Shared>,
-    headers: HeaderMap,
-    body: Body,
-) -> ApiResult<Response> {
-    let c = caller(&s, &headers).await?;
-    let p = writer(&c)?;
-    let inp: WarningInput = json_body(&s, &headers, body).await?;
-    let (orgs, comms) = context(&s).await?;
+/// A new draft, issued by the caller's organization.
+pub fn create(s: &AppState, who: &Viewer, inp: WarningInput) -> Result<Value> {
+    let p = writer(who)?;
+    let (orgs, comms) = context(s)?;
     let CheckedWarning {
         doc,
         severity,
         tlp,
         exercise,
-    } = document_from_input(&s, &p, inp, &orgs, &comms)?;
+    } = document_from_input(s, &p, inp, &orgs, &comms)?;
     let now = s.config.clock.now().micros();
     let w = row_from(
         uuid::Uuid::new_v4().to_string(),
@@ -905,9 +898,8 @@ pub async fn create(
         exercise,
         now,
     );
-    let w2 = w.clone();
-    s.db(move |st| st.create_warning(&w2)).await?;
-    Ok((StatusCode::CREATED, Json(view(&w, true, None))).into_response())
+    s.store.create_warning(&w)?;
+    Ok(view(&w, true, None))
 }
 
 #[derive(Deserialize)]
@@ -917,90 +909,67 @@ pub struct ListQuery {
     severity: Option<String>,
 }
 
-/// `GET /api/v1/warnings`: the warnings the caller may see, newest change first.
-pub async fn list(
-    State(s): State<Shared>,
-    headers: HeaderMap,
-    Query(q): Query<ListQuery>,
-) -> ApiResult<Json<Value>> {
-    let c = caller(&s, &headers).await?;
-    let all = s.db(|st| st.warnings()).await?;
-    let p = c.0.as_ref();
-    let scope = c.scope();
+/// The warnings the caller may see, newest change first.
+pub fn list(s: &AppState, who: &Viewer, q: &ListQuery) -> Result<Vec<Value>> {
+    let all = s.store.warnings()?;
+    let p = who.principal.as_ref();
     let items: Vec<Value> = all
         .iter()
-        .filter(|w| visible(&scope, w))
+        .filter(|w| visible(who, w))
         .filter(|w| q.state.as_deref().is_none_or(|x| x == w.state))
         .filter(|w| q.severity.as_deref().is_none_or(|x| x == w.severity))
         .map(|w| view(w, p.is_some_and(|p| can_track(p, w, true)), None))
         .collect();
-    Ok(Json(json!({"warnings": items})))
+    Ok(items)
 }
 
-/// `GET /api/v1/warnings/{id}`.
-pub async fn get(
-    State(s): State<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    let c = caller(&s, &headers).await?;
-    let w = load(&s, &id).await?;
-    let p = c.0.as_ref();
-    if !visible(&c.scope(), &w) {
-        return Err(ApiError::new(
-            Code::NotFound,
+/// One warning as the caller may see it, with its version history.
+pub fn get(s: &AppState, who: &Viewer, id: &str) -> Result<Value> {
+    let w = load(s, id)?;
+    let p = who.principal.as_ref();
+    if !visible(who, &w) {
+        return Err(Error::new(
+            Kind::NotFound,
             format!("warning {id} not found"),
         ));
     }
     let full = p.is_some_and(|p| can_track(p, &w, true));
-    let (wid, org) = (w.id.clone(), p.map(|p| p.org.id.clone()));
-    let (detail, versions) = s
-        .db(move |st| {
-            let d = match org {
-                Some(o) => st.recipient(&wid, &o)?.and_then(|r| r.detail),
-                None => None,
-            };
-            Ok((d, st.warning_versions(&wid)?))
-        })
-        .await?;
+    let detail = match p {
+        Some(p) => s.store.recipient(&w.id, &p.org.id)?.and_then(|r| r.detail),
+        None => None,
+    };
+    let versions = s.store.warning_versions(&w.id)?;
     let mut v = view(&w, full, detail.as_ref());
     v["versions"] = versions
         .iter()
         .map(|v| json!({"version": v.version, "at": Timestamp(v.at).to_string(), "event": v.event, "changes": v.changes}))
         .collect();
-    Ok(Json(v))
+    Ok(v)
 }
 
-/// `PUT /api/v1/warnings/{id}`: edits a draft, or updates a published warning (a new
-/// version; `changes` says what changed and is required).
-pub async fn put(
-    State(s): State<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Body,
-) -> ApiResult<Json<Value>> {
-    let c = caller(&s, &headers).await?;
-    let p = writer(&c)?;
-    let w = load(&s, &id).await?;
+/// Edits a draft, or updates a published warning (a new version; `changes` says what
+/// changed and is required).
+pub fn update(s: &AppState, who: &Viewer, id: &str, inp: WarningInput) -> Result<Value> {
+    let p = writer(who)?;
+    let w = load(s, id)?;
     if w.owner_org != p.org.id {
-        return Err(if visible(&c.scope(), &w) {
-            ApiError::new(
-                Code::Forbidden,
+        return Err(if visible(who, &w) {
+            Error::new(
+                Kind::Forbidden,
                 "only the organization that issued a warning may change it",
             )
         } else {
-            ApiError::new(Code::NotFound, format!("warning {id} not found"))
+            Error::new(Kind::NotFound, format!("warning {id} not found"))
         });
     }
-    let inp: WarningInput = json_body(&s, &headers, body).await?;
     let changes = inp.changes.clone();
-    let (orgs, comms) = context(&s).await?;
+    let (orgs, comms) = context(s)?;
     let CheckedWarning {
         mut doc,
         severity,
         tlp,
         exercise,
-    } = document_from_input(&s, &p, inp, &orgs, &comms)?;
+    } = document_from_input(s, &p, inp, &orgs, &comms)?;
     match w.state.as_str() {
         "draft" => {
             let now = s.config.clock.now().micros();
@@ -1014,14 +983,13 @@ pub async fn put(
                 w.created,
             );
             nw.updated = now;
-            let nw2 = nw.clone();
-            if !s.db(move |st| st.update_draft(&nw2)).await? {
-                return Err(ApiError::new(
-                    Code::Conflict,
+            if !s.store.update_draft(&nw)? {
+                return Err(Error::new(
+                    Kind::Conflict,
                     "the warning was published meanwhile; reload it",
                 ));
             }
-            Ok(Json(view(&nw, true, None)))
+            Ok(view(&nw, true, None))
         }
         "published" => {
             let Some(changes) = changes.filter(|c| !c.trim().is_empty()) else {
@@ -1059,17 +1027,11 @@ pub async fn put(
             nw.severity = severity;
             nw.tlp = tlp;
             nw.exercise = exercise;
-            let actor = p.org.id.clone();
-            let s2 = s.clone();
-            let out = tokio::task::spawn_blocking(move || {
-                publish(&s2, nw, "updated", Some(changes), &actor, &HashMap::new())
-            })
-            .await
-            .map_err(ApiError::internal)??;
-            Ok(Json(view(&out, true, None)))
+            let out = publish(s, nw, "updated", Some(changes), &p.org.id, &HashMap::new())?;
+            Ok(view(&out, true, None))
         }
-        _ => Err(ApiError::new(
-            Code::Conflict,
+        _ => Err(Error::new(
+            Kind::Conflict,
             "a withdrawn warning cannot change",
         )),
     }
@@ -1082,92 +1044,63 @@ fn details_of(w: &WarningRow) -> HashMap<String, Value> {
         .unwrap_or_default()
 }
 
-/// `POST /api/v1/warnings/{id}/publish`: a draft becomes version 1 and goes out.
-pub async fn publish_draft(
-    State(s): State<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    let c = caller(&s, &headers).await?;
-    let p = writer(&c)?;
-    let w = load(&s, &id).await?;
+/// A draft becomes version 1 and goes out.
+pub fn publish_draft(s: &AppState, who: &Viewer, id: &str) -> Result<Value> {
+    let p = writer(who)?;
+    let w = load(s, id)?;
     if w.owner_org != p.org.id {
-        return Err(ApiError::new(
-            Code::NotFound,
+        return Err(Error::new(
+            Kind::NotFound,
             format!("warning {id} not found"),
         ));
     }
     if w.state != "draft" {
-        return Err(ApiError::new(
-            Code::Conflict,
+        return Err(Error::new(
+            Kind::Conflict,
             format!("warning {id} is {}, not a draft", w.state),
         ));
     }
-    let actor = p.org.id.clone();
-    let s2 = s.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        let d = details_of(&w);
-        publish(&s2, w, "published", None, &actor, &d)
-    })
-    .await
-    .map_err(ApiError::internal)??;
-    Ok(Json(view(&out, true, None)))
+    let d = details_of(&w);
+    let out = publish(s, w, "published", None, &p.org.id, &d)?;
+    Ok(view(&out, true, None))
 }
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct WithdrawInput {
+pub struct WithdrawInput {
     #[serde(default)]
     reason: Option<String>,
 }
 
-/// `POST /api/v1/warnings/{id}/withdraw`: recipients are told; the report is revoked.
-pub async fn withdraw(
-    State(s): State<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Body,
-) -> ApiResult<Json<Value>> {
-    let c = caller(&s, &headers).await?;
-    let p = writer(&c)?;
-    let has_body = headers.get(header::CONTENT_TYPE).is_some();
-    let inp: WithdrawInput = if has_body {
-        json_body(&s, &headers, body).await?
-    } else {
-        WithdrawInput::default()
-    };
-    let w = load(&s, &id).await?;
+/// Withdraws a published warning: recipients are told; the report is revoked.
+pub fn withdraw(s: &AppState, who: &Viewer, id: &str, inp: WithdrawInput) -> Result<Value> {
+    let p = writer(who)?;
+    let w = load(s, id)?;
     if w.owner_org != p.org.id {
-        return Err(ApiError::new(
-            Code::NotFound,
+        return Err(Error::new(
+            Kind::NotFound,
             format!("warning {id} not found"),
         ));
     }
     if w.state != "published" {
-        return Err(ApiError::new(
-            Code::Conflict,
+        return Err(Error::new(
+            Kind::Conflict,
             format!(
                 "warning {id} is {}; only a published warning is withdrawn",
                 w.state
             ),
         ));
     }
-    let actor = p.org.id.clone();
-    let s2 = s.clone();
     let reason = inp
         .reason
         .unwrap_or_else(|| "withdrawn by the issuer".into());
-    let out = tokio::task::spawn_blocking(move || {
-        publish(&s2, w, "withdrawn", Some(reason), &actor, &HashMap::new())
-    })
-    .await
-    .map_err(ApiError::internal)??;
-    Ok(Json(view(&out, true, None)))
+    let out = publish(s, w, "withdrawn", Some(reason), &p.org.id, &HashMap::new())?;
+    Ok(view(&out, true, None))
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct StatusInput {
+pub struct StatusInput {
     status: String,
     #[serde(default)]
     note: Option<String>,
@@ -1206,16 +1139,15 @@ fn record_status(
     Ok(added)
 }
 
-/// `POST /api/v1/warnings/{id}/acknowledgements`: a recipient reports its status.
-pub async fn acknowledge(
-    State(s): State<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Body,
-) -> ApiResult<Response> {
-    let c = caller(&s, &headers).await?;
-    let p = writer(&c)?;
-    let inp: StatusInput = json_body(&s, &headers, body).await?;
+/// A recipient reports its status. Answers whether it was new (the same status twice
+/// records nothing) and the organization's history.
+pub fn acknowledge(
+    s: &AppState,
+    who: &Viewer,
+    id: &str,
+    inp: StatusInput,
+) -> Result<(bool, Value)> {
+    let p = writer(who)?;
     if !STATUSES.contains(&inp.status.as_str()) {
         return Err(bad(format!(
             "status: '{}' is not one of {}",
@@ -1226,170 +1158,106 @@ pub async fn acknowledge(
     if inp.note.as_ref().is_some_and(|n| n.len() > 10_000) {
         return Err(bad("note: longer than 10000 bytes"));
     }
-    let w = load(&s, &id).await?;
-    let (wid, org) = (w.id.clone(), p.org.id.clone());
-    let is_recipient = s.db(move |st| st.recipient(&wid, &org)).await?.is_some();
-    let seen = visible(&c.scope(), &w);
+    let w = load(s, id)?;
+    let is_recipient = s.store.recipient(&w.id, &p.org.id)?.is_some();
+    let seen = visible(who, &w);
     if !is_recipient || !seen {
         return Err(if seen {
-            ApiError::new(
-                Code::Forbidden,
+            Error::new(
+                Kind::Forbidden,
                 "only a recipient of this warning reports status on it",
             )
         } else {
-            ApiError::new(Code::NotFound, format!("warning {id} not found"))
+            Error::new(Kind::NotFound, format!("warning {id} not found"))
         });
     }
     if w.state != "published" {
-        return Err(ApiError::new(
-            Code::Conflict,
+        return Err(Error::new(
+            Kind::Conflict,
             format!("warning {id} is {}", w.state),
         ));
     }
-    let s2 = s.clone();
     let org = p.org.id.clone();
-    let (added, history) = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
-        let added = record_status(&s2, &w, &org, &inp.status, inp.note, "api")?;
-        Ok((added, s2.store.statuses(&w.id, Some(&org))?))
-    })
-    .await
-    .map_err(ApiError::internal)??;
-    let code = if added {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((code, Json(json!({"recorded": added, "history": history.iter().map(|h| h.to_json()).collect::<Vec<_>>()}))).into_response())
+    let added = record_status(s, &w, &org, &inp.status, inp.note, "api")?;
+    let history = s.store.statuses(&w.id, Some(&org))?;
+    Ok((
+        added,
+        json!({"recorded": added, "history": history.iter().map(|h| h.to_json()).collect::<Vec<_>>()}),
+    ))
 }
 
-/// `GET /api/v1/warnings/{id}/acknowledgements`: the status history — all of it for the
-/// issuer (and the coordinator), a recipient's own otherwise.
-pub async fn acknowledgements(
-    State(s): State<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    let c = caller(&s, &headers).await?;
-    let p = c.require()?.clone();
-    let w = load(&s, &id).await?;
-    if !visible(&c.scope(), &w) {
-        return Err(ApiError::new(
-            Code::NotFound,
+/// The status history: all of it for the issuer (and the coordinator), a recipient's
+/// own otherwise.
+pub fn acknowledgements(s: &AppState, who: &Viewer, id: &str) -> Result<Value> {
+    let p = who.require()?.clone();
+    let w = load(s, id)?;
+    if !visible(who, &w) {
+        return Err(Error::new(
+            Kind::NotFound,
             format!("warning {id} not found"),
         ));
     }
     let only = (!can_track(&p, &w, true)).then(|| p.org.id.clone());
-    let wid = w.id.clone();
-    let h = s.db(move |st| st.statuses(&wid, only.as_deref())).await?;
-    Ok(Json(
-        json!({"history": h.iter().map(|x| x.to_json()).collect::<Vec<_>>()}),
-    ))
+    let h = s.store.statuses(&w.id, only.as_deref())?;
+    Ok(json!({"history": h.iter().map(|x| x.to_json()).collect::<Vec<_>>()}))
 }
 
-#[derive(Deserialize)]
-pub struct LinkQuery {
-    org: String,
-    sig: String,
+/// What a one-click acknowledgement link did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckLink {
+    /// The organization's acknowledgement is recorded (or already was).
+    Recorded,
+    /// The signature does not match, or the organization is no recipient.
+    Invalid,
+    /// No such warning.
+    NoWarning,
+    /// The warning was withdrawn.
+    Withdrawn,
 }
 
-/// `GET /api/v1/warnings/{id}/ack?org=…&sig=…`: the one-click acknowledgement link of
-/// the e-mails, signed with the hub's key. Acknowledging twice changes nothing.
-pub async fn ack_link(
-    State(s): State<Shared>,
-    Path(id): Path<String>,
-    Query(q): Query<LinkQuery>,
-) -> Response {
-    let ok =
-        s.config
-            .notify
-            .key
-            .verify_mac("ack-link", format!("{id}|{}", q.org).as_bytes(), &q.sig);
-    let page = |code: StatusCode, en: &str, ja: &str| {
-        (
-            code,
-            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            format!("<!doctype html><html><head><meta charset=\"utf-8\"><title>hinomi</title></head><body><p lang=\"en\">{en}</p><p lang=\"ja\">{ja}</p></body></html>"),
-        )
-            .into_response()
-    };
+/// The one-click acknowledgement link of the e-mails, signed with the hub's key, for
+/// organization `org`. Acknowledging twice changes nothing.
+pub fn ack_link(s: &AppState, id: &str, org: &str, sig: &str) -> Result<AckLink> {
+    let ok = s
+        .config
+        .notify
+        .key
+        .verify_mac("ack-link", format!("{id}|{org}").as_bytes(), sig);
     if !ok {
-        return page(
-            StatusCode::FORBIDDEN,
-            "This acknowledgement link is not valid.",
-            "この確認リンクは無効です。",
-        );
+        return Ok(AckLink::Invalid);
     }
-    let w = match load(&s, &id).await {
-        Ok(w) => w,
-        Err(_) => {
-            return page(
-                StatusCode::NOT_FOUND,
-                "This warning does not exist.",
-                "この警報は存在しません。",
-            )
-        }
+    let Some(w) = s.store.warning(id)? else {
+        return Ok(AckLink::NoWarning);
     };
     if w.state != "published" {
-        return page(
-            StatusCode::CONFLICT,
-            "This warning has been withdrawn.",
-            "この警報は取り下げられました。",
-        );
+        return Ok(AckLink::Withdrawn);
     }
-    let s2 = s.clone();
-    let org = q.org.clone();
-    let r = tokio::task::spawn_blocking(move || -> Result<bool, StoreError> {
-        if s2.store.recipient(&w.id, &org)?.is_none() {
-            return Ok(false);
-        }
-        record_status(&s2, &w, &org, "acknowledged", None, "email-link")?;
-        Ok(true)
-    })
-    .await;
-    match r {
-        Ok(Ok(true)) => page(
-            StatusCode::OK,
-            "Thank you: your organization's acknowledgement is recorded.",
-            "ありがとうございます。貴組織の受領確認を記録しました。",
-        ),
-        Ok(Ok(false)) => page(
-            StatusCode::FORBIDDEN,
-            "This acknowledgement link is not valid.",
-            "この確認リンクは無効です。",
-        ),
-        _ => page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Please try again in a moment.",
-            "しばらくしてから再度お試しください。",
-        ),
+    if s.store.recipient(&w.id, org)?.is_none() {
+        return Ok(AckLink::Invalid);
     }
+    record_status(s, &w, org, "acknowledged", None, "email-link")?;
+    Ok(AckLink::Recorded)
 }
 
-/// `GET /api/v1/warnings/{id}/tracking`: for the issuer and the coordinator — per
-/// recipient delivery, status and escalation, the counts, and who is overdue.
-pub async fn tracking(
-    State(s): State<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    let c = caller(&s, &headers).await?;
-    let p = c.require()?.clone();
-    let w = load(&s, &id).await?;
-    let seen = visible(&c.scope(), &w);
+/// For the issuer and the coordinator: per recipient delivery, status and escalation,
+/// the counts, and who is overdue.
+pub fn tracking(s: &AppState, who: &Viewer, id: &str) -> Result<Value> {
+    let p = who.require()?.clone();
+    let w = load(s, id)?;
+    let seen = visible(who, &w);
     if !seen {
-        return Err(ApiError::new(
-            Code::NotFound,
+        return Err(Error::new(
+            Kind::NotFound,
             format!("warning {id} not found"),
         ));
     }
     if !can_track(&p, &w, seen) {
-        return Err(ApiError::new(
-            Code::Forbidden,
+        return Err(Error::new(
+            Kind::Forbidden,
             "only the issuer and the coordinator track a warning",
         ));
     }
-    let wid = w.id.clone();
-    let states = s.db(move |st| st.recipient_states(&wid)).await?;
+    let states = s.store.recipient_states(&w.id)?;
     let now = s.config.clock.now().micros();
     let overdue_at = w
         .ack_due
@@ -1425,7 +1293,7 @@ pub async fn tracking(
             "escalated_at": r.escalated_at.map(|t| Timestamp(t).to_string()),
         }));
     }
-    Ok(Json(json!({
+    Ok(json!({
         "warning_id": w.id, "version": w.version, "state": w.state, "exercise": w.exercise,
         "ack_due": w.ack_due.map(|t| Timestamp(t).to_string()),
         "counts": {"recipients": states.len(), "delivered": delivered, "acknowledged": acknowledged,
@@ -1433,7 +1301,7 @@ pub async fn tracking(
                    "overdue": overdue.len(), "by_status": counts},
         "overdue": overdue,
         "recipients": rows,
-    })))
+    }))
 }
 
 #[derive(Deserialize)]
@@ -1444,18 +1312,13 @@ pub struct DeliveriesQuery {
     limit: Option<i64>,
 }
 
-/// `GET /api/v1/deliveries`: the outbox for the coordinator — pending entries, failures
-/// with their last error, and dead letters.
-pub async fn deliveries(
-    State(s): State<Shared>,
-    headers: HeaderMap,
-    Query(q): Query<DeliveriesQuery>,
-) -> ApiResult<Json<Value>> {
-    let c = caller(&s, &headers).await?;
-    let p = c.require()?;
+/// The outbox for the coordinator: pending entries, failures with their last error,
+/// and dead letters.
+pub fn deliveries(s: &AppState, who: &Viewer, q: &DeliveriesQuery) -> Result<Value> {
+    let p = who.require()?;
     if p.org.kind != OrgKind::Coordinator {
-        return Err(ApiError::new(
-            Code::Forbidden,
+        return Err(Error::new(
+            Kind::Forbidden,
             "the outbox is the coordinator's view",
         ));
     }
@@ -1467,19 +1330,14 @@ pub async fn deliveries(
         }
     }
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let rows = s
-        .db(move |st| {
-            Ok((
-                st.deliveries(q.warning.as_deref(), q.state.as_deref(), limit)?,
-                st.delivery_counts()?,
-            ))
-        })
-        .await?;
-    let (list, (pending, delivered, dead)) = rows;
-    Ok(Json(json!({
+    let list = s
+        .store
+        .deliveries(q.warning.as_deref(), q.state.as_deref(), limit)?;
+    let (pending, delivered, dead) = s.store.delivery_counts()?;
+    Ok(json!({
         "counts": {"pending": pending, "delivered": delivered, "dead": dead},
         "deliveries": list.iter().map(|d| d.to_json()).collect::<Vec<_>>(),
-    })))
+    }))
 }
 
 /// Overdue acknowledgements at `now`: re-notify the organization's escalation contacts

@@ -10,22 +10,17 @@ use serde_json::{json, Value};
 use hinomi_stix::Tlp;
 use hinomi_store::{FindingRow, NewEvent, StoreError, WarningRow};
 
-use crate::delivery::TargetedWarnings;
+use super::delivery::TargetedWarnings;
 use crate::AppState;
 
-/// Runs [`on_new_findings`] off the async threads; a failure is logged, not returned
-/// (the findings are stored either way).
-pub async fn after_matching(s: &crate::Shared, rows: Vec<FindingRow>) -> Vec<String> {
+/// Runs [`on_new_findings`]; a failure is logged, not returned (the findings are
+/// stored either way).
+pub fn after_matching(s: &AppState, rows: Vec<FindingRow>) -> Vec<String> {
     if rows.is_empty() {
         return vec![];
     }
-    let s2 = s.clone();
-    match tokio::task::spawn_blocking(move || on_new_findings(&s2, &rows)).await {
-        Ok(Ok(ids)) => ids,
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "targeted warnings");
-            vec![]
-        }
+    match on_new_findings(s, &rows) {
+        Ok(ids) => ids,
         Err(e) => {
             tracing::warn!(error = %e, "targeted warnings");
             vec![]
@@ -164,7 +159,7 @@ pub fn on_new_findings(s: &AppState, rows: &[FindingRow]) -> Result<Vec<String>,
                 let changes = format!("newly affected organizations: {}", orgs.len());
                 let id = nw.id.clone();
                 let d: HashMap<String, Value> = all_details.clone().into_iter().collect();
-                crate::warnings::publish(s, nw, "updated", Some(changes), &coordinator.id, &d)
+                super::warnings::publish(s, nw, "updated", Some(changes), &coordinator.id, &d)
                     .map_err(|e| StoreError::Invalid(e.message))?;
                 out.push(id);
             }
@@ -187,7 +182,7 @@ pub fn on_new_findings(s: &AppState, rows: &[FindingRow]) -> Result<Vec<String>,
                 let id = w.id.clone();
                 if s.config.notify.targeted == TargetedWarnings::Publish {
                     let details: HashMap<String, Value> = details.into_iter().collect();
-                    crate::warnings::publish(s, w, "published", None, &coordinator.id, &details)
+                    super::warnings::publish(s, w, "published", None, &coordinator.id, &details)
                         .map_err(|e| StoreError::Invalid(e.message))?;
                 } else {
                     s.store.add_events(

@@ -1,6 +1,7 @@
-//! One table from error code to HTTP status and a stable machine-readable string; the
-//! same codes render as a TAXII error resource or as a REST error object. The message
-//! shown to the client is separate from the cause, which is only logged.
+//! Error mapping for the HTTP front ends: one table from error code to HTTP status and
+//! a stable machine-readable string; the same codes render as a TAXII error resource or
+//! as a REST error object. Domain errors ([`crate::service::Error`]) map onto it here.
+//! The message shown to the client is separate from the cause, which is only logged.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -8,6 +9,7 @@ use serde_json::json;
 
 use hinomi_store::StoreError;
 
+use crate::service::{Error, Kind};
 use crate::TAXII_MEDIA_TYPE;
 
 macro_rules! error_codes {
@@ -95,16 +97,34 @@ impl ApiError {
     }
 }
 
+impl From<Error> for ApiError {
+    fn from(e: Error) -> ApiError {
+        let code = match e.kind {
+            Kind::BadRequest => Code::BadRequest,
+            Kind::InvalidFilter => Code::InvalidFilter,
+            Kind::InvalidJson => Code::InvalidJson,
+            Kind::Unauthorized => Code::Unauthorized,
+            Kind::Forbidden => Code::Forbidden,
+            Kind::NotFound => Code::NotFound,
+            Kind::Conflict => Code::Conflict,
+            Kind::PayloadTooLarge => Code::PayloadTooLarge,
+            Kind::Unprocessable => Code::Unprocessable,
+            Kind::TooManyRequests => Code::TooManyRequests,
+            Kind::Unavailable => Code::Unavailable,
+            Kind::Internal => Code::Internal,
+        };
+        ApiError {
+            code,
+            message: e.message,
+            cause: e.cause,
+            flavor: Flavor::Rest,
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
-        match e {
-            StoreError::NotFound(what) => {
-                ApiError::new(Code::NotFound, format!("{what} not found"))
-            }
-            StoreError::Invalid(m) => ApiError::new(Code::BadRequest, m),
-            StoreError::AlreadyBootstrapped(_) => ApiError::new(Code::Conflict, e.to_string()),
-            other => ApiError::internal(other),
-        }
+        ApiError::from(Error::from(e))
     }
 }
 

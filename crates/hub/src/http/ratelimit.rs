@@ -11,7 +11,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
-use crate::error::{ApiError, Code};
+use super::{ApiError, Code};
 use crate::Shared;
 
 struct Bucket {

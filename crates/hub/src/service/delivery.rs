@@ -20,8 +20,8 @@ use hinomi_notify::webhook::{self, WebhookSecret};
 use hinomi_stix::{Timestamp, Tlp};
 use hinomi_store::{Attempt, DeliveryRow, StoreError, WarningRow};
 
+use super::warnings::{links, notice, severity_ja};
 use crate::clock::Clock;
-use crate::warnings::{links, notice, severity_ja};
 use crate::{AppState, Shared};
 
 /// What the hub does when a new finding is known-exploited or critical.
@@ -109,7 +109,7 @@ impl Default for NotifyConfig {
 
 impl NotifyConfig {
     fn policy(&self, severity: &str) -> AckPolicy {
-        let i = crate::warnings::severity_rank(severity).unwrap_or(0);
+        let i = super::warnings::severity_rank(severity).unwrap_or(0);
         self.policies[i]
     }
 
@@ -195,7 +195,7 @@ pub(crate) fn spawn(state: &Shared) {
 /// attempted.
 pub fn run_once(s: &AppState, agent: &ureq::Agent) -> Result<usize, StoreError> {
     let clock: &Clock = &s.config.clock;
-    crate::warnings::escalate(s, clock.now())?;
+    super::warnings::escalate(s, clock.now())?;
     let mut ctx = Context::default();
     let mut total = 0;
     loop {

@@ -13,11 +13,17 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
+use axum::routing::get;
+use axum::Router;
 use hinomi_store::StreamEvent;
 
-use crate::auth::caller;
-use crate::error::{ApiError, ApiResult, Code};
+use crate::http::{viewer, ApiError, ApiResult, Code};
+use crate::service::{feed, Viewer};
 use crate::Shared;
+
+pub fn routes() -> Router<Shared> {
+    Router::new().route("/api/v1/stream", get(stream))
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -49,7 +55,7 @@ pub fn sse_frame(e: &StreamEvent) -> String {
 
 struct Feed {
     s: Shared,
-    org: String,
+    who: Viewer,
     last: i64,
     queue: VecDeque<StreamEvent>,
     started: bool,
@@ -60,23 +66,25 @@ struct Feed {
 const KEEPALIVE: Duration = Duration::from_secs(15);
 
 /// The SSE handler.
-pub async fn stream(
+async fn stream(
     State(s): State<Shared>,
     headers: HeaderMap,
     Query(q): Query<StreamQuery>,
 ) -> ApiResult<Response> {
-    let c = caller(&s, &headers).await?;
-    let p = c.require()?.clone();
+    let who = viewer(&s, &headers).await?;
+    who.require()?;
     let from_header = headers
         .get("last-event-id")
         .map(|v| v.to_str().unwrap_or("?").to_string());
-    let last = match from_header.or(q.last_event_id) {
-        Some(v) => parse_id(&v)?,
-        None => s.db(|st| st.last_stream_seq()).await?,
+    let resume = match from_header.or(q.last_event_id) {
+        Some(v) => Some(parse_id(&v)?),
+        None => None,
     };
+    let w = who.clone();
+    let last = s.call(move |s| feed::start(s, &w, resume)).await?;
     let feed = Feed {
         s,
-        org: p.org.id.clone(),
+        who,
         last,
         queue: VecDeque::new(),
         started: false,
@@ -97,8 +105,8 @@ pub async fn stream(
             let notified = shared.stream_notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let (org, last) = (f.org.clone(), f.last);
-            match f.s.db(move |st| st.stream_events(&org, last, 200)).await {
+            let (who, last) = (f.who.clone(), f.last);
+            match f.s.call(move |s| feed::events(s, &who, last, 200)).await {
                 Ok(events) if !events.is_empty() => {
                     f.idle = 0;
                     f.queue.extend(events);

@@ -6,36 +6,18 @@
 
 use std::collections::HashMap;
 
-use axum::body::Body;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde_json::{json, Value};
 
 use hinomi_access::{OrgKind, Scope};
 use hinomi_csaf::inventory::Inventory;
 use hinomi_csaf::matching::Matcher;
 use hinomi_stix::Timestamp;
-use hinomi_store::{
-    AdvisoryQuery, Community, FindingRow, FindingScope, Organization, Store, StoreError,
-};
+use hinomi_store::{AdvisoryQuery, FindingRow, FindingScope, Organization, Store, StoreError};
 
-use crate::auth::caller;
-use crate::error::{ApiError, ApiResult, Code};
-use crate::taxii::read_body;
-use crate::Shared;
+use super::{Error, Kind, Result, Viewer};
+use crate::AppState;
 
-/// The access-rule scope of an organization (for matching on its behalf).
-pub fn scope_of(org: &Organization, communities: &[Community]) -> Scope {
-    Scope::for_reader(&crate::auth::org_reader(
-        &org.id,
-        org.kind,
-        &org.identity_id,
-        communities,
-        false,
-    ))
-}
+use super::org_scope as scope_of;
 
 fn rows_for(
     org_id: &str,
@@ -172,144 +154,101 @@ pub fn rematch_advisory(
     )
 }
 
-/// `PUT /api/v1/inventories/{asset}`: a CycloneDX 1.4–1.6 JSON SBOM or
-/// `{"components": [{"name", "version", "purl", "cpe", "vendor"}]}`.
-pub async fn put_inventory(
-    State(s): State<Shared>,
-    Path(asset): Path<String>,
-    headers: HeaderMap,
-    body: Body,
-) -> ApiResult<Response> {
-    let c = caller(&s, &headers).await?;
-    let p = c.require()?.clone();
+/// The caller, if it may upload inventories.
+pub fn may_upload(who: &Viewer) -> Result<&hinomi_store::Principal> {
+    let p = who.require()?;
     if !p.role.can_write() || p.org.kind == OrgKind::PeerHub {
-        return Err(ApiError::new(
-            Code::Forbidden,
+        return Err(Error::new(
+            Kind::Forbidden,
             "this token may not upload inventories",
         ));
     }
-    let ct = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !(ct.starts_with("application/json") || ct.starts_with("application/vnd.cyclonedx+json")) {
-        return Err(ApiError::new(
-            Code::UnsupportedMediaType,
-            format!("send JSON (CycloneDX or a component list), not '{ct}'"),
-        ));
-    }
-    let bytes = read_body(body, &headers, s.config.max_content_length).await?;
-    let doc: Value = serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::new(Code::InvalidJson, format!("request body: {e}")))?;
-    let inv = Inventory::from_json(&doc)
-        .map_err(|e| ApiError::new(Code::Unprocessable, format!("inventory: {e}")))?;
+    Ok(p)
+}
+
+/// Stores the inventory of one asset of the caller's organization (a CycloneDX
+/// 1.4–1.6 JSON SBOM or `{"components": [{"name", "version", "purl", "cpe",
+/// "vendor"}]}`), re-matches it and acts on new findings.
+pub fn put(s: &AppState, who: &Viewer, asset: &str, doc: &Value) -> Result<Value> {
+    let p = may_upload(who)?.clone();
+    let inv = Inventory::from_json(doc)
+        .map_err(|e| Error::new(Kind::Unprocessable, format!("inventory: {e}")))?;
     let format = if doc.get("bomFormat").is_some() {
         "cyclonedx"
     } else {
         "components"
     };
     let n = inv.components.len() as i64;
-    let text = doc.to_string();
-    let (org, a) = (p.org.clone(), asset.clone());
-    let fresh = s
-        .db(move |st| {
-            st.put_inventory(&org.id, &a, format, n, &text)?;
-            rematch_asset(st, &org, &a, &inv)
-        })
-        .await?;
-    crate::targeted::after_matching(&s, fresh.clone()).await;
-    Ok((
-        StatusCode::OK,
-        Json(json!({"asset": asset, "format": format, "components": n, "new_findings": fresh.iter().map(|f| f.to_json()).collect::<Vec<_>>()})),
-    )
-        .into_response())
+    s.store
+        .put_inventory(&p.org.id, asset, format, n, &doc.to_string())?;
+    let fresh = rematch_asset(&s.store, &p.org, asset, &inv)?;
+    let out = json!({"asset": asset, "format": format, "components": n, "new_findings": fresh.iter().map(|f| f.to_json()).collect::<Vec<_>>()});
+    super::targeted::after_matching(s, fresh);
+    Ok(out)
 }
 
 /// Whose data a request reads: the caller's organization, or for the coordinator
-/// `?organization=ID` (or everyone with `all=true`).
-fn target_org(c: &crate::auth::Caller, q: Option<&str>) -> ApiResult<Option<String>> {
-    let p = c.require()?;
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(q.unwrap_or(""))
-        .map_err(|e| ApiError::new(Code::InvalidFilter, format!("query string: {e}")))?;
-    let org = pairs
+/// `organization` (or everyone with `all=true`).
+fn target_org(who: &Viewer, terms: &[(String, String)]) -> Result<Option<String>> {
+    let p = who.require()?;
+    let org = terms
         .iter()
         .find(|(k, _)| k == "organization")
         .map(|(_, v)| v.clone());
-    let all = pairs.iter().any(|(k, v)| k == "all" && v == "true");
+    let all = terms.iter().any(|(k, v)| k == "all" && v == "true");
     let coordinator = p.org.kind == OrgKind::Coordinator;
     match (org, all) {
         (_, true) if coordinator => Ok(None),
         (Some(o), _) if coordinator => Ok(Some(o)),
         (Some(o), _) if o == p.org.id => Ok(Some(o)),
-        (Some(_), _) | (_, true) => Err(ApiError::new(
-            Code::Forbidden,
+        (Some(_), _) | (_, true) => Err(Error::new(
+            Kind::Forbidden,
             "only the coordinator reads other organizations' inventories and findings",
         )),
         (None, false) => Ok(Some(p.org.id.clone())),
     }
 }
 
-/// `GET /api/v1/inventories`.
-pub async fn list_inventories(
-    State(s): State<Shared>,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
-) -> ApiResult<Json<Value>> {
-    let c = caller(&s, &headers).await?;
-    let org = target_org(&c, q.as_deref())?;
-    let list = s.db(move |st| st.inventories(org.as_deref())).await?;
-    Ok(Json(json!({"inventories": list.iter().map(|i| json!({
+/// The inventories the caller may list (its own; the coordinator's choice).
+pub fn list(s: &AppState, who: &Viewer, terms: &[(String, String)]) -> Result<Value> {
+    let org = target_org(who, terms)?;
+    let list = s.store.inventories(org.as_deref())?;
+    Ok(json!({"inventories": list.iter().map(|i| json!({
         "organization_id": i.org_id, "asset": i.asset, "format": i.format,
         "components": i.components, "updated": i.updated.to_string(),
-    })).collect::<Vec<_>>()})))
+    })).collect::<Vec<_>>()}))
 }
 
-/// `DELETE /api/v1/inventories/{asset}`.
-pub async fn delete_inventory(
-    State(s): State<Shared>,
-    Path(asset): Path<String>,
-    headers: HeaderMap,
-) -> ApiResult<StatusCode> {
-    let c = caller(&s, &headers).await?;
-    let p = c.require()?.clone();
+/// Deletes the inventory of one of the caller's assets.
+pub fn delete(s: &AppState, who: &Viewer, asset: &str) -> Result<()> {
+    let p = who.require()?;
     if !p.role.can_write() {
-        return Err(ApiError::new(
-            Code::Forbidden,
+        return Err(Error::new(
+            Kind::Forbidden,
             "this token may not delete inventories",
         ));
     }
-    let a = asset.clone();
-    if s.db(move |st| st.delete_inventory(&p.org.id, &a)).await? {
-        Ok(StatusCode::NO_CONTENT)
+    if s.store.delete_inventory(&p.org.id, asset)? {
+        Ok(())
     } else {
-        Err(ApiError::new(
-            Code::NotFound,
+        Err(Error::new(
+            Kind::NotFound,
             format!("no inventory for asset '{asset}'"),
         ))
     }
 }
 
-/// `GET /api/v1/findings`: the caller's findings (coordinator: `?organization=` or
-/// `?all=true`), most severe first, each with the known-exploited flag.
-pub async fn list_findings(
-    State(s): State<Shared>,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
-) -> ApiResult<Json<Value>> {
-    let c = caller(&s, &headers).await?;
-    let org = target_org(&c, q.as_deref())?;
-    let (rows, kev) = s
-        .db(move |st| {
-            let rows = st.findings(org.as_deref())?;
-            let cves: Vec<String> = rows
-                .iter()
-                .map(|r| r.vulnerability.clone())
-                .filter(|v| v.starts_with("CVE-"))
-                .collect();
-            let kev = st.known_exploited(&cves)?;
-            Ok((rows, kev))
-        })
-        .await?;
+/// The caller's findings (the coordinator's choice), most severe first, each with the
+/// known-exploited flag.
+pub fn findings(s: &AppState, who: &Viewer, terms: &[(String, String)]) -> Result<Value> {
+    let org = target_org(who, terms)?;
+    let rows = s.store.findings(org.as_deref())?;
+    let cves: Vec<String> = rows
+        .iter()
+        .map(|r| r.vulnerability.clone())
+        .filter(|v| v.starts_with("CVE-"))
+        .collect();
+    let kev = s.store.known_exploited(&cves)?;
     let list: Vec<Value> = rows
         .iter()
         .map(|r| {
@@ -318,23 +257,17 @@ pub async fn list_findings(
             v
         })
         .collect();
-    Ok(Json(json!({"findings": list})))
+    Ok(json!({"findings": list}))
 }
 
-/// `GET /api/v1/findings/summary`: per advisory, how many organizations and assets are
-/// affected (coordinator only).
-pub async fn findings_summary(
-    State(s): State<Shared>,
-    headers: HeaderMap,
-) -> ApiResult<Json<Value>> {
-    let c = caller(&s, &headers).await?;
-    let p = c.require()?;
+/// Per advisory, how many organizations and assets are affected (coordinator only).
+pub fn summary(s: &AppState, who: &Viewer) -> Result<Value> {
+    let p = who.require()?;
     if p.org.kind != OrgKind::Coordinator {
-        return Err(ApiError::new(
-            Code::Forbidden,
+        return Err(Error::new(
+            Kind::Forbidden,
             "the national picture is the coordinator's",
         ));
     }
-    let list = s.db(|st| st.affected_by_advisory()).await?;
-    Ok(Json(json!({"advisories": list})))
+    Ok(json!({"advisories": s.store.affected_by_advisory()?}))
 }

@@ -16,25 +16,19 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use hinomi_access::{OrgKind, Scope};
 use hinomi_notify::sealed::MasterKey;
-use hinomi_stix::{check_object, Timestamp, Tlp, HUB_EXTENSION_ID};
+use hinomi_stix::{check_object, Timestamp, Tlp};
 use hinomi_store::{
-    Agreement, Cursor, IndicatorRow, NewObject, ObjectQuery, Order, Outcome, Page, Peer, Store,
-    StoreError, VersionFilter, FEDERATION_COLLECTION, TOMBSTONES_COLLECTION,
+    Agreement, Cursor, IndicatorRow, NewObject, Order, Outcome, Peer, Store, StoreError,
+    VersionFilter, FEDERATION_COLLECTION, TOMBSTONES_COLLECTION,
 };
 
-use crate::auth::caller;
-use crate::error::{ApiError, ApiResult, Code};
-use crate::rest::json_body;
+use super::access::ext;
+use super::{objects, Error, ExportView, Kind, Result, Viewer};
 use crate::{AppState, Shared, TAXII_MEDIA_TYPE};
 
 /// Federation settings of the hub.
@@ -59,122 +53,9 @@ impl Default for FederationConfig {
     }
 }
 
-fn ext(v: &Value) -> &Value {
-    &v["extensions"][HUB_EXTENSION_ID]
-}
-
-/// What one peer may receive beyond the access rule, and how it is rewritten.
-pub struct ExportView {
-    pub peer: Peer,
-    /// Agreements of every peer, by its organization id (forwarding asks both).
-    agreements: HashMap<String, Agreement>,
-    /// Identities of this hub's member organizations (anonymization hides them).
-    members: HashSet<String>,
-    /// This hub's identity (the coordinator's).
-    hub_identity: String,
-}
-
-impl ExportView {
-    /// The view for the peer whose organization id is `peer_org`, if it is a peer.
-    pub fn load(store: &Store, peer_org: &str) -> Result<Option<ExportView>, StoreError> {
-        let peers = store.peers()?;
-        let Some(peer) = peers.iter().find(|p| p.id == peer_org).cloned() else {
-            return Ok(None);
-        };
-        let members = store
-            .member_organizations()?
-            .into_iter()
-            .map(|o| o.identity_id)
-            .collect();
-        let hub_identity = store
-            .coordinator()?
-            .map(|c| c.identity_id)
-            .unwrap_or_default();
-        Ok(Some(ExportView {
-            agreements: peers
-                .into_iter()
-                .map(|p| (p.id.clone(), p.agreement))
-                .collect(),
-            peer,
-            members,
-            hub_identity,
-        }))
-    }
-
-    /// Whether an object (already allowed by the access rule) may go to this peer.
-    pub fn admits(&self, owner_org: &str, tlp: Tlp, v: &Value) -> bool {
-        let a = &self.peer.agreement;
-        if tlp == Tlp::Amber && !a.amber {
-            return false;
-        }
-        if owner_org == self.peer.id {
-            return false; // never back to where it came from
-        }
-        if let Some(origin) = self.agreements.get(owner_org) {
-            if !(origin.forward && a.forward) {
-                return false;
-            }
-        }
-        if ext(v)["exercise"].as_bool() == Some(true) && !a.exercise {
-            return false;
-        }
-        if a.anonymize
-            && v["type"] == "identity"
-            && v["id"].as_str().is_some_and(|i| self.members.contains(i))
-        {
-            return false;
-        }
-        true
-    }
-
-    /// The object as the peer receives it: with anonymization, every reference to a
-    /// member organization's identity becomes the hub's identity.
-    pub fn render(&self, mut v: Value) -> Value {
-        if self.peer.agreement.anonymize && !self.hub_identity.is_empty() {
-            anonymize(&mut v, &self.members, &self.hub_identity);
-            // (`get_mut`: indexing a missing key mutably would insert it.)
-            if let Some(aud) = v
-                .get_mut("extensions")
-                .and_then(|e| e.get_mut(HUB_EXTENSION_ID))
-                .and_then(|e| e.get_mut("audience"))
-                .and_then(Value::as_array_mut)
-            {
-                let mut seen = HashSet::new();
-                aud.retain(|x| seen.insert(x.clone()));
-            }
-        }
-        v
-    }
-
-    /// Filters and rewrites a page read by this peer over TAXII.
-    pub fn apply(&self, page: &mut Page) {
-        page.items.retain_mut(|i| {
-            let Ok(v) = serde_json::from_str::<Value>(&i.json) else {
-                return false;
-            };
-            if !self.admits(&i.owner_org, i.tlp, &v) {
-                return false;
-            }
-            if self.peer.agreement.anonymize {
-                i.json = self.render(v).to_string();
-            }
-            true
-        });
-    }
-}
-
-fn anonymize(v: &mut Value, members: &HashSet<String>, hub: &str) {
-    match v {
-        Value::String(s) if members.contains(s.as_str()) => *s = hub.to_string(),
-        Value::Array(a) => a.iter_mut().for_each(|x| anonymize(x, members, hub)),
-        Value::Object(m) => m.values_mut().for_each(|x| anonymize(x, members, hub)),
-        _ => {}
-    }
-}
-
 /// The access-rule reader a peer is.
 fn peer_scope(store: &Store, peer: &Peer) -> Result<Scope, StoreError> {
-    Ok(Scope::for_reader(&crate::auth::org_reader(
+    Ok(Scope::for_reader(&super::org_reader(
         &peer.id,
         OrgKind::PeerHub,
         &peer.identity_id,
@@ -519,25 +400,33 @@ pub fn push(fed: &Fed<'_>, peer: &Peer) -> Result<SyncReport, String> {
     let view = ExportView::load(fed.store, &peer.id)
         .map_err(|e| e.to_string())?
         .ok_or("the peer is not registered")?;
+    let exported_ids = exported(peer);
+    let reader = Viewer::peer(view, scope, exported_ids.clone());
     let mut rep = SyncReport::default();
     let mut by_tlp: BTreeMap<String, i64> = BTreeMap::new();
     let url = format!("{}collections/{target}/objects/", peer.api_root);
-    for cid in exported(peer) {
+    for cid in exported_ids {
+        let Some(col) = fed.store.collection(&cid).map_err(|e| e.to_string())? else {
+            continue;
+        };
         loop {
             let (added, pk) = fed
                 .store
                 .push_cursor(&peer.id, &cid)
                 .map_err(|e| e.to_string())?;
-            let mut q = ObjectQuery::new(&cid, &scope);
-            q.versions = VersionFilter {
-                all: true,
-                ..VersionFilter::default()
+            let q = objects::Query {
+                versions: VersionFilter {
+                    all: true,
+                    ..VersionFilter::default()
+                },
+                after: Some(Cursor { key: added, pk }),
+                limit: fed.batch,
+                order: Order::Added,
+                ..objects::Query::default()
             };
-            q.after = Some(Cursor { key: added, pk });
-            q.limit = fed.batch;
-            q.order = Order::Added;
-            let page = fed.store.query_objects(&q).map_err(|e| e.to_string())?;
-            let Some(last) = page.items.last().map(|l| (l.date_added.micros(), l.pk)) else {
+            // The one read: the access rule for the peer's reader, then its agreement.
+            let page = objects::read(fed.store, &reader, &col, &q).map_err(|e| e.to_string())?;
+            let Some(last) = page.last.map(|l| (l.key, l.pk)) else {
                 break;
             };
             let mut objs = Vec::new();
@@ -545,10 +434,8 @@ pub fn push(fed: &Fed<'_>, peer: &Peer) -> Result<SyncReport, String> {
                 let Ok(v) = serde_json::from_str::<Value>(&i.json) else {
                     continue;
                 };
-                if view.admits(&i.owner_org, i.tlp, &v) {
-                    *by_tlp.entry(i.tlp.label().to_string()).or_default() += 1;
-                    objs.push(view.render(v));
-                }
+                *by_tlp.entry(i.tlp.label().to_string()).or_default() += 1;
+                objs.push(v);
             }
             if !objs.is_empty() {
                 let n = objs.len();
@@ -713,11 +600,11 @@ pub(crate) fn spawn(state: &Shared) {
         });
 }
 
-// ---- REST ----
+// ---- Peers: registration, agreements, on-demand sync ----
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AgreementInput {
+pub struct AgreementInput {
     #[serde(default)]
     green: bool,
     #[serde(default)]
@@ -736,7 +623,7 @@ struct AgreementInput {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct PeerInput {
+pub struct PeerInput {
     name: String,
     #[serde(default)]
     country: Option<String>,
@@ -758,16 +645,11 @@ struct PeerInput {
     agreement: AgreementInput,
 }
 
-fn bad(m: impl Into<String>) -> ApiError {
-    ApiError::new(Code::BadRequest, m)
+fn bad(m: impl Into<String>) -> Error {
+    Error::new(Kind::BadRequest, m)
 }
 
-async fn peer_from_input(
-    s: &Shared,
-    id: &str,
-    inp: PeerInput,
-    old: Option<&Peer>,
-) -> ApiResult<Peer> {
+fn peer_from_input(s: &AppState, id: &str, inp: PeerInput, old: Option<&Peer>) -> Result<Peer> {
     if inp.name.trim().is_empty() || inp.name.len() > 200 {
         return Err(bad("name: 1 to 200 characters"));
     }
@@ -805,7 +687,7 @@ async fn peer_from_input(
             "pull_collections: name at least one remote collection to pull",
         ));
     }
-    let cols = s.db(|st| st.collections()).await?;
+    let cols = s.store.collections()?;
     let mut exported = Vec::new();
     for (i, c) in inp.agreement.exported_collections.iter().enumerate() {
         let col = cols
@@ -894,156 +776,113 @@ fn peer_view(store: &Store, p: &Peer) -> Result<Value, StoreError> {
     Ok(v)
 }
 
-/// `POST /api/v1/peers` (admin): registers a peer; the response carries the token the
-/// peer uses with this hub, shown once.
-pub async fn create_peer(
-    State(s): State<Shared>,
-    headers: HeaderMap,
-    body: Body,
-) -> ApiResult<Response> {
-    let c = caller(&s, &headers).await?;
-    let admin = c.require_admin()?.org.id.clone();
-    let inp: PeerInput = json_body(&s, &headers, body).await?;
+/// Registers a peer (admin); the answer carries the token the peer uses with this hub,
+/// shown once.
+pub fn create_peer(s: &AppState, who: &Viewer, inp: PeerInput) -> Result<Value> {
+    let admin = who.require_admin()?.org.id.clone();
     let id = uuid::Uuid::new_v4().to_string();
-    let p = peer_from_input(&s, &id, inp, None).await?;
-    let p2 = p.clone();
-    let token = s.db(move |st| st.create_peer(&p2, &admin)).await?;
-    let p3 = p.clone();
-    let mut v = s.db(move |st| peer_view(st, &p3)).await?;
+    let p = peer_from_input(s, &id, inp, None)?;
+    let token = s.store.create_peer(&p, &admin)?;
+    let mut v = peer_view(&s.store, &p)?;
     v["token"] = json!(token);
     s.wake_federation();
-    Ok((StatusCode::CREATED, Json(v)).into_response())
+    Ok(v)
 }
 
-/// `GET /api/v1/peers` (admin): the peers with their status.
-pub async fn list_peers(State(s): State<Shared>, headers: HeaderMap) -> ApiResult<Json<Value>> {
-    let c = caller(&s, &headers).await?;
-    c.require_admin()?;
-    let v = s
-        .db(|st| {
-            st.peers()?
-                .iter()
-                .map(|p| peer_view(st, p))
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .await?;
-    Ok(Json(json!({ "peers": v })))
+/// The peers with their status (admin).
+pub fn list_peers(s: &AppState, who: &Viewer) -> Result<Value> {
+    who.require_admin()?;
+    let st = &s.store;
+    let v = st
+        .peers()?
+        .iter()
+        .map(|p| peer_view(st, p))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(json!({ "peers": v }))
 }
 
-async fn load_peer(s: &Shared, id: &str) -> ApiResult<Peer> {
-    let id2 = id.to_string();
-    s.db(move |st| st.peer(&id2))
-        .await?
-        .ok_or_else(|| ApiError::new(Code::NotFound, format!("peer {id} not found")))
+fn load_peer(s: &AppState, id: &str) -> Result<Peer> {
+    s.store
+        .peer(id)?
+        .ok_or_else(|| Error::new(Kind::NotFound, format!("peer {id} not found")))
 }
 
-/// `GET /api/v1/peers/{id}` (admin).
-pub async fn get_peer(
-    State(s): State<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    let c = caller(&s, &headers).await?;
-    c.require_admin()?;
-    let p = load_peer(&s, &id).await?;
-    Ok(Json(s.db(move |st| peer_view(st, &p)).await?))
+/// One peer with its status (admin).
+pub fn get_peer(s: &AppState, who: &Viewer, id: &str) -> Result<Value> {
+    who.require_admin()?;
+    let p = load_peer(s, id)?;
+    Ok(peer_view(&s.store, &p)?)
 }
 
-/// `PUT /api/v1/peers/{id}` (admin): replaces settings and agreement; `token` may be
-/// left out to keep the stored one.
-pub async fn put_peer(
-    State(s): State<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Body,
-) -> ApiResult<Json<Value>> {
-    let c = caller(&s, &headers).await?;
-    let admin = c.require_admin()?.org.id.clone();
-    let old = load_peer(&s, &id).await?;
-    let inp: PeerInput = json_body(&s, &headers, body).await?;
+/// Replaces a peer's settings and agreement (admin); `token` may be left out to keep
+/// the stored one.
+pub fn update_peer(s: &AppState, who: &Viewer, id: &str, inp: PeerInput) -> Result<Value> {
+    let admin = who.require_admin()?.org.id.clone();
+    let old = load_peer(s, id)?;
     if inp.identity_id != old.identity_id {
         return Err(bad(
             "identity_id: a peer's identity does not change; register a new peer",
         ));
     }
-    let p = peer_from_input(&s, &old.id, inp, Some(&old)).await?;
-    let p2 = p.clone();
-    s.db(move |st| st.update_peer(&p2, &admin)).await?;
+    let p = peer_from_input(s, &old.id, inp, Some(&old))?;
+    s.store.update_peer(&p, &admin)?;
     s.wake_federation();
-    Ok(Json(s.db(move |st| peer_view(st, &p)).await?))
+    Ok(peer_view(&s.store, &p)?)
 }
 
-/// `DELETE /api/v1/peers/{id}` (admin): disconnects the peer.
-pub async fn delete_peer(
-    State(s): State<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> ApiResult<Response> {
-    let c = caller(&s, &headers).await?;
-    let admin = c.require_admin()?.org.id.clone();
-    let p = load_peer(&s, &id).await?;
-    s.db(move |st| st.disable_peer(&p.id, &admin)).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+/// Disconnects a peer (admin).
+pub fn delete_peer(s: &AppState, who: &Viewer, id: &str) -> Result<()> {
+    let admin = who.require_admin()?.org.id.clone();
+    let p = load_peer(s, id)?;
+    s.store.disable_peer(&p.id, &admin)?;
+    Ok(())
 }
 
-/// `POST /api/v1/peers/{id}/sync` (admin): pull and push now; answers what moved.
-pub async fn sync_peer(
-    State(s): State<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    let c = caller(&s, &headers).await?;
-    c.require_admin()?;
-    let p = load_peer(&s, &id).await?;
-    let s2 = s.clone();
-    let r = tokio::task::spawn_blocking(move || {
-        let agent = agent(&s2.config.federation);
-        let fed = Fed {
-            store: &s2.store,
-            key: &s2.config.notify.key,
-            agent: &agent,
-            batch: s2.config.federation.batch,
-            state: Some(&s2),
-        };
-        let _guard = s2
-            .federation_sync_lock
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        sync(&fed, &p)
-    })
-    .await
-    .map_err(ApiError::internal)?;
-    match r {
-        Ok(rep) => Ok(Json(rep.to_json())),
-        Err(e) => Err(ApiError::new(Code::Unavailable, e)),
+/// Pulls from and pushes to a peer now (admin); answers what moved.
+pub fn sync_peer(s: &AppState, who: &Viewer, id: &str) -> Result<Value> {
+    who.require_admin()?;
+    let p = load_peer(s, id)?;
+    let agent = agent(&s.config.federation);
+    let fed = Fed {
+        store: &s.store,
+        key: &s.config.notify.key,
+        agent: &agent,
+        batch: s.config.federation.batch,
+        state: Some(s),
+    };
+    let _guard = s
+        .federation_sync_lock
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    match sync(&fed, &p) {
+        Ok(rep) => Ok(rep.to_json()),
+        Err(e) => Err(Error::new(Kind::Unavailable, e)),
     }
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AudienceInput {
+pub struct AudienceInput {
     organizations: Vec<String>,
 }
 
-/// `POST /api/v1/federation/objects/{id}/audience` (coordinator): extends the audience
-/// of an object received from a peer to named member organizations (need-to-know);
-/// audited.
-pub async fn extend_audience(
-    State(s): State<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Body,
-) -> ApiResult<Json<Value>> {
-    let c = caller(&s, &headers).await?;
-    let p = c.require()?.clone();
+/// The caller, if it may extend the audience of received objects (the coordinator).
+pub fn may_extend(who: &Viewer) -> Result<&hinomi_store::Principal> {
+    let p = who.require()?;
     if p.org.kind != OrgKind::Coordinator || !p.role.can_write() {
-        return Err(ApiError::new(
-            Code::Forbidden,
+        return Err(Error::new(
+            Kind::Forbidden,
             "only the coordinator extends the audience of received objects",
         ));
     }
-    let inp: AudienceInput = json_body(&s, &headers, body).await?;
-    let orgs = s.db(|st| st.organizations()).await?;
+    Ok(p)
+}
+
+/// Extends the audience of an object received from a peer to named member
+/// organizations (need-to-know; the coordinator only); audited.
+pub fn extend_audience(s: &AppState, who: &Viewer, id: &str, inp: AudienceInput) -> Result<Value> {
+    let p = may_extend(who)?.clone();
+    let orgs = s.store.organizations()?;
     let mut identities = vec![p.org.identity_id.clone()];
     for (i, o) in inp.organizations.iter().enumerate() {
         let org = orgs
@@ -1052,17 +891,16 @@ pub async fn extend_audience(
             .ok_or_else(|| bad(format!("organizations[{i}]: no member organization '{o}'")))?;
         identities.push(org.identity_id.clone());
     }
-    let (sid, actor) = (id.clone(), p.org.id.clone());
     let n = s
-        .db(move |st| st.extend_audience(FEDERATION_COLLECTION, &sid, &identities, &actor))
-        .await?;
+        .store
+        .extend_audience(FEDERATION_COLLECTION, id, &identities, &p.org.id)?;
     if n == 0 {
-        return Err(ApiError::new(
-            Code::NotFound,
+        return Err(Error::new(
+            Kind::NotFound,
             format!("no object '{id}' received from a peer"),
         ));
     }
-    Ok(Json(json!({"versions": n})))
+    Ok(json!({"versions": n}))
 }
 
 /// Ingest for a peer hub posting to this hub's TAXII (push from the peer's side): the

@@ -7,16 +7,14 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use axum::extract::{Path as UrlPath, State};
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use sha2::{Digest, Sha256, Sha512};
 
 use hinomi_stix::Timestamp;
 use hinomi_store::Store;
 
-use crate::Shared;
+use super::{Error, Kind, Result};
+use crate::AppState;
 
 /// An OpenPGP key to sign with, through GnuPG.
 #[derive(Debug, Clone)]
@@ -288,29 +286,29 @@ pub fn publish(
     })
 }
 
-/// `GET /.well-known/csaf/{*path}`: the published tree, for everyone.
-pub async fn serve_file(State(s): State<Shared>, UrlPath(path): UrlPath<String>) -> Response {
+/// A file of the published provider tree, for everyone: its bytes and media type.
+/// NotFound when the hub publishes no tree, for paths that leave the tree or name a
+/// hidden file, and for files that are not there.
+pub fn published_file(s: &AppState, path: &str) -> Result<(Vec<u8>, &'static str)> {
     let Some(dir) = &s.config.provider_dir else {
-        return (
-            StatusCode::NOT_FOUND,
+        return Err(Error::new(
+            Kind::NotFound,
             "this hub publishes no CSAF provider tree",
-        )
-            .into_response();
+        ));
     };
+    let not_found = || Error::new(Kind::NotFound, "not found");
     if path
         .split('/')
         .any(|seg| seg.is_empty() || seg == ".." || seg.starts_with('.'))
     {
-        return (StatusCode::NOT_FOUND, "not found").into_response();
+        return Err(not_found());
     }
-    let full = dir.join(&path);
+    let full = dir.join(path);
     let ctype = match full.extension().and_then(|e| e.to_str()) {
         Some("json") => "application/json",
         Some("csv") => "text/csv",
         _ => "text/plain; charset=utf-8",
     };
-    match tokio::fs::read(&full).await {
-        Ok(bytes) => ([(header::CONTENT_TYPE, ctype)], bytes).into_response(),
-        Err(_) => (StatusCode::NOT_FOUND, "not found").into_response(),
-    }
+    let bytes = std::fs::read(&full).map_err(|_| not_found())?;
+    Ok((bytes, ctype))
 }

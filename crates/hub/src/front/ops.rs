@@ -1,0 +1,38 @@
+//! Operations endpoints: `/healthz` for load balancers and `/metrics` for Prometheus.
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+
+use crate::service;
+use crate::Shared;
+
+pub fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_text))
+}
+
+async fn healthz(State(s): State<Shared>) -> Response {
+    match s.call(service::health).await {
+        Ok(v) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            format!("{{\"status\":\"ok\",\"schema_version\":{v}}}"),
+        )
+            .into_response(),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::CONTENT_TYPE, "application/json")],
+            "{\"status\":\"unavailable\",\"reason\":\"database\"}",
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics_text(State(s): State<Shared>) -> Response {
+    let text = service::metrics_text(&s).unwrap_or_default();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}

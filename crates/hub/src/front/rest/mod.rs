@@ -1,0 +1,345 @@
+//! The REST API under `/api/v1/`: organizations, tokens, communities, collections,
+//! object lookup, the audit log and the OpenAPI document here; warnings, subscriptions,
+//! advisories, inventories and findings, observations and peers in the submodules.
+//! Every handler extracts, calls one service function and renders.
+
+mod advisories;
+mod federation;
+mod inventory;
+mod observations;
+mod subscriptions;
+mod warnings;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use hinomi_store::Collection;
+
+use crate::http::{json_body, viewer, ApiError, ApiResult, Code};
+use crate::service::{directory, objects};
+use crate::Shared;
+
+const OPENAPI: &str = include_str!("openapi.json");
+
+pub fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/whoami", get(whoami))
+        .route("/api/v1/organizations", get(list_orgs).post(create_org))
+        .route("/api/v1/organizations/{id}", get(get_org))
+        .route(
+            "/api/v1/organizations/{id}/tokens",
+            get(list_tokens).post(create_token),
+        )
+        .route("/api/v1/tokens/{id}", delete(revoke_token))
+        .route(
+            "/api/v1/communities",
+            get(list_communities).post(create_community),
+        )
+        .route(
+            "/api/v1/collections",
+            get(list_collections).post(create_collection),
+        )
+        .route("/api/v1/objects/{id}", get(get_object))
+        .route(
+            "/api/v1/advisories",
+            get(advisories::list_advisories).post(advisories::post_advisory),
+        )
+        .route(
+            "/api/v1/advisories/{tracking_id}",
+            get(advisories::get_advisory),
+        )
+        .route("/api/v1/kev", axum::routing::post(advisories::post_kev))
+        .route("/api/v1/inventories", get(inventory::list_inventories))
+        .route(
+            "/api/v1/inventories/{asset}",
+            axum::routing::put(inventory::put_inventory).delete(inventory::delete_inventory),
+        )
+        .route("/api/v1/findings", get(inventory::list_findings))
+        .route("/api/v1/findings/summary", get(inventory::findings_summary))
+        .route(
+            "/api/v1/observations",
+            axum::routing::post(observations::post_observations),
+        )
+        .route(
+            "/api/v1/warnings",
+            get(warnings::list).post(warnings::create),
+        )
+        .route(
+            "/api/v1/warnings/{id}",
+            get(warnings::get).put(warnings::put),
+        )
+        .route(
+            "/api/v1/warnings/{id}/publish",
+            axum::routing::post(warnings::publish_draft),
+        )
+        .route(
+            "/api/v1/warnings/{id}/withdraw",
+            axum::routing::post(warnings::withdraw),
+        )
+        .route(
+            "/api/v1/warnings/{id}/acknowledgements",
+            get(warnings::acknowledgements).post(warnings::acknowledge),
+        )
+        .route("/api/v1/warnings/{id}/ack", get(warnings::ack_link))
+        .route("/api/v1/warnings/{id}/tracking", get(warnings::tracking))
+        .route("/api/v1/deliveries", get(warnings::deliveries))
+        .route(
+            "/api/v1/subscription",
+            get(subscriptions::get).put(subscriptions::put),
+        )
+        .route(
+            "/api/v1/subscription/webhooks",
+            axum::routing::post(subscriptions::add_webhook),
+        )
+        .route(
+            "/api/v1/subscription/webhooks/{id}",
+            delete(subscriptions::delete_webhook),
+        )
+        .route(
+            "/api/v1/subscription/contacts",
+            axum::routing::post(subscriptions::add_contact),
+        )
+        .route(
+            "/api/v1/subscription/contacts/{id}",
+            delete(subscriptions::delete_contact),
+        )
+        .route(
+            "/api/v1/peers",
+            get(federation::list_peers).post(federation::create_peer),
+        )
+        .route(
+            "/api/v1/peers/{id}",
+            get(federation::get_peer)
+                .put(federation::put_peer)
+                .delete(federation::delete_peer),
+        )
+        .route(
+            "/api/v1/peers/{id}/sync",
+            axum::routing::post(federation::sync_peer),
+        )
+        .route(
+            "/api/v1/federation/objects/{id}/audience",
+            axum::routing::post(federation::extend_audience),
+        )
+        .route("/api/v1/audit", get(audit))
+        .route("/api/v1/audit/verify", get(audit_verify))
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+fn created(v: Value) -> Response {
+    (StatusCode::CREATED, Json(v)).into_response()
+}
+
+async fn whoami(State(s): State<Shared>, headers: HeaderMap) -> ApiResult<Json<Value>> {
+    let who = viewer(&s, &headers).await?;
+    let p = who.require()?;
+    Ok(Json(json!({
+        "organization": p.org.to_json(),
+        "role": p.role.as_str(),
+        "token_id": p.token_id,
+        "audience_keys": p.audience_keys,
+    })))
+}
+
+async fn create_org(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let who = viewer(&s, &headers).await?;
+    who.require_admin()?;
+    let req: directory::OrgInput = json_body(&s, &headers, body).await?;
+    let org = s.call(move |s| directory::create_org(s, &who, req)).await?;
+    Ok(created(org.to_json()))
+}
+
+async fn list_orgs(State(s): State<Shared>, headers: HeaderMap) -> ApiResult<Json<Value>> {
+    let who = viewer(&s, &headers).await?;
+    let orgs = s.call(move |s| directory::organizations(s, &who)).await?;
+    Ok(Json(
+        json!({"organizations": orgs.iter().map(|o| o.to_json()).collect::<Vec<_>>()}),
+    ))
+}
+
+async fn get_org(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    let who = viewer(&s, &headers).await?;
+    let org = s
+        .call(move |s| directory::organization(s, &who, &id))
+        .await?;
+    Ok(Json(org.to_json()))
+}
+
+async fn create_token(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let who = viewer(&s, &headers).await?;
+    who.require_admin()?;
+    let req: directory::TokenInput = json_body(&s, &headers, body).await?;
+    let (info, secret) = s
+        .call(move |s| directory::create_token(s, &who, &id, req))
+        .await?;
+    let mut v = info.to_json();
+    v["token"] = json!(secret);
+    Ok(created(v))
+}
+
+async fn list_tokens(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    let who = viewer(&s, &headers).await?;
+    let tokens = s.call(move |s| directory::tokens(s, &who, &id)).await?;
+    Ok(Json(
+        json!({"tokens": tokens.iter().map(|t| t.to_json()).collect::<Vec<_>>()}),
+    ))
+}
+
+async fn revoke_token(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<StatusCode> {
+    let who = viewer(&s, &headers).await?;
+    s.call(move |s| directory::revoke_token(s, &who, &id))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn create_community(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let who = viewer(&s, &headers).await?;
+    who.require_admin()?;
+    let req: directory::CommunityInput = json_body(&s, &headers, body).await?;
+    let com = s
+        .call(move |s| directory::create_community(s, &who, req))
+        .await?;
+    Ok(created(com.to_json()))
+}
+
+async fn list_communities(State(s): State<Shared>, headers: HeaderMap) -> ApiResult<Json<Value>> {
+    let who = viewer(&s, &headers).await?;
+    let list = s.call(move |s| directory::communities(s, &who)).await?;
+    Ok(Json(
+        json!({"communities": list.iter().map(|c| c.to_json()).collect::<Vec<_>>()}),
+    ))
+}
+
+fn collection_to_json(c: &Collection) -> Value {
+    json!({
+        "id": c.id,
+        "alias": c.alias,
+        "title": c.title,
+        "description": c.description,
+        "read_policy": c.read_policy.as_str(),
+        "write_policy": c.write_policy.as_str(),
+        "grants": c.grants.iter().map(|(o, r, w)| json!({"organization_id": o, "read": r, "write": w})).collect::<Vec<_>>(),
+    })
+}
+
+async fn create_collection(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let who = viewer(&s, &headers).await?;
+    who.require_admin()?;
+    let req: directory::CollectionInput = json_body(&s, &headers, body).await?;
+    let col = s
+        .call(move |s| directory::create_collection(s, &who, req))
+        .await?;
+    Ok(created(collection_to_json(&col)))
+}
+
+async fn list_collections(State(s): State<Shared>, headers: HeaderMap) -> ApiResult<Json<Value>> {
+    let who = viewer(&s, &headers).await?;
+    let all = s
+        .call(move |s| objects::collections(&s.store, &who))
+        .await?;
+    let list: Vec<Value> = all.iter().map(collection_to_json).collect();
+    Ok(Json(json!({"collections": list})))
+}
+
+/// The latest version of an object that the caller may see, from any collection it may
+/// read.
+async fn get_object(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    let who = viewer(&s, &headers).await?;
+    let found = s
+        .call(move |s| objects::latest(&s.store, &who, &id))
+        .await?;
+    let Some((o, col)) = found else {
+        return Err(ApiError::new(
+            Code::NotFound,
+            "no such object for this organization",
+        ));
+    };
+    let object: Value = serde_json::from_str(&o.json).map_err(ApiError::internal)?;
+    Ok(Json(json!({
+        "object": object,
+        "collection_id": col,
+        "tlp": o.tlp.label(),
+        "date_added": o.date_added.to_string(),
+        "version": o.version.to_string(),
+    })))
+}
+
+#[derive(Deserialize)]
+struct AuditQuery {
+    #[serde(default)]
+    after: i64,
+    #[serde(default = "hundred")]
+    limit: i64,
+}
+
+fn hundred() -> i64 {
+    100
+}
+
+async fn audit(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let who = viewer(&s, &headers).await?;
+    who.require_admin()?;
+    let Query(q) = q.map_err(|e| ApiError::new(Code::InvalidFilter, e.body_text()))?;
+    let entries = s
+        .call(move |s| directory::audit(s, &who, q.after, q.limit))
+        .await?;
+    Ok(Json(json!({"entries": entries.iter().map(|e| json!({
+        "seq": e.seq, "at": e.at.to_string(), "actor_organization_id": e.actor_org,
+        "action": e.action, "subject": e.subject, "detail": e.detail, "hash": e.hash, "prev_hash": e.prev_hash,
+    })).collect::<Vec<_>>()})))
+}
+
+async fn audit_verify(State(s): State<Shared>, headers: HeaderMap) -> ApiResult<Json<Value>> {
+    let who = viewer(&s, &headers).await?;
+    let broken = s.call(move |s| directory::verify_audit(s, &who)).await?;
+    Ok(Json(
+        json!({"intact": broken.is_none(), "first_broken_seq": broken}),
+    ))
+}

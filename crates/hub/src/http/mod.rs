@@ -1,0 +1,147 @@
+//! HTTP support shared by the front ends: request bodies read with limits, JSON with
+//! field-path errors, content negotiation, authentication into a
+//! [`crate::service::Viewer`], and the mapping of errors to statuses and bodies.
+//! Nothing here decides who may see what.
+
+mod auth;
+mod error;
+pub(crate) mod ratelimit;
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap};
+use serde::de::DeserializeOwned;
+
+pub use auth::viewer;
+pub use error::{ApiError, ApiResult, Code};
+
+use crate::{Shared, TAXII_MEDIA_TYPE};
+
+/// An error rendered as a TAXII error resource.
+pub fn taxii_error(e: impl Into<ApiError>) -> ApiError {
+    e.into().taxii()
+}
+
+/// Reads a request body up to `limit` bytes; 413 beyond.
+pub async fn read_body(
+    body: Body,
+    headers: &HeaderMap,
+    limit: usize,
+) -> ApiResult<axum::body::Bytes> {
+    let too_large = || {
+        ApiError::new(
+            Code::PayloadTooLarge,
+            format!("the request body is larger than max_content_length ({limit} bytes)"),
+        )
+    };
+    if let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        if len > limit {
+            // Read (and drop) a moderately oversized body before answering, so the
+            // client is not cut off mid-send and sees the 413; a body far beyond the
+            // limit is refused at once.
+            if len <= limit.saturating_add(1 << 20) {
+                let _ = axum::body::to_bytes(body, len).await;
+            }
+            return Err(too_large());
+        }
+    }
+    axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| too_large())
+}
+
+/// The request's Content-Type, or "".
+pub fn content_type(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// Parses a JSON body into `T`, with errors that name the field.
+pub async fn json_body<T: DeserializeOwned>(
+    s: &Shared,
+    headers: &HeaderMap,
+    body: Body,
+) -> ApiResult<T> {
+    let ct = content_type(headers);
+    if !ct.to_ascii_lowercase().starts_with("application/json") {
+        return Err(ApiError::new(
+            Code::UnsupportedMediaType,
+            format!("send JSON with Content-Type: application/json, not '{ct}'"),
+        ));
+    }
+    let bytes = read_body(body, headers, s.config.max_content_length).await?;
+    parse_json(&bytes)
+}
+
+/// Parses JSON bytes into `T`, with errors that name the field.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
+    // The path of the offending field, not only a line and column.
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let at = if path == "." {
+            String::new()
+        } else {
+            format!("{path}: ")
+        };
+        ApiError::new(Code::InvalidJson, format!("request body: {at}{inner}"))
+    })
+}
+
+/// 406 unless the client accepts TAXII 2.1 JSON.
+pub fn check_taxii_accept(headers: &HeaderMap) -> ApiResult<()> {
+    let Some(accept) = headers.get(header::ACCEPT) else {
+        return Ok(());
+    };
+    let accept = accept.to_str().unwrap_or("");
+    let ok = accept.split(',').any(|item| {
+        let mut parts = item.split(';').map(str::trim);
+        let media = parts.next().unwrap_or("").to_ascii_lowercase();
+        let mut version_ok = true;
+        for p in parts {
+            if let Some((k, v)) = p.split_once('=') {
+                if k.trim().eq_ignore_ascii_case("version") {
+                    version_ok = v.trim().trim_matches('"') == "2.1";
+                }
+            }
+        }
+        match media.as_str() {
+            "application/taxii+json" => version_ok,
+            "*/*" | "application/*" => true,
+            _ => false,
+        }
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(taxii_error(ApiError::new(
+            Code::NotAcceptable,
+            format!("this server speaks {TAXII_MEDIA_TYPE}; the Accept header '{accept}' does not allow it"),
+        )))
+    }
+}
+
+/// 415 unless the body is TAXII 2.1 JSON.
+pub fn check_taxii_content_type(headers: &HeaderMap) -> ApiResult<()> {
+    let ct = content_type(headers);
+    let mut parts = ct.split(';').map(str::trim);
+    let media = parts.next().unwrap_or("").to_ascii_lowercase();
+    let version_ok = parts
+        .filter_map(|p| p.split_once('='))
+        .filter(|(k, _)| k.trim().eq_ignore_ascii_case("version"))
+        .all(|(_, v)| v.trim().trim_matches('"') == "2.1");
+    if media == "application/taxii+json" && version_ok {
+        Ok(())
+    } else {
+        Err(taxii_error(ApiError::new(
+            Code::UnsupportedMediaType,
+            format!("send the envelope as {TAXII_MEDIA_TYPE}, not '{ct}'"),
+        )))
+    }
+}

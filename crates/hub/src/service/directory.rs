@@ -1,0 +1,227 @@
+//! The hub's directory: organizations, tokens, communities, collections, and the audit
+//! log that records every change to them.
+
+use serde::Deserialize;
+
+use hinomi_access::OrgKind;
+use hinomi_store::{
+    AuditEntry, Collection, Community, NewOrganization, Organization, Policy, Role, TokenInfo,
+};
+
+use super::{Error, Kind, Result, Viewer};
+use crate::AppState;
+
+/// A new member organization.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrgInput {
+    pub name: String,
+    pub kind: String,
+    #[serde(default)]
+    pub sectors: Vec<String>,
+    pub country: Option<String>,
+}
+
+/// Creates a member organization (coordinator admins only).
+pub fn create_org(s: &AppState, who: &Viewer, req: OrgInput) -> Result<Organization> {
+    let admin = who.require_admin()?.org.id.clone();
+    let kind = OrgKind::parse(&req.kind).ok_or_else(|| {
+        Error::new(
+            Kind::BadRequest,
+            format!(
+                "kind: '{}' is not one of {}",
+                req.kind,
+                OrgKind::ALL.map(OrgKind::as_str).join(", ")
+            ),
+        )
+    })?;
+    if kind == OrgKind::Coordinator {
+        return Err(Error::new(
+            Kind::BadRequest,
+            "kind: the coordinator is created once by 'hinomi admin bootstrap'",
+        ));
+    }
+    if let Some(cc) = &req.country {
+        if cc.len() != 2 || !cc.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return Err(Error::new(
+                Kind::BadRequest,
+                format!("country: '{cc}' is not an ISO 3166-1 alpha-2 code"),
+            ));
+        }
+    }
+    let new = NewOrganization {
+        name: req.name,
+        kind,
+        sectors: req.sectors,
+        country: req.country.map(|c| c.to_ascii_uppercase()),
+    };
+    Ok(s.store.create_organization(&new, &admin)?)
+}
+
+fn members_only(who: &Viewer) -> Result<()> {
+    if !who.require()?.org.kind.is_member() {
+        return Err(Error::new(
+            Kind::Forbidden,
+            "peer hubs do not read the member directory",
+        ));
+    }
+    Ok(())
+}
+
+/// Every organization (members only; peer hubs do not read the directory).
+pub fn organizations(s: &AppState, who: &Viewer) -> Result<Vec<Organization>> {
+    members_only(who)?;
+    Ok(s.store.organizations()?)
+}
+
+/// One organization; a peer hub sees only itself.
+pub fn organization(s: &AppState, who: &Viewer, id: &str) -> Result<Organization> {
+    let p = who.require()?;
+    if !p.org.kind.is_member() && p.org.id != id {
+        return Err(Error::new(
+            Kind::NotFound,
+            format!("organization {id} not found"),
+        ));
+    }
+    Ok(s.store.organization(id)?)
+}
+
+/// A new token.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenInput {
+    pub role: String,
+    pub label: Option<String>,
+}
+
+/// Issues a token for organization `org_id`; answers it and its one-time secret.
+pub fn create_token(
+    s: &AppState,
+    who: &Viewer,
+    org_id: &str,
+    req: TokenInput,
+) -> Result<(TokenInfo, String)> {
+    let admin = who.require_admin()?.org.id.clone();
+    let role = Role::parse(&req.role).ok_or_else(|| {
+        Error::new(
+            Kind::BadRequest,
+            format!(
+                "role: '{}' is not one of admin, analyst, member, read-only",
+                req.role
+            ),
+        )
+    })?;
+    Ok(s.store
+        .create_token(org_id, role, req.label.as_deref(), &admin)?)
+}
+
+/// The tokens of an organization (admins only; secrets are never kept).
+pub fn tokens(s: &AppState, who: &Viewer, org_id: &str) -> Result<Vec<TokenInfo>> {
+    who.require_admin()?;
+    Ok(s.store.tokens(org_id)?)
+}
+
+/// Revokes a token.
+pub fn revoke_token(s: &AppState, who: &Viewer, id: &str) -> Result<()> {
+    let admin = who.require_admin()?.org.id.clone();
+    Ok(s.store.revoke_token(id, &admin)?)
+}
+
+/// A new community.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommunityInput {
+    pub name: String,
+    #[serde(default)]
+    pub members: Vec<String>,
+}
+
+/// Creates a community (usable as an audience).
+pub fn create_community(s: &AppState, who: &Viewer, req: CommunityInput) -> Result<Community> {
+    let admin = who.require_admin()?.org.id.clone();
+    Ok(s.store.create_community(&req.name, &req.members, &admin)?)
+}
+
+/// Every community (members only).
+pub fn communities(s: &AppState, who: &Viewer) -> Result<Vec<Community>> {
+    members_only(who)?;
+    Ok(s.store.communities()?)
+}
+
+/// One grant of a new collection.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantInput {
+    pub organization_id: String,
+    #[serde(default)]
+    pub read: bool,
+    #[serde(default)]
+    pub write: bool,
+}
+
+/// A new collection.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectionInput {
+    pub title: String,
+    pub description: Option<String>,
+    pub alias: Option<String>,
+    #[serde(default = "members")]
+    pub read_policy: String,
+    #[serde(default = "restricted")]
+    pub write_policy: String,
+    #[serde(default)]
+    pub grants: Vec<GrantInput>,
+}
+
+fn members() -> String {
+    "members".into()
+}
+fn restricted() -> String {
+    "restricted".into()
+}
+
+/// Creates a collection.
+pub fn create_collection(s: &AppState, who: &Viewer, req: CollectionInput) -> Result<Collection> {
+    let admin = who.require_admin()?.org.id.clone();
+    let policy = |field: &str, v: &str| {
+        Policy::parse(v).ok_or_else(|| {
+            Error::new(
+                Kind::BadRequest,
+                format!("{field}: '{v}' is not one of public, members, coordinator, restricted"),
+            )
+        })
+    };
+    let col = Collection {
+        id: String::new(),
+        alias: req.alias,
+        title: req.title,
+        description: req.description,
+        read_policy: policy("read_policy", &req.read_policy)?,
+        write_policy: policy("write_policy", &req.write_policy)?,
+        grants: req
+            .grants
+            .into_iter()
+            .map(|g| (g.organization_id, g.read, g.write))
+            .collect(),
+    };
+    Ok(s.store.create_collection(&col, &admin)?)
+}
+
+/// A page of the audit log (admins only), after sequence number `after`.
+pub fn audit(s: &AppState, who: &Viewer, after: i64, limit: i64) -> Result<Vec<AuditEntry>> {
+    who.require_admin()?;
+    if !(1..=1000).contains(&limit) {
+        return Err(Error::new(
+            Kind::InvalidFilter,
+            "limit: must be from 1 to 1000",
+        ));
+    }
+    Ok(s.store.audit_entries(after, limit)?)
+}
+
+/// Checks the audit log's hash chain; answers the first broken entry, if any.
+pub fn verify_audit(s: &AppState, who: &Viewer) -> Result<Option<i64>> {
+    who.require_admin()?;
+    Ok(s.store.verify_audit_chain()?)
+}

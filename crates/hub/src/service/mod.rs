@@ -1,0 +1,41 @@
+//! The hub's domain layer: every operation the hub offers, once, for every front end
+//! (TAXII, REST, the SSE stream, the CSAF provider tree), every worker (delivery,
+//! escalation, federation, re-matching, targeted warnings) and the CLI.
+//!
+//! A service function takes the caller as a [`Viewer`] (principal, scope and, for a
+//! peer hub, its export view) and typed input, and answers typed output or an
+//! [`Error`]. Services never see HTTP: no axum, no status codes, no request bodies.
+//! The access rule, the export view, resource bounds and the audit entry are applied
+//! here. Services import nothing from `crate::front` or `crate::http`.
+
+pub mod access;
+pub mod advisories;
+pub mod delivery;
+pub mod directory;
+mod error;
+pub mod federation;
+pub mod feed;
+pub mod index;
+pub mod intake;
+pub mod inventory;
+pub mod matching;
+pub mod objects;
+pub mod provider;
+pub mod subscriptions;
+pub mod targeted;
+pub mod warnings;
+
+pub use access::{org_reader, org_scope, ExportView, Viewer};
+pub use error::{Error, Kind, Result};
+
+use crate::AppState;
+
+/// The hub's health: the schema version of a reachable database.
+pub fn health(s: &AppState) -> Result<i64> {
+    Ok(s.store.schema_version()?)
+}
+
+/// The hub's metrics in the Prometheus text format.
+pub fn metrics_text(s: &AppState) -> Result<String> {
+    Ok(s.metrics.render())
+}
