@@ -53,6 +53,12 @@ pub async fn read_body(
         .map_err(|_| too_large())
 }
 
+/// The pairs of a URL query string; 400 `invalid_filter` when it does not decode.
+pub fn query_pairs(q: Option<&str>) -> ApiResult<Vec<(String, String)>> {
+    serde_urlencoded::from_str(q.unwrap_or(""))
+        .map_err(|e| ApiError::new(Code::InvalidFilter, format!("query string: {e}")))
+}
+
 /// The request's Content-Type, or "".
 pub fn content_type(headers: &HeaderMap) -> &str {
     headers

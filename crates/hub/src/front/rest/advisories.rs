@@ -8,14 +8,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use crate::http::{json_body, viewer, ApiError, ApiResult, Code};
+use crate::http::{json_body, query_pairs, viewer, ApiResult, Code};
 use crate::service::advisories::{self, Submitted};
 use crate::Shared;
-
-fn query_pairs(q: Option<&str>) -> ApiResult<Vec<(String, String)>> {
-    serde_urlencoded::from_str(q.unwrap_or(""))
-        .map_err(|e| ApiError::new(Code::InvalidFilter, format!("query string: {e}")))
-}
 
 /// `POST /api/v1/advisories`: a CSAF 2.0 document.
 pub async fn post_advisory(

@@ -6,14 +6,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde_json::Value;
 
-use crate::http::{content_type, parse_json, read_body, viewer, ApiError, ApiResult, Code};
+use crate::http::{
+    content_type, parse_json, query_pairs, read_body, viewer, ApiError, ApiResult, Code,
+};
 use crate::service::inventory;
 use crate::Shared;
-
-fn query_pairs(q: Option<&str>) -> ApiResult<Vec<(String, String)>> {
-    serde_urlencoded::from_str(q.unwrap_or(""))
-        .map_err(|e| ApiError::new(Code::InvalidFilter, format!("query string: {e}")))
-}
 
 /// `PUT /api/v1/inventories/{asset}`: a CycloneDX 1.4–1.6 JSON SBOM or a component
 /// list.
