@@ -18,7 +18,7 @@ use crate::http::{
 };
 use crate::service::intake;
 use crate::service::objects::{self, Query};
-use crate::service::Viewer;
+use crate::service::{self, Viewer};
 use crate::{Shared, API_ROOT, STIX_MEDIA_TYPE, TAXII_MEDIA_TYPE};
 
 pub fn routes() -> Router<Shared> {
@@ -82,9 +82,10 @@ async fn begin(state: &Shared, headers: &HeaderMap) -> ApiResult<Viewer> {
 }
 
 async fn discovery(State(s): State<Shared>, headers: HeaderMap) -> ApiResult<Response> {
-    begin(&s, &headers).await?;
+    let who = begin(&s, &headers).await?;
+    let about = service::about(&s, &who);
     let body = json!({
-        "title": s.config.title,
+        "title": about.title,
         "description": "hinomi watch-and-warning exchange: TAXII 2.1 discovery",
         "default": API_ROOT,
         "api_roots": [API_ROOT],
@@ -93,12 +94,13 @@ async fn discovery(State(s): State<Shared>, headers: HeaderMap) -> ApiResult<Res
 }
 
 async fn api_root(State(s): State<Shared>, headers: HeaderMap) -> ApiResult<Response> {
-    begin(&s, &headers).await?;
+    let who = begin(&s, &headers).await?;
+    let about = service::about(&s, &who);
     let body = json!({
-        "title": s.config.title,
+        "title": about.title,
         "description": "Incident warnings, vulnerability information, event analysis and remediation guidance under TLP 2.0",
         "versions": [TAXII_MEDIA_TYPE],
-        "max_content_length": s.config.max_content_length,
+        "max_content_length": about.max_content_length,
     });
     Ok(taxii_json(StatusCode::OK, body.to_string()))
 }

@@ -115,6 +115,39 @@ impl Viewer {
         })
     }
 
+    /// The operator at the hub's console (`hinomi import`, `hinomi federation`): the
+    /// coordinator with admin rights, or (`org_id`) a member organization the operator
+    /// acts for, with a member's rights. No token is involved.
+    pub fn console(store: &Store, org_id: Option<&str>) -> Result<Viewer, StoreError> {
+        let org = match org_id {
+            Some(id) => store.organization(id)?,
+            None => store.coordinator()?.ok_or_else(|| {
+                StoreError::Invalid(
+                    "this store has no coordinator yet: run 'hinomi admin bootstrap' first".into(),
+                )
+            })?,
+        };
+        let role = if org.kind == OrgKind::Coordinator {
+            Role::Admin
+        } else {
+            Role::Member
+        };
+        let communities = store.communities()?;
+        let Reader::Organization { audience_keys, .. } =
+            org_reader(&org.id, org.kind, &org.identity_id, &communities, false)
+        else {
+            unreachable!("org_reader builds an organization reader")
+        };
+        let principal = Principal {
+            org,
+            role,
+            token_id: "console".into(),
+            audience_keys,
+            peer_green: false,
+        };
+        Viewer::of(store, Some(principal))
+    }
+
     /// A peer hub reading under its agreement (the federation push worker): the
     /// collections its agreement exports, under its reader's scope and export view.
     pub fn peer(view: ExportView, scope: Scope, collections: Vec<String>) -> Viewer {
@@ -180,6 +213,24 @@ impl Viewer {
             (None, true) => false,
             (None, false) => true,
         }
+    }
+
+    /// The scope the advisory store is read under. A peer hub reads it as the public
+    /// does: agreements export collections, and advisories are not in one.
+    pub fn advisory_scope(&self) -> std::borrow::Cow<'_, Scope> {
+        if self.is_peer() {
+            std::borrow::Cow::Owned(Scope::for_reader(&Reader::Anonymous))
+        } else {
+            std::borrow::Cow::Borrowed(&self.scope)
+        }
+    }
+
+    /// Whether what this caller receives is anonymized (a peer hub whose agreement
+    /// says so): member organizations appear as the hub.
+    pub fn anonymizes(&self) -> bool {
+        self.export
+            .as_ref()
+            .is_some_and(|v| v.peer.agreement.anonymize)
     }
 
     /// The object as this caller receives it (anonymized for a peer whose agreement

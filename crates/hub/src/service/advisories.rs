@@ -259,7 +259,7 @@ pub fn search(s: &AppState, who: &Viewer, terms: Vec<(String, String)>) -> Resul
             other => return Err(Error::new(Kind::InvalidFilter, format!("unknown parameter '{other}' (cve, vendor, product, severity, released_after, released_before, tracking_id, all_revisions, limit, next)"))),
         }
     }
-    let (items, next) = s.store.query_advisories(&who.scope, &query)?;
+    let (items, next) = s.store.query_advisories(&who.advisory_scope(), &query)?;
     Ok(json!({
         "advisories": items.iter().map(|a| a.to_json()).collect::<Vec<_>>(),
         "next": next.map(Cursor::encode),
@@ -270,7 +270,7 @@ pub fn search(s: &AppState, who: &Viewer, terms: Vec<(String, String)>) -> Resul
 /// caller may see it.
 pub fn document(s: &AppState, who: &Viewer, id: &str, version: Option<&str>) -> Result<String> {
     s.store
-        .advisory_document(&who.scope, id, version)?
+        .advisory_document(&who.advisory_scope(), id, version)?
         .ok_or_else(|| {
             Error::new(
                 Kind::NotFound,

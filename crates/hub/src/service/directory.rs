@@ -5,7 +5,8 @@ use serde::Deserialize;
 
 use hinomi_access::OrgKind;
 use hinomi_store::{
-    AuditEntry, Collection, Community, NewOrganization, Organization, Policy, Role, TokenInfo,
+    AuditEntry, Collection, Community, NewOrganization, Organization, Policy, Principal, Role,
+    TokenInfo,
 };
 
 use super::{Error, Kind, Result, Viewer};
@@ -224,4 +225,9 @@ pub fn audit(s: &AppState, who: &Viewer, after: i64, limit: i64) -> Result<Vec<A
 pub fn verify_audit(s: &AppState, who: &Viewer) -> Result<Option<i64>> {
     who.require_admin()?;
     Ok(s.store.verify_audit_chain()?)
+}
+
+/// The authenticated caller itself (`whoami`).
+pub fn whoami(who: &Viewer) -> Result<Principal> {
+    Ok(who.require()?.clone())
 }

@@ -30,6 +30,22 @@ pub use error::{Error, Kind, Result};
 
 use crate::AppState;
 
+/// What the hub tells every caller about itself (TAXII discovery and API root).
+#[derive(Debug, Clone)]
+pub struct About {
+    pub title: String,
+    /// Largest request body accepted, bytes.
+    pub max_content_length: usize,
+}
+
+/// The hub's description, for any caller (the public included).
+pub fn about(s: &AppState, _who: &Viewer) -> About {
+    About {
+        title: s.config.title.clone(),
+        max_content_length: s.config.max_content_length,
+    }
+}
+
 /// The hub's health: the schema version of a reachable database.
 pub fn health(s: &AppState) -> Result<i64> {
     Ok(s.store.schema_version()?)

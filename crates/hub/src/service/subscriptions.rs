@@ -23,9 +23,13 @@ fn bad(m: impl Into<String>) -> Error {
     Error::new(Kind::BadRequest, m)
 }
 
-/// Whose subscription a request manages: the caller's organization, or (admin) the one
-/// named.
-fn whose(s: &AppState, who: &Viewer, t: &Target, write: bool) -> Result<(String, String)> {
+/// Whether the caller may change the subscription `t` names (checked before a front
+/// end reads the request body, and again by every change).
+pub fn may_change(who: &Viewer, t: &Target) -> Result<()> {
+    may(who, t, true)
+}
+
+fn may(who: &Viewer, t: &Target, write: bool) -> Result<()> {
     let p = who.require()?;
     if write && !p.role.can_write() {
         return Err(Error::new(
@@ -33,14 +37,22 @@ fn whose(s: &AppState, who: &Viewer, t: &Target, write: bool) -> Result<(String,
             "a read-only token may not change subscriptions",
         ));
     }
+    if t.organization.as_ref().is_some_and(|o| *o != p.org.id) && p.role != Role::Admin {
+        return Err(Error::new(
+            Kind::Forbidden,
+            "only the coordinator's admin manages other organizations' subscriptions",
+        ));
+    }
+    Ok(())
+}
+
+/// Whose subscription a request manages: the caller's organization, or (admin) the one
+/// named.
+fn whose(s: &AppState, who: &Viewer, t: &Target, write: bool) -> Result<(String, String)> {
+    may(who, t, write)?;
+    let p = who.require()?;
     match &t.organization {
         Some(o) if *o != p.org.id => {
-            if p.role != Role::Admin {
-                return Err(Error::new(
-                    Kind::Forbidden,
-                    "only the coordinator's admin manages other organizations' subscriptions",
-                ));
-            }
             s.store.organization(o)?;
             Ok((o.clone(), p.org.id.clone()))
         }

@@ -803,12 +803,17 @@ fn can_track(p: &Principal, w: &WarningRow, seen: bool) -> bool {
     w.owner_org == p.org.id || (p.org.kind == OrgKind::Coordinator && seen)
 }
 
+/// The warning as an API answer. `full`: for those who track it (its issuer, the
+/// coordinator), with whom it was addressed to; others see the warning, not its
+/// recipients.
 fn view(w: &WarningRow, full: bool, own_detail: Option<&Value>) -> Value {
     let mut v = w.body.clone();
     if let Some(m) = v.as_object_mut() {
         m.remove("ack_required_asked");
         if !full {
-            m.remove("recipient_details");
+            for k in ["recipient_details", "audience", "stix_audience"] {
+                m.remove(k);
+            }
         }
     }
     v["id"] = json!(w.id);
@@ -913,14 +918,36 @@ pub struct ListQuery {
 pub fn list(s: &AppState, who: &Viewer, q: &ListQuery) -> Result<Vec<Value>> {
     let all = s.store.warnings()?;
     let p = who.principal.as_ref();
+    let hub = hub_org(s, who)?;
     let items: Vec<Value> = all
         .iter()
         .filter(|w| visible(who, w))
         .filter(|w| q.state.as_deref().is_none_or(|x| x == w.state))
         .filter(|w| q.severity.as_deref().is_none_or(|x| x == w.severity))
-        .map(|w| view(w, p.is_some_and(|p| can_track(p, w, true)), None))
+        .map(|w| {
+            let v = view(w, p.is_some_and(|p| can_track(p, w, true)), None);
+            rendered(who, hub.as_deref(), v)
+        })
         .collect();
     Ok(items)
+}
+
+/// For a viewer that anonymizes (a peer hub whose agreement says so): the
+/// coordinator's organization id, which stands for every member's.
+fn hub_org(s: &AppState, who: &Viewer) -> Result<Option<String>> {
+    if !who.anonymizes() {
+        return Ok(None);
+    }
+    Ok(s.store.coordinator()?.map(|c| c.id))
+}
+
+/// The warning as `who` receives it: a peer whose agreement anonymizes sees the hub,
+/// not the member, as its issuer.
+fn rendered(who: &Viewer, hub: Option<&str>, mut v: Value) -> Value {
+    if let Some(h) = hub {
+        v["owner_organization"] = json!(h);
+    }
+    who.render(v)
 }
 
 /// One warning as the caller may see it, with its version history.
@@ -939,7 +966,8 @@ pub fn get(s: &AppState, who: &Viewer, id: &str) -> Result<Value> {
         None => None,
     };
     let versions = s.store.warning_versions(&w.id)?;
-    let mut v = view(&w, full, detail.as_ref());
+    let hub = hub_org(s, who)?;
+    let mut v = rendered(who, hub.as_deref(), view(&w, full, detail.as_ref()));
     v["versions"] = versions
         .iter()
         .map(|v| json!({"version": v.version, "at": Timestamp(v.at).to_string(), "event": v.event, "changes": v.changes}))

@@ -1,10 +1,12 @@
 //! The hub over real HTTP on loopback: TAXII 2.1, the REST API, malformed input, and the
 //! access rule on every read path.
 
+mod access_matrix;
 mod access_paths;
 mod advisories;
 mod federation;
 mod findings;
+mod layers;
 mod malformed;
 mod observations;
 mod rest;

@@ -63,6 +63,25 @@ fn organizations_tokens_communities() {
     );
     assert_eq!(r.status, 400, "admin tokens only for the coordinator");
     assert_eq!(hub.rest("GET", "/api/v1/whoami", &ro, None).status, 200);
+    // A read-only token is refused before its body is read: 403, whatever the body.
+    for (method, path) in [
+        ("PUT", "/api/v1/subscription"),
+        ("POST", "/api/v1/subscription/webhooks"),
+        ("POST", "/api/v1/subscription/contacts"),
+        ("PUT", "/api/v1/inventories/site"),
+        ("POST", "/api/v1/observations"),
+        ("POST", "/api/v1/warnings"),
+        ("POST", "/api/v1/advisories"),
+    ] {
+        let r = hub.call(
+            method,
+            path,
+            Some(&ro),
+            &[("Content-Type", "application/json")],
+            Some("{not json"),
+        );
+        assert_eq!(r.status, 403, "{method} {path}: {}", r.body);
+    }
     assert_eq!(
         hub.rest(
             "DELETE",

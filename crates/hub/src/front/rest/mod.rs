@@ -142,7 +142,7 @@ fn created(v: Value) -> Response {
 
 async fn whoami(State(s): State<Shared>, headers: HeaderMap) -> ApiResult<Json<Value>> {
     let who = viewer(&s, &headers).await?;
-    let p = who.require()?;
+    let p = directory::whoami(&who)?;
     Ok(Json(json!({
         "organization": p.org.to_json(),
         "role": p.role.as_str(),
