@@ -2,18 +2,21 @@
 
 use std::process::ExitCode;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
 use serde_json::json;
 
+use hinomi_hub::service::{federation, Kind};
+
 use crate::config::{Settings, StoreArgs};
+use crate::console;
 
 #[derive(Subcommand)]
 pub enum FederationCommand {
     /// Pull from and push to one peer now (by name or id) and print what moved as JSON.
     ///
-    /// Uses the store and the hub's secret key directly, so it works while `hinomi serve`
-    /// runs (syncs are idempotent) or without it. Exit status 2 when the sync failed.
+    /// Runs the hub's federation service on the store and the hub's secret key, so it
+    /// works while `hinomi serve` runs (syncs are idempotent) or without it. Exit status 2 when the sync failed.
     Sync(SyncArgs),
     /// List the registered peers with their status, one JSON line each.
     Peers(PeersArgs),
@@ -42,38 +45,29 @@ pub fn run(cmd: FederationCommand) -> Result<ExitCode> {
 
 fn sync(a: SyncArgs) -> Result<ExitCode> {
     let settings = Settings::load(&a.store)?;
-    let store = hinomi_store::Store::open(&settings.location)
-        .with_context(|| format!("opening the store at {:?}", settings.location))?;
-    let Some(peer) = store.peer(&a.peer)? else {
-        bail!(
+    let (state, admin) = console(&settings, None, None)?;
+    let peer = match federation::get_peer(&state, &admin, &a.peer) {
+        Ok(p) => p,
+        Err(e) if e.kind == Kind::NotFound => bail!(
             "no peer named '{}' (hinomi federation peers lists them)",
             a.peer
-        );
+        ),
+        Err(e) => return Err(anyhow::anyhow!("{e}")),
     };
-    let key = crate::load_key(&settings)?;
-    let fed_config = crate::federation_config(&settings)?;
-    let agent = hinomi_hub::service::federation::agent(&fed_config);
-    let fed = hinomi_hub::service::federation::Fed {
-        store: &store,
-        key: &key,
-        agent: &agent,
-        batch: fed_config.batch,
-        state: None,
-    };
+    let name = peer["name"].as_str().unwrap_or(&a.peer).to_string();
     eprintln!(
-        "syncing with {} ({}, {})",
-        peer.name, peer.api_root, peer.direction
+        "syncing with {name} ({}, {})",
+        peer["api_root"].as_str().unwrap_or_default(),
+        peer["direction"].as_str().unwrap_or_default()
     );
-    match hinomi_hub::service::federation::sync(&fed, &peer) {
-        Ok(r) => {
-            println!(
-                "{}",
-                json!({"peer": peer.name, "ok": true, "moved": r.to_json()})
-            );
+    let id = peer["id"].as_str().unwrap_or(&a.peer).to_string();
+    match federation::sync_peer(&state, &admin, &id) {
+        Ok(moved) => {
+            println!("{}", json!({"peer": name, "ok": true, "moved": moved}));
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            println!("{}", json!({"peer": peer.name, "ok": false, "error": e}));
+            println!("{}", json!({"peer": name, "ok": false, "error": e.message}));
             Ok(ExitCode::from(2))
         }
     }
@@ -81,18 +75,10 @@ fn sync(a: SyncArgs) -> Result<ExitCode> {
 
 fn peers(a: PeersArgs) -> Result<ExitCode> {
     let settings = Settings::load(&a.store)?;
-    let store = hinomi_store::Store::open(&settings.location)
-        .with_context(|| format!("opening the store at {:?}", settings.location))?;
-    for p in store.peers()? {
-        let mut v = p.to_json();
-        let st = store.peer_status(&p.id)?;
-        v["status"] = json!({
-            "last_pull": st.last_pull.map(|t| hinomi_stix::Timestamp(t).to_string()),
-            "last_push": st.last_push.map(|t| hinomi_stix::Timestamp(t).to_string()),
-            "last_error": st.last_error,
-            "objects": st.counts,
-        });
-        println!("{v}");
+    let (state, admin) = console(&settings, None, None)?;
+    let list = federation::list_peers(&state, &admin).map_err(|e| anyhow::anyhow!("{e}"))?;
+    for p in list["peers"].as_array().into_iter().flatten() {
+        println!("{p}");
     }
     Ok(ExitCode::SUCCESS)
 }

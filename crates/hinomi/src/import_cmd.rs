@@ -1,5 +1,6 @@
-//! `hinomi import csaf DIR` and `hinomi import kev FILE`: bulk loads straight into the
-//! store, with progress on stderr and a JSON summary on stdout.
+//! `hinomi import csaf DIR` and `hinomi import kev FILE`: bulk loads through the hub's
+//! advisory service (the one behind `POST /api/v1/advisories` and `/api/v1/kev`), with
+//! progress on stderr and a JSON summary on stdout.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,11 +9,11 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
-use hinomi_hub::service::advisories::{advisory_from_csaf, kev_from_json, AdvisoryError};
-use hinomi_stix::Tlp;
-use hinomi_store::{AdvisoryOutcome, Store};
+use hinomi_hub::service::advisories::{self, Submitted};
+use hinomi_hub::service::Kind;
 
 use crate::config::{Settings, StoreArgs};
+use crate::console;
 use crate::csaf_cmd::json_files;
 
 #[derive(Subcommand)]
@@ -51,19 +52,6 @@ pub struct KevImportArgs {
     file: PathBuf,
 }
 
-fn owner(store: &Store, org: Option<String>) -> Result<String> {
-    match org {
-        Some(id) => Ok(store
-            .organization(&id)
-            .with_context(|| format!("--organization {id}"))?
-            .id),
-        None => match store.coordinator()? {
-            Some(c) => Ok(c.id),
-            None => bail!("this store has no coordinator yet: run 'hinomi admin bootstrap' first"),
-        },
-    }
-}
-
 pub fn run(cmd: ImportCommand) -> Result<ExitCode> {
     match cmd {
         ImportCommand::Csaf(a) => import_csaf(a),
@@ -73,53 +61,49 @@ pub fn run(cmd: ImportCommand) -> Result<ExitCode> {
 
 fn import_csaf(a: CsafImportArgs) -> Result<ExitCode> {
     let settings = Settings::load(&a.store)?;
-    let store = Store::open(&settings.location)
-        .with_context(|| format!("opening {:?}", settings.location))?;
-    let owner = owner(&store, a.organization)?;
-    let default_tlp: Tlp = match a.default_tlp {
-        Some(t) => t.parse().context("--default-tlp")?,
-        None => Tlp::Amber,
-    };
+    if let Some(t) = &a.default_tlp {
+        t.parse::<hinomi_stix::Tlp>().context("--default-tlp")?;
+    }
     let files = json_files(&a.paths);
     if files.is_empty() {
         bail!("no .json files under the given paths");
     }
-    let (mut added, mut duplicates, mut skipped, mut findings) = (0usize, 0usize, 0usize, 0usize);
+    // The same service as `POST /api/v1/advisories`, as the coordinator (or the member
+    // organization named).
+    let (state, who) = console(
+        &settings,
+        Some(a.default_tlp.unwrap_or_else(|| "amber".into())),
+        a.organization.as_deref(),
+    )?;
+    let (mut added, mut duplicates, mut skipped, mut findings) = (0usize, 0usize, 0usize, 0u64);
     let started = std::time::Instant::now();
     for (i, f) in files.iter().enumerate() {
         let doc: Result<Value, String> = std::fs::read(f)
             .map_err(|e| e.to_string())
             .and_then(|b| serde_json::from_slice(&b).map_err(|e| format!("not JSON: {e}")));
-        let result = doc.and_then(|d| match advisory_from_csaf(&d, default_tlp) {
-            Ok(adv) => Ok(adv),
-            Err(AdvisoryError::Invalid(findings)) => Err(format!(
-                "not valid CSAF 2.0: {} finding(s), first: {}",
-                findings.len(),
-                findings[0]
-            )),
-            Err(AdvisoryError::Unusable(m)) => Err(m),
-        });
-        match result {
+        let outcome = match doc {
+            Err(m) => Err(m),
+            Ok(d) => match advisories::submit(&state, &who, d) {
+                Ok(Submitted::Invalid(f)) => Err(format!(
+                    "not valid CSAF 2.0: {} finding(s), first: {}",
+                    f.len(),
+                    f[0]
+                )),
+                Ok(Submitted::Stored { added, summary }) => Ok((added, summary)),
+                Err(e) if matches!(e.kind, Kind::Unprocessable | Kind::Conflict) => Err(e.message),
+                Err(e) => return Err(anyhow::anyhow!("{}: {e}", f.display())),
+            },
+        };
+        match outcome {
             Err(m) => {
                 skipped += 1;
                 eprintln!("{}: skipped: {m}", f.display());
             }
-            Ok(adv) => match store.add_advisory(&owner, &adv)? {
-                AdvisoryOutcome::Added => {
-                    added += 1;
-                    findings += hinomi_hub::service::inventory::rematch_advisory(
-                        &store,
-                        &adv.publisher,
-                        &adv.tracking_id,
-                    )?
-                    .len();
-                }
-                AdvisoryOutcome::Duplicate => duplicates += 1,
-                AdvisoryOutcome::Refused(m) => {
-                    skipped += 1;
-                    eprintln!("{}: skipped: {m}", f.display());
-                }
-            },
+            Ok((true, summary)) => {
+                added += 1;
+                findings += summary["new_findings"].as_u64().unwrap_or(0);
+            }
+            Ok((false, _)) => duplicates += 1,
         }
         if (i + 1) % 100 == 0 {
             eprintln!(
@@ -142,17 +126,13 @@ fn import_csaf(a: CsafImportArgs) -> Result<ExitCode> {
 
 fn import_kev(a: KevImportArgs) -> Result<ExitCode> {
     let settings = Settings::load(&a.store)?;
-    let store = Store::open(&settings.location)
-        .with_context(|| format!("opening {:?}", settings.location))?;
-    let actor = owner(&store, None)?;
     let text = std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
     let doc: Value =
         serde_json::from_slice(&text).with_context(|| format!("{}: not JSON", a.file.display()))?;
-    let entries = kev_from_json(&doc).map_err(|m| anyhow::anyhow!("{}: {m}", a.file.display()))?;
-    let r = store.import_kev(&entries, &actor)?;
-    println!(
-        "{}",
-        json!({"entries": entries.len(), "added": r.added, "updated": r.updated, "unchanged": r.unchanged, "catalog_version": doc.get("catalogVersion")})
-    );
+    let (state, admin) = console(&settings, None, None)?;
+    let mut r = advisories::import_kev(&state, &admin, &doc)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", a.file.display()))?;
+    r["catalog_version"] = doc.get("catalogVersion").cloned().unwrap_or(Value::Null);
+    println!("{r}");
     Ok(ExitCode::SUCCESS)
 }

@@ -213,35 +213,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
         .listen
         .or(settings.file.listen.clone())
         .unwrap_or_else(|| "127.0.0.1:8640".to_string());
-    let default_tlp = match args.default_tlp.or(settings.file.default_tlp.clone()) {
-        Some(t) => t.parse().with_context(|| "--default-tlp".to_string())?,
-        None => hinomi_stix::Tlp::Amber,
-    };
-    let mut config = HubConfig {
-        default_tlp,
-        ..HubConfig::default()
-    };
-    if let Some(t) = &settings.file.title {
-        config.title = t.clone();
-    }
-    config.provider_dir = settings
-        .file
-        .csaf_provider_dir
-        .clone()
-        .or_else(|| csaf_cmd::default_provider_dir(&settings));
-    if let Some(r) = settings.file.write_rate_per_minute {
-        config.write_rate_per_minute = r;
-    }
-    if let Some(m) = settings.file.max_content_length {
-        if m < 1024 {
-            bail!("max_content_length: {m} bytes is too small (at least 1024)");
-        }
-        config.max_content_length = m;
-    }
-
-    config.notify = notify_config(&settings, &listen)?;
-    config.federation = federation_config(&settings)?;
-
+    let config = hub_config(&settings, &listen, args.default_tlp)?;
     let tls = match (
         args.tls_cert.or(settings.file.tls_cert.clone()),
         args.tls_key.or(settings.file.tls_key.clone()),
@@ -311,6 +283,63 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
     drop(keep);
     eprintln!("hinomi stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The hub's configuration from the settings (and a `--default-tlp` given on the
+/// command line); `listen` is where acknowledgement links point by default.
+fn hub_config(settings: &Settings, listen: &str, default_tlp: Option<String>) -> Result<HubConfig> {
+    let default_tlp = match default_tlp.or(settings.file.default_tlp.clone()) {
+        Some(t) => t.parse().with_context(|| "--default-tlp".to_string())?,
+        None => hinomi_stix::Tlp::Amber,
+    };
+    let mut config = HubConfig {
+        default_tlp,
+        ..HubConfig::default()
+    };
+    if let Some(t) = &settings.file.title {
+        config.title = t.clone();
+    }
+    config.provider_dir = settings
+        .file
+        .csaf_provider_dir
+        .clone()
+        .or_else(|| csaf_cmd::default_provider_dir(settings));
+    if let Some(r) = settings.file.write_rate_per_minute {
+        config.write_rate_per_minute = r;
+    }
+    if let Some(m) = settings.file.max_content_length {
+        if m < 1024 {
+            bail!("max_content_length: {m} bytes is too small (at least 1024)");
+        }
+        config.max_content_length = m;
+    }
+    config.notify = notify_config(settings, listen)?;
+    config.federation = federation_config(settings)?;
+    Ok(config)
+}
+
+/// The hub's services for a console command (`import`, `federation`), without its
+/// workers or a listener, and the operator as the caller: the coordinator, or the
+/// member organization `org` it acts for. What the command writes (outbox entries,
+/// targeted warnings) a running hub's workers pick up.
+pub(crate) fn console(
+    settings: &Settings,
+    default_tlp: Option<String>,
+    org: Option<&str>,
+) -> Result<(hinomi_hub::Shared, hinomi_hub::service::Viewer)> {
+    let listen = settings
+        .file
+        .listen
+        .clone()
+        .unwrap_or_else(|| "127.0.0.1:8640".to_string());
+    let config = hub_config(settings, &listen, default_tlp)?;
+    let store = Arc::new(open_store(&settings.location)?);
+    let who = hinomi_hub::service::Viewer::console(&store, org).map_err(|e| match org {
+        Some(id) => anyhow::anyhow!("--organization {id}: {e}"),
+        None => anyhow::anyhow!("{e}"),
+    })?;
+    let state = AppState::new(store, config).context("loading the indicator index")?;
+    Ok((state, who))
 }
 
 /// The hub's secret key: `HINOMI_SECRET_KEY`, else `secret_key_file`, else
