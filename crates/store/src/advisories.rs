@@ -173,9 +173,9 @@ impl Store {
         owner_org: &str,
         a: &NewAdvisory,
     ) -> Result<AdvisoryOutcome, StoreError> {
-        let added = self.reserve_added(1);
         self.pool.with(|c| {
             c.write_tx(|c| {
+                let added = c.claim_added(1)?;
                 let existing = c.query(
                     "SELECT version, owner_org, json, current_release FROM advisories WHERE publisher = ? AND tracking_id = ?",
                     &[(&a.publisher).into(), (&a.tracking_id).into()],

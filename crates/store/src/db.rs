@@ -230,6 +230,26 @@ impl Conn {
         }
     }
 
+    /// Claims `n` consecutive `date_added` values (microseconds, never below the wall
+    /// clock, always above every earlier claim) inside a write transaction; returns the
+    /// first. Call it before the transaction touches any other row: on PostgreSQL the
+    /// clock row stays locked until commit, which makes `date_added` follow commit
+    /// order (and taking it first keeps lock order the same in every transaction).
+    /// SQLite's single writer gives the same order by itself.
+    pub fn claim_added(&mut self, n: i64) -> Result<i64, StoreError> {
+        let n = n.max(1);
+        let now = hinomi_stix::Timestamp::now().micros();
+        let sql = match self.dialect() {
+            Dialect::Sqlite => "UPDATE added_clock SET last = MAX(last + 1, ?) + ? - 1 WHERE id = 1 RETURNING last",
+            Dialect::Postgres => "UPDATE added_clock SET last = GREATEST(last + 1, ?) + ? - 1 WHERE id = 1 RETURNING last",
+        };
+        let last = self
+            .query_one(sql, &[now.into(), n.into()])?
+            .ok_or_else(|| StoreError::Invalid("the added_clock row is missing".into()))?[0]
+            .int();
+        Ok(last - n + 1)
+    }
+
     fn is_broken(&self) -> bool {
         match self {
             Conn::Sqlite(_) => false,

@@ -329,14 +329,13 @@ impl Store {
         added_after: &str,
     ) -> Result<(), StoreError> {
         self.pool.with(|c| {
-            c.write_tx(|c| {
-                c.execute("DELETE FROM peer_checkpoints WHERE peer_id = ? AND remote_collection = ?", &[peer_id.into(), remote.into()])?;
-                c.execute(
-                    "INSERT INTO peer_checkpoints (peer_id, remote_collection, added_after, updated) VALUES (?, ?, ?, ?)",
-                    &[peer_id.into(), remote.into(), added_after.into(), Timestamp::now().micros().into()],
-                )?;
-                Ok(())
-            })
+            // One statement: two workers writing the same row never collide.
+            c.execute(
+                "INSERT INTO peer_checkpoints (peer_id, remote_collection, added_after, updated) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT (peer_id, remote_collection) DO UPDATE SET added_after = excluded.added_after, updated = excluded.updated",
+                &[peer_id.into(), remote.into(), added_after.into(), Timestamp::now().micros().into()],
+            )?;
+            Ok(())
         })
     }
 
@@ -366,14 +365,12 @@ impl Store {
         pk: i64,
     ) -> Result<(), StoreError> {
         self.pool.with(|c| {
-            c.write_tx(|c| {
-                c.execute("DELETE FROM peer_push_cursors WHERE peer_id = ? AND collection_id = ?", &[peer_id.into(), collection_id.into()])?;
-                c.execute(
-                    "INSERT INTO peer_push_cursors (peer_id, collection_id, added, pk) VALUES (?, ?, ?, ?)",
-                    &[peer_id.into(), collection_id.into(), added.into(), pk.into()],
-                )?;
-                Ok(())
-            })
+            c.execute(
+                "INSERT INTO peer_push_cursors (peer_id, collection_id, added, pk) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT (peer_id, collection_id) DO UPDATE SET added = excluded.added, pk = excluded.pk",
+                &[peer_id.into(), collection_id.into(), added.into(), pk.into()],
+            )?;
+            Ok(())
         })
     }
 
@@ -422,8 +419,19 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.pool.with(|c| {
             c.write_tx(|c| {
+                // The pull and the push worker both write this row: make sure it exists,
+                // then read it locked (PostgreSQL; SQLite's writer is alone anyway), so
+                // neither loses the other's update.
+                c.execute(
+                    "INSERT INTO peer_status (peer_id, counts) VALUES (?, '{}') ON CONFLICT (peer_id) DO NOTHING",
+                    &[peer_id.into()],
+                )?;
+                let lock = match c.dialect() {
+                    crate::Dialect::Postgres => " FOR UPDATE",
+                    crate::Dialect::Sqlite => "",
+                };
                 let cur = c.query_one(
-                    "SELECT last_pull, last_push, last_error, last_error_at, counts FROM peer_status WHERE peer_id = ?",
+                    &format!("SELECT last_pull, last_push, last_error, last_error_at, counts FROM peer_status WHERE peer_id = ?{lock}"),
                     &[peer_id.into()],
                 )?;
                 let (mut pull, mut push, mut err, mut err_at, mut counts) = match cur {
@@ -447,10 +455,9 @@ impl Store {
                         err_at = Some(now);
                     }
                 }
-                c.execute("DELETE FROM peer_status WHERE peer_id = ?", &[peer_id.into()])?;
                 c.execute(
-                    "INSERT INTO peer_status (peer_id, last_pull, last_push, last_error, last_error_at, counts) VALUES (?, ?, ?, ?, ?, ?)",
-                    &[peer_id.into(), pull.into(), push.into(), err.into(), err_at.into(), counts.to_string().into()],
+                    "UPDATE peer_status SET last_pull = ?, last_push = ?, last_error = ?, last_error_at = ?, counts = ? WHERE peer_id = ?",
+                    &[pull.into(), push.into(), err.into(), err_at.into(), counts.to_string().into(), peer_id.into()],
                 )?;
                 Ok(())
             })

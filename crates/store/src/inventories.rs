@@ -124,9 +124,9 @@ impl Store {
         }
         self.pool.with(|c| {
             c.write_tx(|c| {
-                c.execute("DELETE FROM inventories WHERE org_id = ? AND asset = ?", &[org_id.into(), asset.into()])?;
                 c.execute(
-                    "INSERT INTO inventories (org_id, asset, format, components, updated, json) VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO inventories (org_id, asset, format, components, updated, json) VALUES (?, ?, ?, ?, ?, ?) \
+                     ON CONFLICT (org_id, asset) DO UPDATE SET format = excluded.format, components = excluded.components, updated = excluded.updated, json = excluded.json",
                     &[org_id.into(), asset.into(), format.into(), components.into(), Timestamp::now().micros().into(), json.into()],
                 )?;
                 append_audit(c, Some(org_id), "inventory.put", Some(asset), &json!({"format": format, "components": components}))

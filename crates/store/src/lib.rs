@@ -35,7 +35,7 @@ pub use objects::*;
 pub use warnings::*;
 
 /// The schema version this binary knows. Migrations bring older stores up to it.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 const SQLITE_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0001_init.sql"),
@@ -43,6 +43,7 @@ const SQLITE_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0003_inventories.sql"),
     include_str!("../migrations/sqlite/0004_warnings.sql"),
     include_str!("../migrations/sqlite/0005_federation.sql"),
+    include_str!("../migrations/sqlite/0006_added_clock.sql"),
 ];
 const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0001_init.sql"),
@@ -50,6 +51,7 @@ const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0003_inventories.sql"),
     include_str!("../migrations/postgres/0004_warnings.sql"),
     include_str!("../migrations/postgres/0005_federation.sql"),
+    include_str!("../migrations/postgres/0006_added_clock.sql"),
 ];
 
 /// Ids of the collections every hub starts with.
@@ -67,7 +69,7 @@ pub const TOMBSTONES_COLLECTION: &str = "e5b7d3a1-9c4f-4b2e-8a6d-3f1c0e9b7d52";
 pub enum StoreError {
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("postgres: {0}")]
+    #[error("postgres: {}", pg_message(.0))]
     Postgres(#[from] postgres::Error),
     #[error("the database has schema version {found}, newer than this binary knows ({known}); upgrade hinomi")]
     SchemaTooNew { found: i64, known: i64 },
@@ -79,6 +81,30 @@ pub enum StoreError {
     Invalid(String),
     #[error("cannot open {path}: {message}")]
     Open { path: String, message: String },
+}
+
+/// A PostgreSQL error as an operator needs it: the server's message, SQLSTATE and
+/// detail (the driver's own text for a database error is only "db error").
+fn pg_message(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => {
+            let mut m = format!("{} (SQLSTATE {})", db.message(), db.code().code());
+            if let Some(d) = db.detail() {
+                m.push_str(&format!("; detail: {d}"));
+            }
+            if let Some(c) = db.constraint() {
+                m.push_str(&format!("; constraint: {c}"));
+            }
+            m
+        }
+        None => {
+            use std::error::Error as _;
+            match e.source() {
+                Some(s) => format!("{e}: {s}"),
+                None => e.to_string(),
+            }
+        }
+    }
 }
 
 /// Where a store lives.
@@ -133,7 +159,6 @@ pub struct Store {
     pool: Pool,
     dialect: Dialect,
     location: Location,
-    last_added: AtomicI64,
     /// PostgreSQL: rows added since the last ANALYZE, and the row count then.
     since_analyze: AtomicI64,
     rows_at_analyze: AtomicI64,
@@ -166,17 +191,10 @@ impl Store {
             pool,
             dialect,
             location: location.clone(),
-            last_added: AtomicI64::new(0),
             since_analyze: AtomicI64::new(0),
             rows_at_analyze: AtomicI64::new(0),
         };
         store.migrate()?;
-        let max = store.pool.with(|c| {
-            Ok(c.query_one("SELECT MAX(date_added) FROM objects", &[])?
-                .and_then(|r| r[0].opt_int())
-                .unwrap_or(0))
-        })?;
-        store.last_added.store(max, Ordering::SeqCst);
         Ok(store)
     }
 
@@ -248,24 +266,6 @@ impl Store {
                 .and_then(|r| r[0].opt_int())
                 .unwrap_or(0))
         })
-    }
-
-    /// A strictly increasing `date_added` for `n` new rows: returns the first.
-    fn reserve_added(&self, n: i64) -> i64 {
-        let now = Timestamp::now().micros();
-        let mut cur = self.last_added.load(Ordering::SeqCst);
-        loop {
-            let first = now.max(cur + 1);
-            match self.last_added.compare_exchange(
-                cur,
-                first + n - 1,
-                Ordering::SeqCst,
-                Ordering::SeqCst,
-            ) {
-                Ok(_) => return first,
-                Err(actual) => cur = actual,
-            }
-        }
     }
 
     /// PostgreSQL: refreshes planner statistics once the objects table has grown by a

@@ -241,7 +241,6 @@ fn org_from_row(r: &Row) -> Organization {
 
 fn insert_org(
     c: &mut Conn,
-    store: &Store,
     new: &NewOrganization,
     actor: Option<&str>,
 ) -> Result<Organization, StoreError> {
@@ -280,7 +279,7 @@ fn insert_org(
     let identity = identity_json(&org.identity_id, &org.name, "organization", org.created);
     let checked = hinomi_stix::check_object(identity)
         .map_err(|e| StoreError::Invalid(format!("identity object: {e}")))?;
-    let first = store.reserve_added(1);
+    let first = c.claim_added(1)?;
     insert_objects(
         c,
         SHARED_COLLECTION,
@@ -335,7 +334,6 @@ impl Store {
             c.write_tx(|c| {
                 let org = insert_org(
                     c,
-                    self,
                     &NewOrganization {
                         name: name.to_string(),
                         kind: OrgKind::Coordinator,
@@ -348,7 +346,7 @@ impl Store {
                 let ext = hinomi_stix::hub_extension_definition(&org.identity_id);
                 let checked = hinomi_stix::check_object(ext)
                     .map_err(|e| StoreError::Invalid(format!("extension-definition: {e}")))?;
-                let first = self.reserve_added(1);
+                let first = c.claim_added(1)?;
                 insert_objects(
                     c,
                     PUBLIC_COLLECTION,
@@ -393,7 +391,7 @@ impl Store {
         actor: &str,
     ) -> Result<Organization, StoreError> {
         self.pool
-            .with(|c| c.write_tx(|c| insert_org(c, self, new, Some(actor))))
+            .with(|c| c.write_tx(|c| insert_org(c, new, Some(actor))))
     }
 
     pub fn organizations(&self) -> Result<Vec<Organization>, StoreError> {

@@ -418,9 +418,9 @@ impl Store {
         if objects.is_empty() {
             return Ok(vec![]);
         }
-        let first = self.reserve_added(objects.len() as i64);
         let outcomes = self.pool.with(|c| {
             c.write_tx(|c| {
+                let first = c.claim_added(objects.len() as i64)?;
                 let ids: Vec<String> = objects.iter().map(|o| o.checked.id.clone()).collect();
                 let outcomes = insert_objects(c, collection_id, owner_org, objects, first)?;
                 let added = outcomes.iter().filter(|o| **o == Outcome::Added).count();
@@ -537,6 +537,8 @@ impl Store {
     ) -> Result<usize, StoreError> {
         self.pool.with(|c| {
             c.write_tx(|c| {
+                // Taken first (lock order); used if a tombstone is written.
+                let tombstone_added = c.claim_added(1)?;
                 let mut params: Vec<Val> = vec![collection_id.into(), stix_id.into()];
                 let mut cond = String::from("o.collection_id = ? AND o.stix_id = ?");
                 if let Some(o) = owner_org {
@@ -576,8 +578,7 @@ impl Store {
                         if collection_id != crate::TOMBSTONES_COLLECTION {
                             let tlp = Tlp::from_i64(l[1].int()).unwrap_or(Tlp::Red);
                             if let Some(t) = tombstone(&l[2].text(), tlp) {
-                                let first = self.reserve_added(1);
-                                insert_objects(c, crate::TOMBSTONES_COLLECTION, &l[0].text(), vec![t], first)?;
+                                insert_objects(c, crate::TOMBSTONES_COLLECTION, &l[0].text(), vec![t], tombstone_added)?;
                             }
                         }
                     }

@@ -478,9 +478,9 @@ impl Store {
     pub fn save_org_settings(&self, s: &OrgSettings, actor: &str) -> Result<(), StoreError> {
         self.pool.with(|c| {
             c.write_tx(|c| {
-                c.execute("DELETE FROM org_settings WHERE org_id = ?", &[s.org_id.as_str().into()])?;
                 c.execute(
-                    "INSERT INTO org_settings (org_id, language, min_severity, sectors, report_types, updated) VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO org_settings (org_id, language, min_severity, sectors, report_types, updated) VALUES (?, ?, ?, ?, ?, ?) \
+                     ON CONFLICT (org_id) DO UPDATE SET language = excluded.language, min_severity = excluded.min_severity, sectors = excluded.sectors, report_types = excluded.report_types, updated = excluded.updated",
                     &[
                         s.org_id.as_str().into(),
                         s.language.as_str().into(),
@@ -722,10 +722,10 @@ impl Store {
     /// transaction. Fails with `Invalid` when another publication of the same warning
     /// got there first.
     pub fn apply_publication(&self, p: Publication) -> Result<(), StoreError> {
-        let first_added = self.reserve_added(p.objects.len().max(1) as i64);
         let added = p.objects.len();
         self.pool.with(|c| {
             c.write_tx(|c| {
+                let first_added = c.claim_added(p.objects.len() as i64)?;
                 let w = &p.warning;
                 let mut params = warning_params(w);
                 let id = params.remove(0);

@@ -2,6 +2,7 @@
 //! PostgreSQL when `HINOMI_TEST_DATABASE_URL` is set (each run in a fresh schema).
 
 mod access_property;
+mod commit_order;
 mod story;
 
 use std::sync::Arc;
