@@ -431,6 +431,10 @@ fn t_6_1_3(doc: &Value, out: &mut Out) {
             e.extend(str_of(r, "relates_to_product_reference"));
         }
     }
+    // One strongly-connected-component pass over the whole graph (linear): an id is
+    // defined in terms of itself when its component has more than one member or it
+    // refers to itself.
+    let circular = on_cycles(&edges);
     for (i, r) in rels.iter().enumerate() {
         let Some(id) = r
             .ptr("/full_product_name/product_id")
@@ -438,26 +442,80 @@ fn t_6_1_3(doc: &Value, out: &mut Out) {
         else {
             continue;
         };
-        // Is `id` reachable from its own references?
-        let mut stack: Vec<&str> = edges.get(id).cloned().unwrap_or_default();
-        let mut seen = HashSet::new();
-        let mut circular = false;
-        while let Some(n) = stack.pop() {
-            if n == id {
-                circular = true;
-                break;
-            }
-            if seen.insert(n) {
-                stack.extend(edges.get(n).into_iter().flatten().copied());
-            }
-        }
-        if circular {
+        if circular.contains(id) {
             out.push(
                 format!("/product_tree/relationships/{i}/full_product_name/product_id"),
                 format!("product id {id} is defined in terms of itself"),
             );
         }
     }
+}
+
+/// The nodes of `edges` that lie on a cycle: Tarjan's algorithm, iterative (a chain of
+/// any length cannot overflow the stack), O(nodes + edges).
+fn on_cycles<'a>(edges: &HashMap<&'a str, Vec<&'a str>>) -> HashSet<&'a str> {
+    let mut index: HashMap<&str, (usize, usize)> = HashMap::new(); // node -> (index, lowlink)
+    let mut on_stack: HashSet<&str> = HashSet::new();
+    let mut stack: Vec<&str> = Vec::new();
+    let mut out = HashSet::new();
+    let mut next = 0usize;
+    let none: Vec<&str> = Vec::new();
+    for &root in edges.keys() {
+        if index.contains_key(root) {
+            continue;
+        }
+        // (node, position in its edge list)
+        let mut work: Vec<(&str, usize)> = vec![(root, 0)];
+        index.insert(root, (next, next));
+        next += 1;
+        stack.push(root);
+        on_stack.insert(root);
+        while let Some(&mut (v, ref mut pos)) = work.last_mut() {
+            let succ = edges.get(v).unwrap_or(&none);
+            if *pos < succ.len() {
+                let w = succ[*pos];
+                *pos += 1;
+                if w == v {
+                    out.insert(v);
+                }
+                match index.get(w).copied() {
+                    None => {
+                        index.insert(w, (next, next));
+                        next += 1;
+                        stack.push(w);
+                        on_stack.insert(w);
+                        work.push((w, 0));
+                    }
+                    Some((wi, _)) if on_stack.contains(w) => {
+                        let e = index.get_mut(v).unwrap();
+                        e.1 = e.1.min(wi);
+                    }
+                    Some(_) => {}
+                }
+                continue;
+            }
+            work.pop();
+            let (vi, vl) = index[v];
+            if let Some(&(parent, _)) = work.last() {
+                let p = index.get_mut(parent).unwrap();
+                p.1 = p.1.min(vl);
+            }
+            if vl == vi {
+                let mut members = Vec::new();
+                while let Some(w) = stack.pop() {
+                    on_stack.remove(w);
+                    members.push(w);
+                    if w == v {
+                        break;
+                    }
+                }
+                if members.len() > 1 {
+                    out.extend(members);
+                }
+            }
+        }
+    }
+    out
 }
 
 fn group_references(doc: &Value) -> Vec<(&str, String)> {
@@ -1284,5 +1342,46 @@ fn t_6_1_33(doc: &Value, out: &mut Out) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn graph<'a>(pairs: &[(&'a str, &'a str)]) -> HashMap<&'a str, Vec<&'a str>> {
+        let mut g: HashMap<&str, Vec<&str>> = HashMap::new();
+        for (a, b) in pairs {
+            g.entry(a).or_default().push(b);
+        }
+        g
+    }
+
+    #[test]
+    fn cycles_are_found_once_for_the_whole_graph() {
+        let g = graph(&[
+            ("a", "b"),
+            ("b", "c"),
+            ("c", "a"),
+            ("c", "d"),
+            ("e", "e"),
+            ("f", "a"),
+        ]);
+        let mut got: Vec<&str> = on_cycles(&g).into_iter().collect();
+        got.sort();
+        assert_eq!(got, ["a", "b", "c", "e"]);
+        assert!(on_cycles(&graph(&[("a", "b"), ("b", "c")])).is_empty());
+    }
+
+    #[test]
+    fn a_long_chain_closes_into_one_cycle_without_recursion() {
+        let names: Vec<String> = (0..200_000).map(|i| format!("p{i}")).collect();
+        let mut pairs: Vec<(&str, &str)> = names
+            .windows(2)
+            .map(|w| (w[0].as_str(), w[1].as_str()))
+            .collect();
+        assert!(on_cycles(&graph(&pairs)).is_empty());
+        pairs.push((names.last().unwrap(), &names[0]));
+        assert_eq!(on_cycles(&graph(&pairs)).len(), names.len());
     }
 }

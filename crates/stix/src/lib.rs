@@ -9,7 +9,7 @@ mod tlp;
 
 pub use object::{
     check_identifier, check_object, CheckedObject, ObjectKind, ValidationError, HUB_EXTENSION_ID,
-    SCO_TYPES,
+    MAX_AUDIENCE, SCO_TYPES,
 };
 pub use timestamp::{Timestamp, TimestampError};
 pub use tlp::{Tlp, UnknownTlp, TLP2_EXTENSION_ID};

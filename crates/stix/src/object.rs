@@ -5,6 +5,9 @@ use serde_json::{Map, Value};
 use crate::{Timestamp, Tlp};
 
 /// The id of the hub's own property extension ("hinomi handling": audience, exercise).
+/// The most entries an object's audience may name (a community names many at once).
+pub const MAX_AUDIENCE: usize = 1000;
+
 pub const HUB_EXTENSION_ID: &str = "extension-definition--d345ed58-77c0-40d2-8814-c85154c426bd";
 
 /// STIX Cyber-observable Object types of STIX 2.1.
@@ -346,12 +349,22 @@ pub fn check_object(value: Value) -> Result<CheckedObject, ValidationError> {
         match ext.get("audience") {
             None => {}
             Some(Value::Array(items)) => {
+                if items.len() > MAX_AUDIENCE {
+                    return err(
+                        format!("{base}.audience"),
+                        format!(
+                            "{} entries; at most {MAX_AUDIENCE} (name communities instead of every organization)",
+                            items.len()
+                        ),
+                    );
+                }
+                let mut seen = std::collections::HashSet::with_capacity(items.len());
                 for (i, a) in items.iter().enumerate() {
                     let p = format!("{base}.audience[{i}]");
                     check_ref(&p, a, Some("identity"))?;
-                    let s = a.as_str().unwrap_or_default().to_string();
-                    if !audience.contains(&s) {
-                        audience.push(s);
+                    let s = a.as_str().unwrap_or_default();
+                    if seen.insert(s) {
+                        audience.push(s.to_string());
                     }
                 }
             }

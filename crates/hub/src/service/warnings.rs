@@ -178,11 +178,26 @@ fn document_from_input(
             "audience: name at least one of all, sectors, organizations, communities",
         ));
     }
+    for (field, list) in [
+        ("organizations", &a.organizations),
+        ("sectors", &a.sectors),
+        ("communities", &a.communities),
+    ] {
+        if list.len() > hinomi_stix::MAX_AUDIENCE {
+            return Err(bad(format!(
+                "audience.{field}: {} entries; at most {}",
+                list.len(),
+                hinomi_stix::MAX_AUDIENCE
+            )));
+        }
+    }
+    let members: HashSet<&str> = orgs
+        .iter()
+        .filter(|x| x.kind.is_member())
+        .flat_map(|x| [x.id.as_str(), x.identity_id.as_str()])
+        .collect();
     for (i, o) in a.organizations.iter().enumerate() {
-        if !orgs
-            .iter()
-            .any(|x| (&x.id == o || &x.identity_id == o) && x.kind.is_member())
-        {
+        if !members.contains(o.as_str()) {
             return Err(bad(format!(
                 "audience.organizations[{i}]: no member organization '{o}'"
             )));
