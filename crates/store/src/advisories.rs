@@ -420,22 +420,36 @@ impl Store {
 
     /// Which of `cves` are known exploited.
     pub fn known_exploited(&self, cves: &[String]) -> Result<Vec<String>, StoreError> {
-        if cves.is_empty() {
+        // De-duplicated, and asked in chunks: one IN list per CVE of every finding would
+        // pass SQLite's 32,766 and PostgreSQL's 65,535 parameters.
+        let mut unique: Vec<&String> = cves.iter().collect();
+        unique.sort();
+        unique.dedup();
+        if unique.is_empty() {
             return Ok(vec![]);
         }
         self.pool.with(|c| {
-            let marks = vec!["?"; cves.len()].join(", ");
-            let params: Vec<Val> = cves.iter().map(Val::from).collect();
-            Ok(c.query(
-                &format!("SELECT cve FROM kev WHERE cve IN ({marks}) ORDER BY cve"),
-                &params,
-            )?
-            .iter()
-            .map(|r| r[0].text())
-            .collect())
+            let mut out = Vec::new();
+            for chunk in unique.chunks(KEV_CHUNK) {
+                let marks = vec!["?"; chunk.len()].join(", ");
+                let params: Vec<Val> = chunk.iter().map(|s| Val::from(*s)).collect();
+                out.extend(
+                    c.query(
+                        &format!("SELECT cve FROM kev WHERE cve IN ({marks})"),
+                        &params,
+                    )?
+                    .iter()
+                    .map(|r| r[0].text()),
+                );
+            }
+            out.sort();
+            Ok(out)
         })
     }
 }
+
+/// CVEs asked per query by [`Store::known_exploited`].
+const KEV_CHUNK: usize = 500;
 
 /// A current TLP:CLEAR advisory revision of an organization, for publication.
 #[derive(Debug, Clone)]

@@ -83,6 +83,34 @@ pub enum StoreError {
     Open { path: String, message: String },
 }
 
+/// Creates the SQLite file's directory (0700) and the empty database file (0600) when
+/// they do not exist yet: the store holds members' data, token hashes and sealed
+/// credentials. SQLite gives its -wal and -shm files the database file's mode.
+/// Existing directories and files keep the mode their operator gave them.
+fn create_private(db: &Path) -> std::io::Result<()> {
+    if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.exists() {
+            let mut b = std::fs::DirBuilder::new();
+            b.recursive(true);
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+            b.create(dir)?;
+        }
+    }
+    if !db.exists() {
+        let mut o = std::fs::OpenOptions::new();
+        o.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+        match o.open(db) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// A PostgreSQL error as an operator needs it: the server's message, SQLSTATE and
 /// detail (the driver's own text for a database error is only "db error").
 fn pg_message(e: &postgres::Error) -> String {
@@ -169,12 +197,10 @@ impl Store {
     pub fn open(location: &Location) -> Result<Store, StoreError> {
         let (pool, dialect) = match location {
             Location::Sqlite(path) => {
-                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
-                        path: dir.display().to_string(),
-                        message: e.to_string(),
-                    })?;
-                }
+                create_private(path).map_err(|e| StoreError::Open {
+                    path: path.display().to_string(),
+                    message: e.to_string(),
+                })?;
                 let path = path.clone();
                 let p = Pool::new(Box::new(move || db::open_sqlite(&path)));
                 (p, Dialect::Sqlite)

@@ -10,7 +10,7 @@ use crate::Shared;
 
 /// Extracts the token of a request, if any. A malformed header is an error, not
 /// anonymity.
-fn token_of(headers: &HeaderMap) -> ApiResult<Option<String>> {
+pub(crate) fn token_of(headers: &HeaderMap) -> ApiResult<Option<String>> {
     let Some(v) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };

@@ -1,12 +1,15 @@
-//! Per-credential limits on writes: a token bucket keyed by the SHA-256 of the
-//! `Authorization` header, so the limiter holds no secret and also slows guessing.
+//! Per-credential limits on writes: a token bucket keyed by the SHA-256 of the token
+//! the request carries (however it is sent: Bearer, or Basic with any user name), so
+//! the limiter holds no secret and also slows guessing. Buckets that have refilled are
+//! dropped (a full bucket is the same as none), so the map holds only the credentials
+//! of the last refill period.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
 
 use axum::extract::{Request, State};
-use axum::http::{header, Method};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
@@ -31,7 +34,8 @@ impl Limiter {
         let cap = f64::from(per_minute);
         let mut map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() > 10_000 {
-            map.retain(|_, b| now.duration_since(b.last).as_secs() < 600);
+            let refill = 60.0 / cap.max(1.0);
+            map.retain(|_, b| b.tokens + now.duration_since(b.last).as_secs_f64() / refill < cap);
         }
         let b = map.entry(key).or_insert(Bucket {
             tokens: cap,
@@ -55,12 +59,12 @@ pub async fn limit_writes(State(s): State<Shared>, req: Request, next: Next) -> 
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
     );
     if per_minute > 0 && write {
-        let cred = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .map(|v| v.as_bytes().to_vec())
+        // A malformed header shares the anonymous bucket; authentication refuses it.
+        let cred = super::auth::token_of(req.headers())
+            .ok()
+            .flatten()
             .unwrap_or_default();
-        let key: [u8; 32] = Sha256::digest(&cred).into();
+        let key: [u8; 32] = Sha256::digest(cred.as_bytes()).into();
         if !s.limiter.allow(key, per_minute) {
             let e = ApiError::new(
                 Code::TooManyRequests,

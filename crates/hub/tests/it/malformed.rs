@@ -211,6 +211,26 @@ fn writes_are_rate_limited_per_credential() {
     let r = hub.taxii_post(&objects, &a, &env);
     assert_taxii_error(&r, 429, "writes per minute");
     assert!(r.header("Retry-After").is_some());
+    // The same token sent another way (Basic with any user name, extra spaces) is the
+    // same credential: no fresh budget.
+    let basic = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        format!("anyone:{a}"),
+    );
+    for auth in [format!("Basic {basic}"), format!("Bearer   {a}")] {
+        let r = hub.call(
+            "POST",
+            &objects,
+            None,
+            &[
+                ("Authorization", &auth),
+                ("Accept", TAXII),
+                ("Content-Type", TAXII),
+            ],
+            Some(&env.to_string()),
+        );
+        assert_eq!(r.status, 429, "{auth}: {}", r.body);
+    }
     // Another credential has its own budget; reads are not limited.
     assert_eq!(hub.taxii_post(&objects, &b, &env).status, 202);
     assert_eq!(hub.taxii_get(&objects, Some(&a)).status, 200);

@@ -626,6 +626,15 @@ fn advisory_revisions_search_and_kev_on_every_backend() {
             .unwrap()
             .0;
         assert_eq!(s[0].known_exploited, vec!["CVE-2026-0001"]);
+        // Past both databases' parameter limits, duplicates and all.
+        let many: Vec<String> = (0..70_000)
+            .map(|i| format!("CVE-2026-{:04}", i % 40_000))
+            .collect();
+        assert_eq!(
+            store.known_exploited(&many).unwrap(),
+            vec!["CVE-2026-0001", "CVE-2026-0002"],
+            "{name}"
+        );
     }
 }
 
@@ -714,5 +723,26 @@ fn inventories_and_findings_are_not_re_raised_on_every_backend() {
         assert!(store.delete_inventory(&b.id, "plc-7").unwrap());
         assert!(store.findings(Some(&b.id)).unwrap().is_empty());
         assert!(!store.delete_inventory(&b.id, "plc-7").unwrap());
+    }
+}
+
+/// A new SQLite store is private to its user: directory 0700, database (and its WAL)
+/// 0600.
+#[cfg(unix)]
+#[test]
+fn new_sqlite_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let loc = crate::sqlite_location();
+    let hinomi_store::Location::Sqlite(path) = &loc else {
+        unreachable!()
+    };
+    let store = open(&loc);
+    store.bootstrap("hub", None).unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(path.parent().unwrap()), 0o700);
+    assert_eq!(mode(path), 0o600);
+    let wal = path.with_extension("db-wal");
+    if wal.exists() {
+        assert_eq!(mode(&wal), 0o600);
     }
 }
