@@ -10,6 +10,7 @@ use std::collections::HashSet;
 use serde_json::{json, Value};
 
 use hinomi_access::check_write;
+use hinomi_pattern::Pattern;
 use hinomi_stix::{check_object, Timestamp, Tlp};
 use hinomi_store::{
     Collection, Cursor, IndicatorRow, NewObject, ObjectQuery, Order, Outcome, Page, Role, Store,
@@ -230,6 +231,17 @@ fn add_checked(
                 continue;
             }
         };
+        // An indicator whose STIX pattern does not parse could never match: refused
+        // with the parser's error rather than stored and silently left out of matching.
+        if checked.object_type == "indicator" && checked.value["pattern_type"] == "stix" {
+            if let Some(Err(e)) = checked.value["pattern"].as_str().map(Pattern::parse) {
+                failures.push(failure(
+                    &checked.value,
+                    format!("objects[{i}].pattern: {e}"),
+                ));
+                continue;
+            }
+        }
         let tlp = checked.tlp.unwrap_or(default_tlp);
         if let Err(e) = check_write(
             &org.identity_id,

@@ -271,3 +271,23 @@ fn huge_audiences_are_refused_by_their_limit() {
     );
     assert_eq!(hub.call("GET", "/healthz", None, &[], None).status, 200);
 }
+
+/// An indicator whose STIX pattern does not parse is refused with the parser's error
+/// and the place; the valid one beside it is stored.
+#[test]
+fn unparsable_patterns_are_refused_on_ingest() {
+    let hub = Hub::start();
+    let (_, member) = hub.member("Member", "government");
+    let good = indicator(1, "2026-01-01T00:00:00.000Z");
+    let mut bad = indicator(2, "2026-01-01T00:00:00.000Z");
+    bad["pattern"] = json!("[ipv4-addr:value = '198.51.100.1'");
+    let r = hub.taxii_post(&objects_path(SHARED), &member, &envelope(vec![good, bad]));
+    let v = r.json();
+    assert_eq!(
+        (v["success_count"].clone(), v["failure_count"].clone()),
+        (json!(1), json!(1)),
+        "{v}"
+    );
+    let m = v["failures"][0]["message"].as_str().unwrap();
+    assert!(m.starts_with("objects[1].pattern: "), "{m}");
+}
