@@ -13,7 +13,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
 use hinomi_hub::{AppState, HubConfig};
-use hinomi_store::{Location, Store, StoreError};
+use hinomi_store::{Location, Store};
 
 use config::{Settings, StoreArgs};
 
@@ -165,7 +165,7 @@ fn open_store(location: &Location) -> Result<Store> {
 fn bootstrap(args: BootstrapArgs) -> Result<ExitCode> {
     let settings = Settings::load(&args.store)?;
     let store = open_store(&settings.location)?;
-    match store.bootstrap(&args.name, args.country.as_deref()) {
+    match hinomi_hub::service::directory::bootstrap(&store, &args.name, args.country.as_deref()) {
         Ok(b) => {
             println!(
                 "{}",
@@ -177,11 +177,11 @@ fn bootstrap(args: BootstrapArgs) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Err(e @ StoreError::AlreadyBootstrapped(_)) => {
-            eprintln!("error: {e}");
+        Err(e) if e.kind == hinomi_hub::service::Kind::Conflict => {
+            eprintln!("error: {}", e.message);
             Ok(ExitCode::from(3))
         }
-        Err(e) => Err(e).context("bootstrapping the hub"),
+        Err(e) => Err(anyhow::anyhow!("bootstrapping the hub: {e}")),
     }
 }
 

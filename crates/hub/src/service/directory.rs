@@ -5,8 +5,8 @@ use serde::Deserialize;
 
 use hinomi_access::OrgKind;
 use hinomi_store::{
-    AuditEntry, Collection, Community, NewOrganization, Organization, Policy, Principal, Role,
-    TokenInfo,
+    AuditEntry, Bootstrap, Collection, Community, NewOrganization, Organization, Policy, Principal,
+    Role, Store, TokenInfo,
 };
 
 use super::{Error, Kind, Result, Viewer};
@@ -230,4 +230,17 @@ pub fn verify_audit(s: &AppState, who: &Viewer) -> Result<Option<i64>> {
 /// The authenticated caller itself (`whoami`).
 pub fn whoami(who: &Viewer) -> Result<Principal> {
     Ok(who.require()?.clone())
+}
+
+/// Creates the coordinator organization and its first admin token on an empty store
+/// (`hinomi admin bootstrap`: there is no caller yet). Conflict when it already has one.
+pub fn bootstrap(store: &Store, name: &str, country: Option<&str>) -> Result<Bootstrap> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 200 {
+        return Err(Error::new(
+            Kind::BadRequest,
+            "name: the coordinator's name must be 1 to 200 characters",
+        ));
+    }
+    Ok(store.bootstrap(name, country)?)
 }

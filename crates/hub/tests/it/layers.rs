@@ -242,6 +242,14 @@ fn layers_import_downward_only() {
                 }
             }
         }
+        if rel.starts_with("http/") {
+            for r in &refs {
+                assert!(
+                    !r.starts_with("crate::front"),
+                    "{rel} imports {r}: the HTTP support serves the front ends, never the reverse"
+                );
+            }
+        }
         if let Some(front) = rel.strip_prefix("front/") {
             let mine = front.split('/').next().unwrap().trim_end_matches(".rs");
             for r in &refs {
