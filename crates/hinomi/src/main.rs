@@ -338,7 +338,8 @@ pub(crate) fn console(
         Some(id) => anyhow::anyhow!("--organization {id}: {e}"),
         None => anyhow::anyhow!("{e}"),
     })?;
-    let state = AppState::new(store, config).context("loading the indicator index")?;
+    // No workers: the running hub's workers deliver what this command writes.
+    let state = AppState::idle(store, config).context("loading the indicator index")?;
     Ok((state, who))
 }
 

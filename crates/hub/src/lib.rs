@@ -99,6 +99,7 @@ pub struct AppState {
     /// Peers whose pull is due now (on demand), by id.
     federation_forced: std::sync::Mutex<std::collections::HashSet<String>>,
     federation_sync_lock: federation::SyncLock,
+    closing: std::sync::atomic::AtomicBool,
 }
 
 pub type Shared = Arc<AppState>;
@@ -106,20 +107,8 @@ pub type Shared = Arc<AppState>;
 impl AppState {
     /// The state of a hub over `store`; compiles the store's current indicators.
     pub fn new(store: Arc<Store>, config: HubConfig) -> Result<Shared, StoreError> {
-        let indicators = index::IndicatorIndex::load(&store)?;
         let changes = store.indicator_changes();
-        let state = Arc::new(AppState {
-            store,
-            config,
-            metrics: Metrics::default(),
-            limiter: http::ratelimit::Limiter::default(),
-            indicators,
-            delivery_waker: Arc::default(),
-            stream_notify: tokio::sync::Notify::new(),
-            federation_waker: Arc::default(),
-            federation_forced: Default::default(),
-            federation_sync_lock: Default::default(),
-        });
+        let state = AppState::idle(store, config)?;
         delivery::spawn(&state);
         federation::spawn(&state);
         if let Some(rx) = changes {
@@ -145,6 +134,39 @@ impl AppState {
             });
         }
         Ok(state)
+    }
+
+    /// The state without its workers (delivery, federation, cross-node index
+    /// refresh): for a console command that calls services and exits, and must not
+    /// claim deliveries it would abandon.
+    pub fn idle(store: Arc<Store>, config: HubConfig) -> Result<Shared, StoreError> {
+        let indicators = index::IndicatorIndex::load(&store)?;
+        Ok(Arc::new(AppState {
+            store,
+            config,
+            metrics: Metrics::default(),
+            limiter: http::ratelimit::Limiter::default(),
+            indicators,
+            delivery_waker: Arc::default(),
+            stream_notify: tokio::sync::Notify::new(),
+            federation_waker: Arc::default(),
+            federation_forced: Default::default(),
+            federation_sync_lock: Default::default(),
+            closing: std::sync::atomic::AtomicBool::new(false),
+        }))
+    }
+
+    /// Whether the server is shutting down (long-lived responses such as the SSE
+    /// stream end when they see it).
+    pub fn closing(&self) -> bool {
+        self.closing.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Marks the server as shutting down and wakes every stream so it ends now.
+    fn close(&self) {
+        self.closing
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.stream_notify.notify_waiters();
     }
 
     /// Tells the delivery worker that the outbox has new entries.
@@ -254,8 +276,12 @@ pub async fn serve(
     state: Shared,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let s = state.clone();
     axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            s.close();
+        })
         .await
 }
 
@@ -267,8 +293,12 @@ pub async fn serve_tls(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let tls = tls::TlsListener::new(listener, config)?;
+    let s = state.clone();
     axum::serve(tls, router(state))
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            s.close();
+        })
         .await
 }
 

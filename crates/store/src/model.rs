@@ -466,6 +466,17 @@ impl Store {
         })
     }
 
+    /// Whether the token `token_id` exists and is not revoked.
+    pub fn token_active(&self, token_id: &str) -> Result<bool, StoreError> {
+        self.pool.with(|c| {
+            Ok(c.query_one(
+                "SELECT 1 FROM tokens WHERE id = ? AND revoked IS NULL",
+                &[token_id.into()],
+            )?
+            .is_some())
+        })
+    }
+
     /// Revokes a token at once.
     pub fn revoke_token(&self, token_id: &str, actor: &str) -> Result<(), StoreError> {
         self.pool.with(|c| {

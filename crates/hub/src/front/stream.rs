@@ -18,7 +18,7 @@ use axum::Router;
 use hinomi_store::StreamEvent;
 
 use crate::http::{viewer, ApiError, ApiResult, Code};
-use crate::service::{feed, Viewer};
+use crate::service::{feed, Kind, Viewer};
 use crate::Shared;
 
 pub fn routes() -> Router<Shared> {
@@ -96,6 +96,9 @@ async fn stream(
             return Some((Ok::<Bytes, Infallible>(Bytes::from("retry: 2000\n\n")), f));
         }
         loop {
+            if f.s.closing() {
+                return None; // shutdown: end the stream so the server can stop
+            }
             if let Some(e) = f.queue.pop_front() {
                 f.last = e.seq;
                 return Some((Ok(Bytes::from(sse_frame(&e))), f));
@@ -113,6 +116,7 @@ async fn stream(
                     continue;
                 }
                 Ok(_) => {}
+                Err(e) if e.kind == Kind::Unauthorized => return None,
                 Err(_) => {
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     continue;

@@ -1107,3 +1107,73 @@ fn a_receiver_that_was_down_gets_everything_in_order() {
         .collect();
     assert_eq!(got, titles);
 }
+
+/// A stream whose token is revoked ends (it used to keep delivering, ack links and all);
+/// the next warning never reaches it.
+#[test]
+fn revoking_a_token_ends_its_stream() {
+    let hub = Hub::start();
+    let a = org(&hub, "A");
+    let r = hub.rest(
+        "POST",
+        &format!("/api/v1/organizations/{}/tokens", a.id),
+        &hub.admin,
+        Some(json!({"role": "member"})),
+    );
+    let (second, second_id) = (
+        r.json()["token"].as_str().unwrap().to_string(),
+        r.json()["id"].as_str().unwrap().to_string(),
+    );
+    let mut s = open_stream(&hub, &second, None);
+    let mut line = String::new();
+    s.read_line(&mut line).unwrap(); // retry:
+    assert_eq!(
+        hub.rest(
+            "DELETE",
+            &format!("/api/v1/tokens/{second_id}"),
+            &hub.admin,
+            None
+        )
+        .status,
+        204
+    );
+    create_and_publish(
+        &hub,
+        &hub.admin,
+        warning_body("after revocation", "high", "amber", &[&a]),
+    );
+    // The stream ends (EOF) instead of carrying the warning; the client's 20 s read
+    // timeout would fail this read if it never did.
+    let mut rest = String::new();
+    loop {
+        line.clear();
+        if s.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        rest.push_str(&line);
+    }
+    assert!(!rest.contains("after revocation"), "{rest}");
+}
+
+/// Shutting the server down ends open streams, so it stops instead of waiting for the
+/// clients forever.
+#[test]
+fn shutdown_ends_open_streams() {
+    let hub = Hub::start();
+    let a = org(&hub, "A");
+    let mut s = open_stream(&hub, &a.token, None);
+    let reader = std::thread::spawn(move || {
+        let mut line = String::new();
+        while s.read_line(&mut line).unwrap_or(0) > 0 {
+            line.clear();
+        }
+    });
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        drop(hub);
+        let _ = tx.send(());
+    });
+    rx.recv_timeout(Duration::from_secs(30))
+        .expect("the server did not stop while a stream was open");
+    reader.join().unwrap();
+}
