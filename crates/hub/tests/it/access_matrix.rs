@@ -514,14 +514,23 @@ fn every_caller_on_every_read_path() {
         "id": format!("domain-name--31000000-0000-4000-8000-{:012}", objs.len()), "value": "vault.matrix.example"}));
     let bundle = json!({"type": "bundle", "id": "bundle--31000000-0000-4000-8000-000000000001", "objects": observed});
     for (ri, reader) in callers.iter().enumerate() {
+        // Callers that are refused get a small bundle: the refusal comes before the body
+        // is read, and the server may close the connection while a large body is still
+        // being written (the client would see a broken pipe, not the answer).
+        let body = match reader.kind {
+            Kind::Coordinator | Kind::Member => bundle.clone(),
+            _ => {
+                json!({"type": "bundle", "id": "bundle--31000000-0000-4000-8000-000000000002", "objects": []})
+            }
+        };
         let r = match &reader.token {
-            Some(t) => hub.rest("POST", "/api/v1/observations", t, Some(bundle.clone())),
+            Some(t) => hub.rest("POST", "/api/v1/observations", t, Some(body)),
             None => hub.call(
                 "POST",
                 "/api/v1/observations",
                 None,
                 &[("Content-Type", "application/json")],
-                Some(&bundle.to_string()),
+                Some(&body.to_string()),
             ),
         };
         match reader.kind {
