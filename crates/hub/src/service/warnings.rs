@@ -1087,9 +1087,8 @@ fn details_of(w: &WarningRow) -> HashMap<String, Value> {
         .unwrap_or_default()
 }
 
-/// A draft becomes version 1 and goes out.
-pub fn publish_draft(s: &AppState, who: &Viewer, id: &str) -> Result<Value> {
-    let p = writer(who)?;
+/// Warning `id` if `p`'s organization issued it; otherwise it does not exist for `p`.
+fn own(s: &AppState, p: &Principal, id: &str) -> Result<WarningRow> {
     let w = load(s, id)?;
     if w.owner_org != p.org.id {
         return Err(Error::new(
@@ -1097,6 +1096,13 @@ pub fn publish_draft(s: &AppState, who: &Viewer, id: &str) -> Result<Value> {
             format!("warning {id} not found"),
         ));
     }
+    Ok(w)
+}
+
+/// A draft becomes version 1 and goes out.
+pub fn publish_draft(s: &AppState, who: &Viewer, id: &str) -> Result<Value> {
+    let p = writer(who)?;
+    let w = own(s, &p, id)?;
     if w.state != "draft" {
         return Err(Error::new(
             Kind::Conflict,
@@ -1118,13 +1124,7 @@ pub struct WithdrawInput {
 /// Withdraws a published warning: recipients are told; the report is revoked.
 pub fn withdraw(s: &AppState, who: &Viewer, id: &str, inp: WithdrawInput) -> Result<Value> {
     let p = writer(who)?;
-    let w = load(s, id)?;
-    if w.owner_org != p.org.id {
-        return Err(Error::new(
-            Kind::NotFound,
-            format!("warning {id} not found"),
-        ));
-    }
+    let w = own(s, &p, id)?;
     if w.state != "published" {
         return Err(Error::new(
             Kind::Conflict,

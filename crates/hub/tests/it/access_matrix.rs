@@ -15,31 +15,9 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::findings::shared;
-use crate::Hub;
+use crate::{Hub, TLPS};
 
 const EXT: &str = "extension-definition--d345ed58-77c0-40d2-8814-c85154c426bd";
-const TLPS: [(&str, &str); 5] = [
-    (
-        "clear",
-        "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487",
-    ),
-    (
-        "green",
-        "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb",
-    ),
-    (
-        "amber",
-        "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421",
-    ),
-    (
-        "amber+strict",
-        "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003",
-    ),
-    (
-        "red",
-        "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1",
-    ),
-];
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Kind {
@@ -432,10 +410,7 @@ fn every_caller_on_every_read_path() {
             }
         }
         let path = format!("/api/v1/objects/{}", callers[1].identity);
-        let lookup = match token {
-            Some(t) => hub.rest("GET", &path, t, None),
-            None => hub.call("GET", &path, None, &[], None),
-        };
+        let lookup = hub.request("GET", &path, token, None);
         assert_eq!(
             lookup.status,
             if anonymizes(reader) { 404 } else { 200 },
@@ -457,10 +432,7 @@ fn every_caller_on_every_read_path() {
             let versions = hub
                 .taxii_get(&format!("{base}/objects/{}/versions/", o.id), token)
                 .status;
-            let rest = match token {
-                Some(t) => hub.rest("GET", &format!("/api/v1/objects/{}", o.id), t, None),
-                None => hub.call("GET", &format!("/api/v1/objects/{}", o.id), None, &[], None),
-            };
+            let rest = hub.request("GET", &format!("/api/v1/objects/{}", o.id), token, None);
             assert_eq!(
                 (single.status, versions, rest.status),
                 (expect, expect, expect),
@@ -487,10 +459,7 @@ fn every_caller_on_every_read_path() {
         // The vault indicator: only those who may read the vault find it.
         let vault_reader = ri <= 1;
         let path = format!("/api/v1/objects/{hidden}");
-        let rest = match token {
-            Some(t) => hub.rest("GET", &path, t, None),
-            None => hub.call("GET", &path, None, &[], None),
-        };
+        let rest = hub.request("GET", &path, token, None);
         assert_eq!(
             rest.status,
             if vault_reader { 200 } else { 404 },
@@ -523,16 +492,12 @@ fn every_caller_on_every_read_path() {
                 json!({"type": "bundle", "id": "bundle--31000000-0000-4000-8000-000000000002", "objects": []})
             }
         };
-        let r = match &reader.token {
-            Some(t) => hub.rest("POST", "/api/v1/observations", t, Some(body)),
-            None => hub.call(
-                "POST",
-                "/api/v1/observations",
-                None,
-                &[("Content-Type", "application/json")],
-                Some(&body.to_string()),
-            ),
-        };
+        let r = hub.request(
+            "POST",
+            "/api/v1/observations",
+            reader.token.as_deref(),
+            Some(body),
+        );
         match reader.kind {
             Kind::Anonymous => {
                 assert_eq!(r.status, 401, "{}", r.body);
@@ -688,10 +653,7 @@ fn every_caller_on_every_read_path() {
             .filter(|w| sees_w(w))
             .map(|w| w.id.clone())
             .collect();
-        let r = match &reader.token {
-            Some(t) => hub.rest("GET", "/api/v1/warnings", t, None),
-            None => hub.call("GET", "/api/v1/warnings", None, &[], None),
-        };
+        let r = hub.request("GET", "/api/v1/warnings", reader.token.as_deref(), None);
         assert_eq!(r.status, 200, "{}", r.body);
         let got: BTreeSet<String> = r.json()["warnings"]
             .as_array()
@@ -703,10 +665,7 @@ fn every_caller_on_every_read_path() {
         assert_eq!(got, want, "warnings for {}", reader.name);
         for w in &warnings {
             let path = format!("/api/v1/warnings/{}", w.id);
-            let r = match &reader.token {
-                Some(t) => hub.rest("GET", &path, t, None),
-                None => hub.call("GET", &path, None, &[], None),
-            };
+            let r = hub.request("GET", &path, reader.token.as_deref(), None);
             assert_eq!(
                 r.status,
                 if want.contains(&w.id) { 200 } else { 404 },
@@ -779,10 +738,12 @@ fn every_caller_on_every_read_path() {
             .filter(|(_, owner, tlp)| advisory_sees(ri, *owner, tlp))
             .map(|a| a.0.clone())
             .collect();
-        let r = match &reader.token {
-            Some(t) => hub.rest("GET", "/api/v1/advisories?limit=1000", t, None),
-            None => hub.call("GET", "/api/v1/advisories?limit=1000", None, &[], None),
-        };
+        let r = hub.request(
+            "GET",
+            "/api/v1/advisories?limit=1000",
+            reader.token.as_deref(),
+            None,
+        );
         assert_eq!(r.status, 200, "{}", r.body);
         let got: BTreeSet<String> = r.json()["advisories"]
             .as_array()
@@ -793,10 +754,7 @@ fn every_caller_on_every_read_path() {
         assert_eq!(got, want, "advisories for {}", reader.name);
         for (tracking, ..) in &advisories {
             let path = format!("/api/v1/advisories/{tracking}");
-            let r = match &reader.token {
-                Some(t) => hub.rest("GET", &path, t, None),
-                None => hub.call("GET", &path, None, &[], None),
-            };
+            let r = hub.request("GET", &path, reader.token.as_deref(), None);
             let expect = if want.contains(tracking) { 200 } else { 404 };
             assert_eq!(r.status, expect, "{tracking} for {}", reader.name);
         }

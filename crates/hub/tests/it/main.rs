@@ -20,6 +20,30 @@ use serde_json::{json, Value};
 use hinomi_hub::{HubConfig, TestServer};
 use hinomi_store::{Location, Store};
 
+/// The TLP 2.0 levels and their marking-definition ids.
+pub const TLPS: [(&str, &str); 5] = [
+    (
+        "clear",
+        "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487",
+    ),
+    (
+        "green",
+        "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb",
+    ),
+    (
+        "amber",
+        "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421",
+    ),
+    (
+        "amber+strict",
+        "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003",
+    ),
+    (
+        "red",
+        "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1",
+    ),
+];
+
 pub const TAXII: &str = "application/taxii+json;version=2.1";
 pub const SHARED: &str = "4f1d6a8e-2c47-4b5e-9f0a-7d3c2e1b5a60";
 
@@ -151,6 +175,24 @@ impl Hub {
             method,
             path,
             Some(token),
+            &[("Content-Type", "application/json")],
+            b.as_deref(),
+        )
+    }
+
+    /// A REST request as `token`, or as the public when None.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Resp {
+        let b = body.map(|b| b.to_string());
+        self.call(
+            method,
+            path,
+            token,
             &[("Content-Type", "application/json")],
             b.as_deref(),
         )
