@@ -106,7 +106,12 @@ def peers():
                           check=True, capture_output=True, text=True)
     admin = json.loads(boot.stdout)
     hport = free_port()
-    hub = subprocess.Popen([BIN, "serve", "--data-dir", data_dir, "--listen", f"127.0.0.1:{hport}"],
+    # medallion runs on this machine over plain http: a lab outbound policy.
+    lab = os.path.join(tmp, "hinomi.toml")
+    with open(lab, "w") as f:
+        f.write('[outbound]\nallow = ["127.0.0.0/8"]\nplain_http_up_to = "red"\n')
+    hub = subprocess.Popen([BIN, "serve", "--config", lab, "--data-dir", data_dir,
+                            "--listen", f"127.0.0.1:{hport}"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     hbase = f"http://127.0.0.1:{hport}"
     assert wait_http(hbase + "/healthz"), "hinomi did not start"

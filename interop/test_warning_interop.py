@@ -83,6 +83,8 @@ def hub():
             "[smtp]\n"
             f'host = "127.0.0.1"\nport = {smtp.port}\ntls = "none"\n'
             'from = "warnings@hub.example"\nfrom_name = "hinomi 火の見"\n'
+            # The receivers run on this machine over plain http: a lab policy.
+            '[outbound]\nallow = ["127.0.0.0/8"]\nplain_http_up_to = "red"\n'
         )
     boot = subprocess.run([BIN, "admin", "bootstrap", "--data-dir", data, "--country", "JP"],
                           check=True, capture_output=True, text=True)

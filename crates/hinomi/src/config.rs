@@ -52,6 +52,7 @@ pub struct FileConfig {
     pub smtp: Option<SmtpFile>,
     pub warnings: Option<WarningsFile>,
     pub federation: Option<FederationFile>,
+    pub outbound: Option<OutboundFile>,
     /// A CA certificate (PEM): clients presenting a certificate it signed are verified
     /// (mutual TLS for peer hubs); see `tls_client_auth`.
     pub tls_client_ca: Option<PathBuf>,
@@ -73,6 +74,19 @@ pub struct FederationFile {
     pub client_key: Option<PathBuf>,
     /// A CA certificate (PEM) trusted for peers besides the system roots.
     pub ca_file: Option<PathBuf>,
+}
+
+/// `[outbound]`: where webhooks and peer connections may go.
+#[derive(Deserialize, Default, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct OutboundFile {
+    /// Networks let through although loopback, private, link-local or otherwise
+    /// special (for example `["10.20.0.0/16"]` for an internal receiver).
+    pub allow: Option<Vec<String>>,
+    /// The most restricted TLP sent over plain http [default green].
+    pub plain_http_up_to: Option<String>,
+    /// Most webhooks per organization [default 20].
+    pub max_webhooks_per_org: Option<usize>,
 }
 
 /// `[smtp]`: the relay e-mails go through.
@@ -101,6 +115,8 @@ pub struct WarningsFile {
     pub max_attempts: Option<u32>,
     /// Concurrent sends [default 32].
     pub senders: Option<usize>,
+    /// How long one-click acknowledgement links work [default 30d].
+    pub ack_link_ttl: Option<String>,
     /// `draft` (default), `publish` or `off`: warnings for new known-exploited or
     /// critical findings.
     pub targeted: Option<String>,

@@ -315,6 +315,22 @@ fn hub_config(settings: &Settings, listen: &str, default_tlp: Option<String>) ->
     }
     config.notify = notify_config(settings, listen)?;
     config.federation = federation_config(settings)?;
+    if let Some(o) = &settings.file.outbound {
+        for (i, n) in o.allow.iter().flatten().enumerate() {
+            config.outbound.allow.push(
+                n.parse()
+                    .map_err(|e| anyhow::anyhow!("outbound.allow[{i}]: {e}"))?,
+            );
+        }
+        if let Some(t) = &o.plain_http_up_to {
+            config.outbound.plain_http_up_to = t
+                .parse()
+                .with_context(|| "outbound.plain_http_up_to".to_string())?;
+        }
+        if let Some(n) = o.max_webhooks_per_org {
+            config.notify.max_webhooks_per_org = n;
+        }
+    }
     Ok(config)
 }
 
@@ -436,6 +452,10 @@ fn notify_config(settings: &Settings, listen: &str) -> Result<hinomi_hub::Notify
         }
         if let Some(x) = w.senders {
             n.senders = x.clamp(1, 256);
+        }
+        if let Some(t) = &w.ack_link_ttl {
+            n.ack_link_ttl = config::parse_duration("warnings.ack_link_ttl", t)?
+                .ok_or_else(|| anyhow::anyhow!("warnings.ack_link_ttl: links need an expiry"))?;
         }
         if let Some(t) = &w.targeted {
             n.targeted = match t.as_str() {

@@ -92,6 +92,7 @@ fn node(url: &Option<String>) -> Node {
         .bootstrap("Coordinator", Some("JP"))
         .expect("bootstrap");
     let config = HubConfig {
+        outbound: hinomi_hub::outbound::OutboundPolicy::lab(),
         write_rate_per_minute: 0,
         ..HubConfig::default()
     };

@@ -93,7 +93,10 @@ fn main() {
     let boot = store
         .bootstrap("Coordinator", Some("JP"))
         .expect("bootstrap");
-    let config = HubConfig::default();
+    let config = HubConfig {
+        outbound: hinomi_hub::outbound::OutboundPolicy::lab(),
+        ..HubConfig::default()
+    };
     let key = config.notify.key.clone();
     let receivers: Vec<WebhookReceiver> =
         (0..a.receivers).map(|_| WebhookReceiver::start()).collect();

@@ -12,6 +12,7 @@ pub mod clock;
 mod front;
 mod http;
 mod metrics;
+pub mod outbound;
 pub mod service;
 pub mod tls;
 
@@ -67,6 +68,8 @@ pub struct HubConfig {
     pub clock: Clock,
     /// Peer hubs: pull interval, batch size, client TLS.
     pub federation: federation::FederationConfig,
+    /// Where webhooks and peer connections may go.
+    pub outbound: outbound::OutboundPolicy,
 }
 
 impl Default for HubConfig {
@@ -82,6 +85,7 @@ impl Default for HubConfig {
             notify: NotifyConfig::default(),
             clock: Clock::System,
             federation: federation::FederationConfig::default(),
+            outbound: outbound::OutboundPolicy::default(),
         }
     }
 }
@@ -99,6 +103,7 @@ pub struct AppState {
     /// Peers whose pull is due now (on demand), by id.
     federation_forced: std::sync::Mutex<std::collections::HashSet<String>>,
     federation_sync_lock: federation::SyncLock,
+    federation_backoff: federation::Backoff,
     closing: std::sync::atomic::AtomicBool,
 }
 
@@ -152,6 +157,7 @@ impl AppState {
             federation_waker: Arc::default(),
             federation_forced: Default::default(),
             federation_sync_lock: Default::default(),
+            federation_backoff: Default::default(),
             closing: std::sync::atomic::AtomicBool::new(false),
         }))
     }

@@ -16,7 +16,8 @@ pub struct WebhookRequest {
     /// Header names in lower case.
     pub headers: Vec<(String, String)>,
     pub body: String,
-    /// Whether it was answered 200 (false: an injected failure, answered 503).
+    /// Whether it was answered 200 or a configured redirect (false: an injected failure,
+    /// answered 503).
     pub accepted: bool,
     pub at: Instant,
 }
@@ -36,6 +37,7 @@ impl WebhookRequest {
 struct Shared {
     requests: Mutex<Vec<WebhookRequest>>,
     fail_first: Mutex<HashMap<String, usize>>,
+    redirects: Mutex<HashMap<String, String>>,
     down: AtomicBool,
     stop: AtomicBool,
     cv: Condvar,
@@ -79,6 +81,15 @@ impl WebhookReceiver {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(path.to_string(), n);
+    }
+
+    /// Answers `302 Found` with `location` to every request to `path`.
+    pub fn redirect(&self, path: &str, location: &str) {
+        self.shared
+            .redirects
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(path.to_string(), location.to_string());
     }
 
     /// While down, every request is answered 503.
@@ -176,6 +187,12 @@ fn serve(conn: TcpStream, s: &Shared) {
                 _ => false,
             }
         };
+        let redirect = s
+            .redirects
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&path)
+            .cloned();
         {
             let mut g = s.requests.lock().unwrap_or_else(|p| p.into_inner());
             g.push(WebhookRequest {
@@ -187,10 +204,10 @@ fn serve(conn: TcpStream, s: &Shared) {
             });
             s.cv.notify_all();
         }
-        let status = if fail {
-            "503 Service Unavailable"
-        } else {
-            "200 OK"
+        let status = match (&redirect, fail) {
+            (Some(to), false) => format!("302 Found\r\nlocation: {to}"),
+            (_, true) => "503 Service Unavailable".into(),
+            (None, false) => "200 OK".into(),
         };
         if out
             .write_all(format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\n\r\n").as_bytes())

@@ -65,6 +65,10 @@ pub struct NotifyConfig {
     pub lease: Duration,
     /// Connect + response timeout of one webhook call.
     pub webhook_timeout: Duration,
+    /// Most webhooks one organization may register.
+    pub max_webhooks_per_org: usize,
+    /// How long one-click acknowledgement links work after the version they came with.
+    pub ack_link_ttl: Duration,
     pub targeted: TargetedWarnings,
 }
 
@@ -102,6 +106,8 @@ impl Default for NotifyConfig {
             poll: Duration::from_millis(250),
             lease: Duration::from_secs(60),
             webhook_timeout: Duration::from_secs(10),
+            max_webhooks_per_org: 20,
+            ack_link_ttl: Duration::from_secs(30 * 86_400),
             targeted: TargetedWarnings::Draft,
         }
     }
@@ -168,11 +174,9 @@ pub(crate) fn spawn(state: &Shared) {
     let _ = std::thread::Builder::new()
         .name("hinomi-delivery".into())
         .spawn(move || {
-            let agent = ureq::AgentBuilder::new()
-                .timeout_connect(Duration::from_secs(5))
-                .max_idle_connections(1024)
-                .max_idle_connections_per_host(64)
-                .build();
+            let Some(agent) = weak.upgrade().map(|s| agent(&s.config)) else {
+                return;
+            };
             loop {
                 let worked = {
                     let Some(s) = weak.upgrade() else { return };
@@ -189,6 +193,17 @@ pub(crate) fn spawn(state: &Shared) {
                 }
             }
         });
+}
+
+/// The agent webhooks are sent with: the outbound policy, no redirects, pooled
+/// connections.
+pub fn agent(config: &crate::HubConfig) -> ureq::Agent {
+    config
+        .outbound
+        .agent(Duration::from_secs(5))
+        .max_idle_connections(1024)
+        .max_idle_connections_per_host(64)
+        .build()
 }
 
 /// One pass: escalations, then every due outbox entry. Returns the number of entries
@@ -363,6 +378,10 @@ fn send_one(
                     true,
                 ));
             };
+            s.config
+                .outbound
+                .check_url(url, w.tlp)
+                .map_err(|e| (format!("webhook {url}: {e}"), true))?;
             let body = webhook_body(s, &w, d, changes.as_deref());
             let ts = s.config.clock.now().micros().div_euclid(1_000_000);
             let sig = webhook::sign(secret, &d.id, ts, body.as_bytes());
@@ -376,6 +395,10 @@ fn send_one(
                 .set("user-agent", concat!("hinomi/", env!("CARGO_PKG_VERSION")))
                 .send_string(&body);
             match r {
+                Ok(resp) if (300..400).contains(&resp.status()) => Err((
+                    crate::outbound::redirect_error(resp.status(), resp.header("location")),
+                    false,
+                )),
                 Ok(resp) => {
                     let _ = resp.into_string();
                     Ok(())
@@ -424,7 +447,7 @@ pub fn webhook_body(
         event,
         changes,
         detail_for(w, &d.org_id).as_ref(),
-        &links(s, &w.id, &d.org_id),
+        &links(s, w, &d.org_id),
     );
     json!({
         "type": format!("warning.{event}"),
@@ -527,7 +550,7 @@ fn email_part(
             }
         }
     }
-    let l = links(s, &w.id, &d.org_id);
+    let l = links(s, w, &d.org_id);
     if w.ack_required && w.state == "published" && !d.event.starts_with("alert") {
         if let Some(due) = w.ack_due {
             line(

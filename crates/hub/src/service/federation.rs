@@ -29,6 +29,7 @@ use hinomi_store::{
 
 use super::access::ext;
 use super::{objects, Error, ExportView, Kind, Result, Viewer};
+use crate::outbound::OutboundPolicy;
 use crate::{AppState, Shared, TAXII_MEDIA_TYPE};
 
 /// Federation settings of the hub.
@@ -41,6 +42,15 @@ pub struct FederationConfig {
     /// TLS for outgoing peer connections (a client certificate for mutual TLS, extra
     /// roots); None: ureq's defaults.
     pub client_tls: Option<Arc<tokio_rustls::rustls::ClientConfig>>,
+    /// The wait after a peer's first failed sync; it doubles with every further failure
+    /// up to `retry_max`. Changing the peer or a successful sync clears it.
+    pub retry_first: Duration,
+    pub retry_max: Duration,
+    /// Pages one pull reads from one remote collection before it stops until the next
+    /// pull (a peer answering `more: true` forever cannot hold the worker).
+    pub max_pull_pages: usize,
+    /// Largest page a peer may answer, bytes.
+    pub max_page_bytes: u64,
 }
 
 impl Default for FederationConfig {
@@ -49,6 +59,10 @@ impl Default for FederationConfig {
             pull_interval: Duration::from_secs(60),
             batch: 1000,
             client_tls: None,
+            retry_first: Duration::from_secs(2),
+            retry_max: Duration::from_secs(300),
+            max_pull_pages: 1000,
+            max_page_bytes: 64 << 20,
         }
     }
 }
@@ -252,6 +266,10 @@ pub struct Fed<'a> {
     pub agent: &'a ureq::Agent,
     pub batch: usize,
     pub state: Option<&'a AppState>,
+    /// Checked again before every sync (the configuration may have changed since the
+    /// peer was registered).
+    pub outbound: &'a OutboundPolicy,
+    pub config: &'a FederationConfig,
 }
 
 /// What a sync moved.
@@ -308,6 +326,33 @@ fn http_err(e: ureq::Error) -> String {
     }
 }
 
+/// Reads a TAXII envelope of at most `max` bytes.
+fn read_page(resp: ureq::Response, max: u64) -> Result<Value, String> {
+    use std::io::Read as _;
+    let mut body = Vec::new();
+    resp.into_reader()
+        .take(max + 1)
+        .read_to_end(&mut body)
+        .map_err(|e| format!("reading the page: {e}"))?;
+    if body.len() as u64 > max {
+        return Err(format!(
+            "the peer's page is larger than {max} bytes, the most this hub reads"
+        ));
+    }
+    serde_json::from_slice(&body).map_err(|e| format!("not a TAXII envelope: {e}"))
+}
+
+/// A 3xx answer is an error: redirects are not followed.
+fn not_redirected(resp: ureq::Response) -> Result<ureq::Response, String> {
+    if (300..400).contains(&resp.status()) {
+        return Err(crate::outbound::redirect_error(
+            resp.status(),
+            resp.header("location"),
+        ));
+    }
+    Ok(resp)
+}
+
 /// Pulls every configured remote collection from its checkpoint on.
 pub fn pull(fed: &Fed<'_>, peer: &Peer) -> Result<SyncReport, String> {
     let token = token(fed, peer)?;
@@ -319,7 +364,12 @@ pub fn pull(fed: &Fed<'_>, peer: &Peer) -> Result<SyncReport, String> {
             .checkpoint(&peer.id, cid)
             .map_err(|e| e.to_string())?;
         let mut next: Option<String> = None;
-        loop {
+        for page in 1.. {
+            if page > fed.config.max_pull_pages {
+                tracing::info!(peer = %peer.name, collection = %cid, pages = page - 1,
+                    "pull stopped at the page limit; it goes on from the checkpoint next time");
+                break;
+            }
             let mut url = format!(
                 "{}collections/{cid}/objects/?limit={}&match%5Bversion%5D=all",
                 peer.api_root, fed.batch
@@ -331,17 +381,22 @@ pub fn pull(fed: &Fed<'_>, peer: &Peer) -> Result<SyncReport, String> {
                 url.push_str(&format!("&next={}", urlencode(n)));
             }
             let resp = match request(fed, "GET", &url, &token).call() {
-                Ok(r) => r,
+                Ok(r) => not_redirected(r).map_err(|e| format!("{cid}: {e}"))?,
                 // No objects at all is a 404 for some servers; nothing to pull.
                 Err(ureq::Error::Status(404, _)) if next.is_none() => break,
                 Err(e) => return Err(format!("{cid}: {}", http_err(e))),
             };
             let last = resp.header("x-taxii-date-added-last").map(String::from);
-            let env: Value = resp
-                .into_json()
-                .map_err(|e| format!("{cid}: not a TAXII envelope: {e}"))?;
+            let env =
+                read_page(resp, fed.config.max_page_bytes).map_err(|e| format!("{cid}: {e}"))?;
             let objects = env["objects"].as_array().cloned().unwrap_or_default();
             let n = objects.len();
+            if n > fed.batch {
+                return Err(format!(
+                    "{cid}: the peer answered {n} objects to a request for at most {}",
+                    fed.batch
+                ));
+            }
             let r = ingest(fed.store, fed.state, peer, objects).map_err(|e| e.to_string())?;
             rep.pulled += r.added;
             rep.duplicates += r.duplicates;
@@ -443,7 +498,9 @@ pub fn push(fed: &Fed<'_>, peer: &Peer) -> Result<SyncReport, String> {
                 let resp = request(fed, "POST", &url, &token)
                     .set("Content-Type", TAXII_MEDIA_TYPE)
                     .send_string(&body)
-                    .map_err(|e| format!("{target}: {}", http_err(e)))?;
+                    .map_err(http_err)
+                    .and_then(not_redirected)
+                    .map_err(|e| format!("{target}: {e}"))?;
                 let status: Value = resp.into_json().unwrap_or(Value::Null);
                 let failed = status["failure_count"].as_u64().unwrap_or(0) as usize;
                 rep.pushed += n - failed.min(n);
@@ -482,6 +539,14 @@ pub fn sync(fed: &Fed<'_>, peer: &Peer) -> Result<SyncReport, String> {
         }
         tracing::warn!(peer = %peer.name, direction = dir, error = %e, "federation");
     };
+    if let Err(e) = fed
+        .outbound
+        .check_url(&peer.api_root, carries(&peer.agreement))
+    {
+        let e = format!("api_root {}: {e}", peer.api_root);
+        record(if peer.pulls() { "in" } else { "out" }, &e);
+        return Err(format!("{}: {e}", peer.name));
+    }
     if peer.pulls() {
         match pull(fed, peer) {
             Ok(r) => {
@@ -511,12 +576,26 @@ pub fn sync(fed: &Fed<'_>, peer: &Peer) -> Result<SyncReport, String> {
     Ok(total)
 }
 
-/// An HTTP agent for peer connections.
-pub fn agent(config: &FederationConfig) -> ureq::Agent {
-    let mut b = ureq::AgentBuilder::new()
-        .timeout_connect(Duration::from_secs(10))
+/// The most restricted TLP that crosses under an agreement (named AMBER includes
+/// AMBER+STRICT).
+fn carries(a: &Agreement) -> Tlp {
+    if a.amber {
+        Tlp::AmberStrict
+    } else if a.green {
+        Tlp::Green
+    } else {
+        Tlp::Clear
+    }
+}
+
+/// An HTTP agent for peer connections: the outbound policy, no redirects, the client
+/// certificate if one is configured.
+pub fn agent(config: &crate::HubConfig) -> ureq::Agent {
+    let mut b = config
+        .outbound
+        .agent(Duration::from_secs(10))
         .timeout(Duration::from_secs(120));
-    if let Some(tls) = &config.client_tls {
+    if let Some(tls) = &config.federation.client_tls {
         b = b.tls_config(tls.clone());
     }
     b.build()
@@ -531,13 +610,11 @@ pub(crate) fn spawn(state: &Shared) {
         .name("hinomi-federation".into())
         .spawn(move || {
             let mut next_pull: HashMap<String, Instant> = HashMap::new();
-            let mut backoff: HashMap<String, (Instant, u32)> = HashMap::new();
             let mut agent: Option<ureq::Agent> = None;
             loop {
                 {
                     let Some(s) = weak.upgrade() else { return };
-                    let agent =
-                        agent.get_or_insert_with(|| crate::federation::agent(&s.config.federation));
+                    let agent = agent.get_or_insert_with(|| crate::federation::agent(&s.config));
                     let peers = s.store.peers().unwrap_or_default();
                     let forced: HashSet<String> = std::mem::take(
                         &mut *s
@@ -546,11 +623,7 @@ pub(crate) fn spawn(state: &Shared) {
                             .unwrap_or_else(|p| p.into_inner()),
                     );
                     for peer in peers {
-                        if backoff
-                            .get(&peer.id)
-                            .is_some_and(|(t, _)| Instant::now() < *t)
-                            && !forced.contains(&peer.id)
-                        {
+                        if s.federation_backoff.waiting(&peer) && !forced.contains(&peer.id) {
                             continue;
                         }
                         let fed = Fed {
@@ -559,6 +632,8 @@ pub(crate) fn spawn(state: &Shared) {
                             agent,
                             batch: s.config.federation.batch,
                             state: Some(&s),
+                            outbound: &s.config.outbound,
+                            config: &s.config.federation,
                         };
                         let pull_due = next_pull.get(&peer.id).is_none_or(|t| Instant::now() >= *t)
                             || forced.contains(&peer.id);
@@ -579,7 +654,7 @@ pub(crate) fn spawn(state: &Shared) {
                         };
                         match result {
                             Ok(_) => {
-                                backoff.remove(&peer.id);
+                                s.federation_backoff.clear(&peer.id);
                                 if pull_due {
                                     next_pull.insert(
                                         peer.id.clone(),
@@ -587,11 +662,7 @@ pub(crate) fn spawn(state: &Shared) {
                                     );
                                 }
                             }
-                            Err(_) => {
-                                let n = backoff.get(&peer.id).map_or(0, |(_, n)| *n) + 1;
-                                let wait = Duration::from_secs((1u64 << n.min(8)).min(300));
-                                backoff.insert(peer.id.clone(), (Instant::now() + wait, n));
-                            }
+                            Err(_) => s.federation_backoff.failed(&peer, &s.config.federation),
                         }
                     }
                 }
@@ -671,6 +742,15 @@ fn peer_from_input(s: &AppState, id: &str, inp: PeerInput, old: Option<&Peer>) -
     if !api_root.ends_with('/') {
         api_root.push('/');
     }
+    let crosses = Agreement {
+        green: inp.agreement.green,
+        amber: inp.agreement.amber,
+        ..Agreement::default()
+    };
+    s.config
+        .outbound
+        .check_url(&api_root, carries(&crosses))
+        .map_err(|e| bad(format!("api_root: {e}")))?;
     if !["pull", "push", "both"].contains(&inp.direction.as_str()) {
         return Err(bad(format!(
             "direction: '{}' is not one of pull, push, both",
@@ -826,6 +906,7 @@ pub fn update_peer(s: &AppState, who: &Viewer, id: &str, inp: PeerInput) -> Resu
     }
     let p = peer_from_input(s, &old.id, inp, Some(&old))?;
     s.store.update_peer(&p, &admin)?;
+    s.federation_backoff.clear(&p.id);
     s.wake_federation();
     Ok(peer_view(&s.store, &p)?)
 }
@@ -842,20 +923,26 @@ pub fn delete_peer(s: &AppState, who: &Viewer, id: &str) -> Result<()> {
 pub fn sync_peer(s: &AppState, who: &Viewer, id: &str) -> Result<Value> {
     who.require_admin()?;
     let p = load_peer(s, id)?;
-    let agent = agent(&s.config.federation);
+    let agent = agent(&s.config);
     let fed = Fed {
         store: &s.store,
         key: &s.config.notify.key,
         agent: &agent,
         batch: s.config.federation.batch,
         state: Some(s),
+        outbound: &s.config.outbound,
+        config: &s.config.federation,
     };
     let _guard = s
         .federation_sync_lock
         .lock()
         .unwrap_or_else(|p| p.into_inner());
     match sync(&fed, &p) {
-        Ok(rep) => Ok(rep.to_json()),
+        Ok(rep) => {
+            s.federation_backoff.clear(&p.id);
+            s.wake_federation();
+            Ok(rep.to_json())
+        }
         Err(e) => Err(Error::new(Kind::Unavailable, e)),
     }
 }
@@ -952,6 +1039,48 @@ pub fn ingest_status(
         status["failures"] = Value::Array(failures);
     }
     Ok(status)
+}
+
+/// When each failing peer is tried again. An entry is forgotten when the sync succeeds
+/// (from the worker or on demand) and when the peer's registration changes, so a fixed
+/// peer is tried at once rather than after the grown delay.
+#[derive(Default)]
+pub struct Backoff(Mutex<HashMap<String, (Instant, u32, Timestamp)>>);
+
+impl Backoff {
+    /// Whether `peer` is still waiting after a failure under its current registration.
+    pub fn waiting(&self, peer: &Peer) -> bool {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match m.get(&peer.id) {
+            Some((_, _, updated)) if *updated != peer.updated => {
+                m.remove(&peer.id);
+                false
+            }
+            Some((until, _, _)) => Instant::now() < *until,
+            None => false,
+        }
+    }
+
+    /// Records a failure: the wait doubles from `retry_first` up to `retry_max`.
+    pub fn failed(&self, peer: &Peer, c: &FederationConfig) {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let n = m.get(&peer.id).map_or(0, |(_, n, _)| *n);
+        let wait = c
+            .retry_first
+            .saturating_mul(1u32 << n.min(16))
+            .min(c.retry_max.max(c.retry_first));
+        m.insert(
+            peer.id.clone(),
+            (Instant::now() + wait, n + 1, peer.updated),
+        );
+    }
+
+    pub fn clear(&self, peer_id: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(peer_id);
+    }
 }
 
 /// A lock so on-demand syncs of the REST API do not run two at once.

@@ -137,7 +137,7 @@ pub struct WebhookInput {
     secret: Option<String>,
 }
 
-fn check_url(url: &str) -> Result<()> {
+fn check_url(s: &AppState, url: &str) -> Result<()> {
     let rest = url
         .strip_prefix("https://")
         .or_else(|| url.strip_prefix("http://"))
@@ -150,13 +150,23 @@ fn check_url(url: &str) -> Result<()> {
     {
         return Err(bad("url: not a usable http(s) URL (a host, no credentials, no spaces, at most 2000 characters)"));
     }
-    Ok(())
+    // Warnings of every TLP go to a member's webhooks.
+    s.config
+        .outbound
+        .check_url(url, hinomi_stix::Tlp::Red)
+        .map_err(|e| bad(format!("url: {e}")))
 }
 
 /// Adds a webhook: the secret is answered once and stored sealed.
 pub fn add_webhook(s: &AppState, who: &Viewer, t: &Target, inp: WebhookInput) -> Result<Value> {
     let (org, actor) = whose(s, who, t, true)?;
-    check_url(&inp.url)?;
+    check_url(s, &inp.url)?;
+    let cap = s.config.notify.max_webhooks_per_org;
+    if s.store.webhooks(Some(&org))?.len() >= cap {
+        return Err(bad(format!(
+            "this organization has {cap} webhooks, the most allowed; remove one first"
+        )));
+    }
     let secret = match &inp.secret {
         Some(x) => WebhookSecret::parse(x).map_err(|e| bad(format!("secret: {e}")))?,
         None => WebhookSecret::generate(),

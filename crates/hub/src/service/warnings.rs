@@ -558,19 +558,26 @@ pub fn notice(
     n
 }
 
-/// Links of a warning for one recipient organization (the acknowledgement link is
-/// signed with the hub's key).
-pub fn links(s: &AppState, warning_id: &str, org_id: &str) -> Value {
+/// Links of a warning version for one recipient organization. The acknowledgement link
+/// is signed with the hub's key over the warning, the organization, the version and the
+/// expiry (the version's time plus `ack_link_ttl`), so it is the same on every retry of
+/// one delivery and stops working when it expires or the warning changes.
+pub fn links(s: &AppState, w: &WarningRow, org_id: &str) -> Value {
     let base = s.config.notify.public_url.trim_end_matches('/');
-    let sig = s
-        .config
-        .notify
-        .key
-        .mac("ack-link", format!("{warning_id}|{org_id}").as_bytes());
+    let exp = (w.updated.div_euclid(1_000_000))
+        .saturating_add(s.config.notify.ack_link_ttl.as_secs() as i64);
+    let sig = s.config.notify.key.mac(
+        "ack-link",
+        ack_message(&w.id, org_id, w.version, exp).as_bytes(),
+    );
     json!({
-        "self": format!("{base}/api/v1/warnings/{warning_id}"),
-        "acknowledge": format!("{base}/api/v1/warnings/{warning_id}/ack?org={org_id}&sig={sig}"),
+        "self": format!("{base}/api/v1/warnings/{}", w.id),
+        "acknowledge": format!("{base}/api/v1/warnings/{}/ack?org={org_id}&v={}&exp={exp}&sig={sig}", w.id, w.version),
     })
+}
+
+fn ack_message(id: &str, org: &str, version: i64, exp: i64) -> String {
+    format!("{id}|{org}|{version}|{exp}")
 }
 
 /// Publishes (first version), updates (a new version) or withdraws a warning: decides
@@ -730,7 +737,7 @@ pub fn publish(
                 event,
                 changes.as_deref(),
                 detail.as_ref(),
-                &links(s, &w.id, &org.id),
+                &links(s, &w, &org.id),
             ),
         });
         if !filters_take(&st, &w.body, &w.severity) {
@@ -1245,29 +1252,52 @@ pub fn acknowledgements(s: &AppState, who: &Viewer, id: &str) -> Result<Value> {
     Ok(json!({"history": h.iter().map(|x| x.to_json()).collect::<Vec<_>>()}))
 }
 
-/// What a one-click acknowledgement link did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a one-click acknowledgement link is or did.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AckLink {
+    /// A valid link opened (GET): the warning's title (en, ja) to confirm; nothing is
+    /// recorded until the confirmation is posted.
+    Confirm { en: String, ja: String },
     /// The organization's acknowledgement is recorded (or already was).
     Recorded,
     /// The signature does not match, or the organization is no recipient.
     Invalid,
+    /// The link is older than `ack_link_ttl`.
+    Expired,
+    /// The warning has a newer version than the message the link came in.
+    Superseded,
     /// No such warning.
     NoWarning,
     /// The warning was withdrawn.
     Withdrawn,
 }
 
-/// The one-click acknowledgement link of the e-mails, signed with the hub's key, for
-/// organization `org`. Acknowledging twice changes nothing.
-pub fn ack_link(s: &AppState, id: &str, org: &str, sig: &str) -> Result<AckLink> {
-    let ok = s
-        .config
-        .notify
-        .key
-        .verify_mac("ack-link", format!("{id}|{org}").as_bytes(), sig);
+/// The parameters of a one-click link.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AckLinkQuery {
+    pub org: String,
+    #[serde(default)]
+    pub v: i64,
+    #[serde(default)]
+    pub exp: i64,
+    pub sig: String,
+}
+
+/// The one-click acknowledgement link of e-mails and webhooks, for organization
+/// `q.org`. Opening it (`record` false) only checks it, so a mail scanner that fetches
+/// links acknowledges nothing; the confirmation (`record` true, a POST) records it.
+/// Acknowledging twice changes nothing.
+pub fn ack_link(s: &AppState, id: &str, q: &AckLinkQuery, record: bool) -> Result<AckLink> {
+    let ok = s.config.notify.key.verify_mac(
+        "ack-link",
+        ack_message(id, &q.org, q.v, q.exp).as_bytes(),
+        &q.sig,
+    );
     if !ok {
         return Ok(AckLink::Invalid);
+    }
+    if s.config.clock.now().micros().div_euclid(1_000_000) > q.exp {
+        return Ok(AckLink::Expired);
     }
     let Some(w) = s.store.warning(id)? else {
         return Ok(AckLink::NoWarning);
@@ -1275,10 +1305,20 @@ pub fn ack_link(s: &AppState, id: &str, org: &str, sig: &str) -> Result<AckLink>
     if w.state != "published" {
         return Ok(AckLink::Withdrawn);
     }
-    if s.store.recipient(&w.id, org)?.is_none() {
+    if w.version != q.v {
+        return Ok(AckLink::Superseded);
+    }
+    if s.store.recipient(&w.id, &q.org)?.is_none() {
         return Ok(AckLink::Invalid);
     }
-    record_status(s, &w, org, "acknowledged", None, "email-link")?;
+    if !record {
+        let title = |l: &str| w.body["title"][l].as_str().unwrap_or("").to_string();
+        return Ok(AckLink::Confirm {
+            en: title("en"),
+            ja: title("ja"),
+        });
+    }
+    record_status(s, &w, &q.org, "acknowledged", None, "email-link")?;
     Ok(AckLink::Recorded)
 }
 
@@ -1451,7 +1491,7 @@ pub fn escalate(s: &AppState, now: Timestamp) -> Result<usize, StoreError> {
             org_id: org.clone(),
             event: "warning.escalation".into(),
             warning_id: Some(w.id.clone()),
-            data: notice(&w, "escalation", None, None, &links(s, &w.id, &org)),
+            data: notice(&w, "escalation", None, None, &links(s, &w, &org)),
         }];
         if let Some(c) = &coordinator {
             let alert = json!({"warning_id": w.id, "title": w.body["title"], "severity": w.severity,

@@ -51,7 +51,7 @@ fn country(name: &'static str) -> Country {
             pull_interval: Duration::from_secs(3600),
             ..Default::default()
         },
-        ..HubConfig::default()
+        ..crate::lab_config()
     };
     let hub = Hub::start_with(config);
     let members = (0..2)
@@ -617,7 +617,7 @@ fn a_peer_that_stops_mid_sync_is_caught_up_without_loss_or_duplicates() {
     let _ = t.join();
     let partial = ids(&reads(&jp.hub, Some(&jp.hub.admin))).len();
     // The US hub comes back (same store, new address); JP catches up.
-    let server = TestServer::start(store.clone(), HubConfig::default());
+    let server = TestServer::start(store.clone(), crate::lab_config());
     let us = Country {
         name: "US",
         hub: Hub {
@@ -752,7 +752,7 @@ fn peers_connect_with_mutual_tls_when_the_hub_requires_it() {
         client_required: true,
     })
     .unwrap();
-    let us_server = TestServer::start_with_tls(store.clone(), HubConfig::default(), Some(tls));
+    let us_server = TestServer::start_with_tls(store.clone(), crate::lab_config(), Some(tls));
     let us_root = format!("https://localhost:{}/taxii2/hub/", us_server.addr.port());
     // Two JP hubs: one presents the client certificate, one does not.
     let with_cert = hinomi_hub::tls::client_config(
@@ -792,7 +792,7 @@ fn peers_connect_with_mutual_tls_when_the_hub_requires_it() {
                 pull_interval: Duration::from_secs(3600),
                 ..Default::default()
             },
-            ..HubConfig::default()
+            ..crate::lab_config()
         };
         let jp = Hub::start_with(config);
         let token = us_token_for(name, &jp.coordinator_identity);
@@ -909,5 +909,175 @@ fn forwarding_needs_both_agreements_and_two_paths_store_once() {
             .keys()
             .any(|(col, id)| col == FEDERATION
                 && id.starts_with("indicator--f0000000-0000-4000-8a9e"))
+    );
+}
+
+/// A country whose failing peers wait an hour before the worker tries again.
+fn patient_country(name: &'static str) -> Country {
+    let hub = Hub::start_with(HubConfig {
+        federation: hinomi_hub::service::federation::FederationConfig {
+            pull_interval: Duration::from_secs(3600),
+            retry_first: Duration::from_secs(3600),
+            ..Default::default()
+        },
+        ..crate::lab_config()
+    });
+    let (o, token) = hub.member(&format!("{name} member"), "government");
+    let members = vec![Member {
+        id: o["id"].as_str().unwrap().into(),
+        identity: o["identity_id"].as_str().unwrap().into(),
+        token,
+    }];
+    Country { name, hub, members }
+}
+
+#[test]
+fn a_fixed_peer_is_tried_at_once_not_after_the_grown_retry_delay() {
+    // The documented two-step registration: the US registers JP before JP has issued
+    // the US a token, so the first pushes fail; the token then arrives by an update.
+    let (us, jp) = (patient_country("US"), patient_country("JP"));
+    let agreement = json!({"green": true, "exported_collections": ["shared"]});
+    let (jp_at_us, _) = register(&us, &jp, "push", agreement.clone());
+    let (_, us_token) = register(&jp, &us, "push", agreement.clone());
+    let id = "indicator--f0000000-0000-4000-8000-00000000aaaa";
+    let obj = json!({"type": "indicator", "spec_version": "2.1", "id": id,
+        "created": "2026-11-01T00:00:00.000Z", "modified": "2026-11-01T00:00:00.000Z",
+        "pattern": "[ipv4-addr:value = '203.0.113.9']", "pattern_type": "stix",
+        "valid_from": "2026-11-01T00:00:00Z", "object_marking_refs": [GREEN]});
+    let r = us.hub.taxii_post(
+        &objects_path(SHARED),
+        &us.members[0].token,
+        &json!({ "objects": [obj] }),
+    );
+    assert_eq!(r.json()["success_count"], 1, "{}", r.body);
+    let failed = || {
+        let r = us.hub.rest(
+            "GET",
+            &format!("/api/v1/peers/{jp_at_us}"),
+            &us.hub.admin,
+            None,
+        );
+        !r.json()["status"]["last_error"].is_null()
+    };
+    let t0 = std::time::Instant::now();
+    while !failed() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the push never failed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Now backed off for an hour; the update carries the token and clears the wait.
+    set_token(&us, &jp_at_us, &jp, "push", agreement, &us_token);
+    let t0 = std::time::Instant::now();
+    while !ids(&reads(&jp.hub, Some(&jp.hub.admin))).contains(id) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the push waited for the retry delay after the peer was fixed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_peer_that_pages_forever_or_answers_too_much_cannot_hold_the_pull() {
+    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+    // A hostile "TAXII server": every page says more: true with a new next token and
+    // one new object; a request for page "big" gets more objects than it asked for.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = served.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut line = String::new();
+            let mut r = BufReader::new(conn.try_clone().unwrap());
+            if r.read_line(&mut line).is_err() {
+                continue;
+            }
+            loop {
+                let mut h = String::new();
+                if r.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+                    break;
+                }
+            }
+            let n = count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let many = if line.contains("/big/") { 50 } else { 1 };
+            let objects: Vec<Value> = (0..many)
+                .map(|k| {
+                    json!({"type": "indicator", "spec_version": "2.1",
+                    "id": format!("indicator--f0000000-0000-4000-8000-{:012}", n * 100 + k),
+                    "created": "2026-11-01T00:00:00.000Z", "modified": "2026-11-01T00:00:00.000Z",
+                    "pattern": "[ipv4-addr:value = '203.0.113.7']", "pattern_type": "stix",
+                    "valid_from": "2026-11-01T00:00:00Z", "object_marking_refs": [GREEN]})
+                })
+                .collect();
+            let body =
+                json!({"more": true, "next": format!("p{n}"), "objects": objects}).to_string();
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/taxii+json;version=2.1\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = conn.flush();
+            let _ = r.read(&mut [0u8; 1]);
+        }
+    });
+    let hub = Hub::start_with(HubConfig {
+        federation: hinomi_hub::service::federation::FederationConfig {
+            pull_interval: Duration::from_secs(3600),
+            batch: 10,
+            max_pull_pages: 25,
+            ..Default::default()
+        },
+        ..crate::lab_config()
+    });
+    let peer = |cols: Value, identity: &str| {
+        let r = hub.rest(
+            "POST",
+            "/api/v1/peers",
+            &hub.admin,
+            Some(
+                json!({"name": format!("Hostile {cols}"), "identity_id": identity,
+                "api_root": format!("http://127.0.0.1:{port}/api/"), "direction": "pull",
+                "pull_collections": cols, "agreement": {"green": true}}),
+            ),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        r.json()["id"].as_str().unwrap().to_string()
+    };
+    let forever = peer(
+        json!(["forever"]),
+        "identity--6a4e9c1b-2d3f-4a5b-8c7d-9e0f1a2b3c4d",
+    );
+    let r = hub.rest(
+        "POST",
+        &format!("/api/v1/peers/{forever}/sync"),
+        &hub.admin,
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.json()["pulled"],
+        25,
+        "the pull stops at the page limit: {}",
+        r.body
+    );
+    let big = peer(
+        json!(["big"]),
+        "identity--7b5f0d2c-3e4a-4b6c-9d8e-0f1a2b3c4d5e",
+    );
+    let r = hub.rest(
+        "POST",
+        &format!("/api/v1/peers/{big}/sync"),
+        &hub.admin,
+        None,
+    );
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(
+        r.body.contains("50 objects") && r.body.contains("at most 10"),
+        "{}",
+        r.body
     );
 }

@@ -9,6 +9,7 @@ mod findings;
 mod layers;
 mod malformed;
 mod observations;
+mod outbound;
 mod rest;
 mod taxii;
 mod warnings;
@@ -91,9 +92,18 @@ pub fn location() -> Location {
     }
 }
 
+/// The default configuration with a lab outbound policy: the tests' receivers and peers
+/// listen on loopback over plain http.
+pub fn lab_config() -> HubConfig {
+    HubConfig {
+        outbound: hinomi_hub::outbound::OutboundPolicy::lab(),
+        ..HubConfig::default()
+    }
+}
+
 impl Hub {
     pub fn start() -> Hub {
-        Hub::start_with(HubConfig::default())
+        Hub::start_with(crate::lab_config())
     }
 
     pub fn start_with(config: HubConfig) -> Hub {

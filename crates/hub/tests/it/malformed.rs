@@ -20,7 +20,7 @@ fn assert_taxii_error(r: &crate::Resp, status: u16, needle: &str) {
 fn bad_requests_get_clear_errors() {
     let hub = Hub::start_with(HubConfig {
         max_content_length: 64 * 1024,
-        ..HubConfig::default()
+        ..crate::lab_config()
     });
     let (_, member) = hub.member("Member", "government");
     let objects = objects_path(SHARED);
@@ -199,7 +199,7 @@ fn writes_are_rate_limited_per_credential() {
     // The admin spends 4 writes creating the two members.
     let hub = Hub::start_with(HubConfig {
         write_rate_per_minute: 5,
-        ..HubConfig::default()
+        ..crate::lab_config()
     });
     let (_, a) = hub.member("A", "private");
     let (_, b) = hub.member("B", "private");

@@ -158,7 +158,7 @@ fn indicators_are_indexed_at_start() {
     );
     hub.taxii_post(&objects_path(SHARED), &a, &json!({"objects": [ind]}));
     // A second server over the same store compiles the stored indicator at start.
-    let second = hinomi_hub::TestServer::start(hub.store.clone(), hinomi_hub::HubConfig::default());
+    let second = hinomi_hub::TestServer::start(hub.store.clone(), crate::lab_config());
     let r = ureq::post(&format!("{}/api/v1/observations", second.url()))
         .set("Authorization", &format!("Bearer {a}"))
         .send_json(observations())
@@ -190,8 +190,8 @@ fn nodes_share_new_indicators_through_postgres() {
     let a = std::sync::Arc::new(hinomi_store::Store::open(&loc).unwrap());
     let boot = a.bootstrap("Coordinator", None).unwrap();
     let b = std::sync::Arc::new(hinomi_store::Store::open(&loc).unwrap());
-    let node_a = hinomi_hub::TestServer::start(a, hinomi_hub::HubConfig::default());
-    let node_b = hinomi_hub::TestServer::start(b, hinomi_hub::HubConfig::default());
+    let node_a = hinomi_hub::TestServer::start(a, crate::lab_config());
+    let node_b = hinomi_hub::TestServer::start(b, crate::lab_config());
     let ind = indicator(
         21,
         "[domain-name:value = 'evil.example']",

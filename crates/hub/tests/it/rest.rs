@@ -205,7 +205,7 @@ fn provider_tree_is_served_without_traversal() {
     std::fs::write(dir.parent().unwrap().join("secret.txt"), "no").unwrap();
     let hub = Hub::start_with(hinomi_hub::HubConfig {
         provider_dir: Some(dir.clone()),
-        ..hinomi_hub::HubConfig::default()
+        ..crate::lab_config()
     });
     let r = hub.call(
         "GET",

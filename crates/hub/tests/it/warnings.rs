@@ -24,7 +24,7 @@ fn manual() -> (HubConfig, Clock) {
     let clock = Clock::manual(Timestamp::now());
     let mut config = HubConfig {
         clock: clock.clone(),
-        ..HubConfig::default()
+        ..crate::lab_config()
     };
     config.notify.poll = Duration::from_millis(50);
     (config, clock)
@@ -687,7 +687,7 @@ fn email_over_starttls_in_each_organizations_language_with_a_working_ack_link() 
     cfg.ca_file = Some(cert.clone());
     cfg.username = Some("hub".into());
     cfg.password = Some("relay-password".into());
-    let mut config = HubConfig::default();
+    let mut config = crate::lab_config();
     config.notify.smtp = Some(cfg);
     config.notify.poll = Duration::from_millis(50);
     let hub = Hub::start_with(config);
@@ -769,29 +769,47 @@ fn email_over_starttls_in_each_organizations_language_with_a_working_ack_link() 
         .expect("an acknowledgement link")
         .to_string();
     let path = link.split_once("://").unwrap().1.split_once('/').unwrap().1;
-    let r = hub.call("GET", &format!("/{path}"), None, &[], None);
-    assert_eq!(r.status, 200, "{}", r.body);
-    assert!(r.body.contains("受領確認を記録しました"));
-    assert_eq!(
-        hub.call("GET", &format!("/{path}"), None, &[], None).status,
-        200
-    );
-    let forged = path.replace(&en.id, &out.id);
-    assert_eq!(
-        hub.call("GET", &format!("/{forged}"), None, &[], None)
-            .status,
-        403
-    );
-    let tampered = format!("/{}x", path);
-    assert_eq!(hub.call("GET", &tampered, None, &[], None).status, 403);
-    let h = hub
-        .rest(
+    let history = || {
+        hub.rest(
             "GET",
             &format!("/api/v1/warnings/{id}/acknowledgements"),
             &hub.admin,
             None,
         )
-        .json();
+        .json()
+    };
+    // Opening the link (as a mail scanner would) only asks for confirmation.
+    for _ in 0..2 {
+        let r = hub.call("GET", &format!("/{path}"), None, &[], None);
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(
+            r.body.contains("受領を貴組織として確認しますか"),
+            "{}",
+            r.body
+        );
+        assert!(r.body.contains("<form method=\"post\""), "{}", r.body);
+        assert_eq!(r.header("cache-control"), Some("no-store"));
+    }
+    assert_eq!(history()["history"], json!([]), "a GET records nothing");
+    let r = hub.call("POST", &format!("/{path}"), None, &[], Some(""));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("受領確認を記録しました"));
+    assert_eq!(
+        hub.call("POST", &format!("/{path}"), None, &[], Some(""))
+            .status,
+        200
+    );
+    let forged = path.replace(&en.id, &out.id);
+    for m in ["GET", "POST"] {
+        assert_eq!(
+            hub.call(m, &format!("/{forged}"), None, &[], Some(""))
+                .status,
+            403
+        );
+        let tampered = format!("/{}x", path);
+        assert_eq!(hub.call(m, &tampered, None, &[], Some("")).status, 403);
+    }
+    let h = history();
     let hist = h["history"].as_array().unwrap();
     assert_eq!(hist.len(), 1, "{h}");
     assert_eq!(hist[0]["organization_id"], en.id.as_str());
@@ -1176,4 +1194,61 @@ fn shutdown_ends_open_streams() {
     rx.recv_timeout(Duration::from_secs(30))
         .expect("the server did not stop while a stream was open");
     reader.join().unwrap();
+}
+
+#[test]
+fn acknowledgement_links_expire_and_are_bound_to_the_version() {
+    let (config, clock) = manual();
+    let hub = Hub::start_with(config);
+    let rx = WebhookReceiver::start();
+    let a = org(&hub, "Operator");
+    add_webhook(&hub, &a, &rx.url("/a"));
+    let w = create_and_publish(
+        &hub,
+        &hub.admin,
+        warning_body("Link", "high", "green", &[&a]),
+    );
+    let id = w["id"].as_str().unwrap().to_string();
+    let first = |n: usize| {
+        assert!(rx.wait_until(WAIT, |r| unique(r, "/a").len() >= n));
+        let link = unique(&rx.requests(), "/a")[n - 1]["data"]["links"]["acknowledge"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        format!(
+            "/{}",
+            link.split_once("://").unwrap().1.split_once('/').unwrap().1
+        )
+    };
+    let v1 = first(1);
+    assert!(v1.contains("&v=1&") && v1.contains("&exp="), "{v1}");
+    // A new version: the old link no longer acknowledges.
+    let mut body = warning_body("Link v2", "high", "green", &[&a]);
+    body["changes"] = json!("More detail.");
+    let r = hub.rest(
+        "PUT",
+        &format!("/api/v1/warnings/{id}"),
+        &hub.admin,
+        Some(body),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = hub.call("POST", &v1, None, &[], Some(""));
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(r.body.contains("updated since"), "{}", r.body);
+    // The new one works until it expires (30 days by default).
+    let v2 = first(2);
+    assert_eq!(hub.call("GET", &v2, None, &[], None).status, 200);
+    clock.advance(Duration::from_secs(31 * 86_400));
+    let r = hub.call("POST", &v2, None, &[], Some(""));
+    assert_eq!(r.status, 410, "{}", r.body);
+    assert!(r.body.contains("expired"), "{}", r.body);
+    let h = hub
+        .rest(
+            "GET",
+            &format!("/api/v1/warnings/{id}/acknowledgements"),
+            &hub.admin,
+            None,
+        )
+        .json();
+    assert_eq!(h["history"], json!([]), "{h}");
 }

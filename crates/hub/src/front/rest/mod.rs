@@ -87,7 +87,10 @@ pub fn routes() -> Router<Shared> {
             "/api/v1/warnings/{id}/acknowledgements",
             get(warnings::acknowledgements).post(warnings::acknowledge),
         )
-        .route("/api/v1/warnings/{id}/ack", get(warnings::ack_link))
+        .route(
+            "/api/v1/warnings/{id}/ack",
+            get(warnings::ack_link).post(warnings::ack_confirm),
+        )
         .route("/api/v1/warnings/{id}/tracking", get(warnings::tracking))
         .route("/api/v1/deliveries", get(warnings::deliveries))
         .route(

@@ -5,12 +5,12 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::http::{json_body, viewer, ApiResult};
 use crate::service::warnings::{
-    self, AckLink, DeliveriesQuery, ListQuery, StatusInput, WarningInput, WithdrawInput,
+    self, AckLink, AckLinkQuery, DeliveriesQuery, ListQuery, StatusInput, WarningInput,
+    WithdrawInput,
 };
 use crate::Shared;
 
@@ -130,52 +130,101 @@ pub async fn acknowledgements(
     ))
 }
 
-#[derive(Deserialize)]
-pub struct LinkQuery {
-    org: String,
-    sig: String,
-}
-
-/// `GET /api/v1/warnings/{id}/ack?org=…&sig=…`: the one-click acknowledgement link of
-/// the e-mails; answers a small page in English and Japanese.
+/// `GET /api/v1/warnings/{id}/ack?org=…&v=…&exp=…&sig=…`: the one-click link of e-mails
+/// and webhooks opens a confirmation page (in English and Japanese); nothing is recorded
+/// until its button posts.
 pub async fn ack_link(
     State(s): State<Shared>,
     Path(id): Path<String>,
-    Query(q): Query<LinkQuery>,
+    Query(q): Query<AckLinkQuery>,
 ) -> Response {
-    let page = |code: StatusCode, en: &str, ja: &str| {
+    ack_page(s, id, q, false).await
+}
+
+/// `POST` of the same URL: records the acknowledgement.
+pub async fn ack_confirm(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    Query(q): Query<AckLinkQuery>,
+) -> Response {
+    ack_page(s, id, q, true).await
+}
+
+async fn ack_page(s: Shared, id: String, q: AckLinkQuery, record: bool) -> Response {
+    let action = format!(
+        "/api/v1/warnings/{}/ack?org={}&v={}&exp={}&sig={}",
+        crate::front::escape_html(&id),
+        crate::front::escape_html(&q.org),
+        q.v,
+        q.exp,
+        crate::front::escape_html(&q.sig)
+    );
+    let page = |code: StatusCode, en: &str, ja: &str, extra: String| {
         (
             code,
-            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            format!("<!doctype html><html><head><meta charset=\"utf-8\"><title>hinomi</title></head><body><p lang=\"en\">{en}</p><p lang=\"ja\">{ja}</p></body></html>"),
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-store"),
+                (header::REFERRER_POLICY, "no-referrer"),
+                (
+                    header::CONTENT_SECURITY_POLICY,
+                    "default-src 'none'; form-action 'self'; frame-ancestors 'none'",
+                ),
+            ],
+            format!("<!doctype html><html><head><meta charset=\"utf-8\"><title>hinomi</title></head><body><p lang=\"en\">{en}</p><p lang=\"ja\">{ja}</p>{extra}</body></html>"),
         )
             .into_response()
     };
+    let plain = |code, en: &str, ja: &str| page(code, en, ja, String::new());
     match s
-        .call(move |s| warnings::ack_link(s, &id, &q.org, &q.sig))
+        .call(move |s| warnings::ack_link(s, &id, &q, record))
         .await
     {
-        Ok(AckLink::Recorded) => page(
+        Ok(AckLink::Confirm { en, ja }) => page(
+            StatusCode::OK,
+            &format!(
+                "Acknowledge receipt of the warning “{}” for your organization?",
+                crate::front::escape_html(&en)
+            ),
+            &format!(
+                "警報「{}」の受領を貴組織として確認しますか。",
+                crate::front::escape_html(&ja)
+            ),
+            format!(
+                "<form method=\"post\" action=\"{action}\"><button type=\"submit\">Acknowledge / 受領を確認</button></form>"
+            ),
+        ),
+        Ok(AckLink::Recorded) => plain(
             StatusCode::OK,
             "Thank you: your organization's acknowledgement is recorded.",
             "ありがとうございます。貴組織の受領確認を記録しました。",
         ),
-        Ok(AckLink::Invalid) => page(
+        Ok(AckLink::Invalid) => plain(
             StatusCode::FORBIDDEN,
             "This acknowledgement link is not valid.",
             "この確認リンクは無効です。",
         ),
-        Ok(AckLink::NoWarning) => page(
+        Ok(AckLink::Expired) => plain(
+            StatusCode::GONE,
+            "This acknowledgement link has expired. Acknowledge through the hub's API or web interface.",
+            "この確認リンクは有効期限が切れています。ハブのAPIまたはウェブ画面から確認してください。",
+        ),
+        Ok(AckLink::Superseded) => plain(
+            StatusCode::CONFLICT,
+            "This warning has been updated since this message. Use the link in the newest message.",
+            "このメッセージの後に警報が更新されました。最新のメッセージのリンクを使用してください。",
+        ),
+        Ok(AckLink::NoWarning) => plain(
             StatusCode::NOT_FOUND,
             "This warning does not exist.",
             "この警報は存在しません。",
         ),
-        Ok(AckLink::Withdrawn) => page(
+        Ok(AckLink::Withdrawn) => plain(
             StatusCode::CONFLICT,
             "This warning has been withdrawn.",
             "この警報は取り下げられました。",
         ),
-        Err(_) => page(
+        Err(_) => plain(
             StatusCode::SERVICE_UNAVAILABLE,
             "Please try again in a moment.",
             "しばらくしてから再度お試しください。",
