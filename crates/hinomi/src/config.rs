@@ -43,6 +43,8 @@ pub struct FileConfig {
     pub tls_key: Option<PathBuf>,
     pub csaf_provider_dir: Option<PathBuf>,
     pub log_level: Option<String>,
+    /// Serve `/metrics` without a token [default false: a coordinator token].
+    pub metrics_public: Option<bool>,
     /// The hub's address as members reach it (links in e-mails and webhooks).
     pub public_url: Option<String>,
     /// The key that seals webhook secrets and signs acknowledgement links [default:
@@ -117,6 +119,9 @@ pub struct WarningsFile {
     pub senders: Option<usize>,
     /// How long one-click acknowledgement links work [default 30d].
     pub ack_link_ttl: Option<String>,
+    /// Most organizations a member's warning reaches without the coordinator's
+    /// approval [default 20].
+    pub member_max_recipients: Option<usize>,
     /// `draft` (default), `publish` or `off`: warnings for new known-exploited or
     /// critical findings.
     pub targeted: Option<String>,

@@ -315,6 +315,7 @@ fn hub_config(settings: &Settings, listen: &str, default_tlp: Option<String>) ->
     }
     config.notify = notify_config(settings, listen)?;
     config.federation = federation_config(settings)?;
+    config.metrics_public = settings.file.metrics_public.unwrap_or(false);
     if let Some(o) = &settings.file.outbound {
         for (i, n) in o.allow.iter().flatten().enumerate() {
             config.outbound.allow.push(
@@ -452,6 +453,9 @@ fn notify_config(settings: &Settings, listen: &str) -> Result<hinomi_hub::Notify
         }
         if let Some(x) = w.senders {
             n.senders = x.clamp(1, 256);
+        }
+        if let Some(m) = w.member_max_recipients {
+            n.member_warning_max_recipients = m;
         }
         if let Some(t) = &w.ack_link_ttl {
             n.ack_link_ttl = config::parse_duration("warnings.ack_link_ttl", t)?

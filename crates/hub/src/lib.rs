@@ -70,6 +70,9 @@ pub struct HubConfig {
     pub federation: federation::FederationConfig,
     /// Where webhooks and peer connections may go.
     pub outbound: outbound::OutboundPolicy,
+    /// `/metrics` without a token (for a listener only the monitoring network reaches);
+    /// otherwise it needs a coordinator token.
+    pub metrics_public: bool,
 }
 
 impl Default for HubConfig {
@@ -86,6 +89,7 @@ impl Default for HubConfig {
             clock: Clock::System,
             federation: federation::FederationConfig::default(),
             outbound: outbound::OutboundPolicy::default(),
+            metrics_public: false,
         }
     }
 }

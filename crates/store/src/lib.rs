@@ -34,8 +34,10 @@ pub use model::*;
 pub use objects::*;
 pub use warnings::*;
 
-/// The schema version this binary knows. Migrations bring older stores up to it.
-pub const SCHEMA_VERSION: i64 = 6;
+/// The schema version this binary knows (one per migration). Migrations bring older
+/// stores up to it.
+pub const SCHEMA_VERSION: i64 = SQLITE_MIGRATIONS.len() as i64;
+const _: () = assert!(SQLITE_MIGRATIONS.len() == POSTGRES_MIGRATIONS.len());
 
 const SQLITE_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0001_init.sql"),
@@ -44,6 +46,7 @@ const SQLITE_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0004_warnings.sql"),
     include_str!("../migrations/sqlite/0005_federation.sql"),
     include_str!("../migrations/sqlite/0006_added_clock.sql"),
+    include_str!("../migrations/sqlite/0007_offboarding.sql"),
 ];
 const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0001_init.sql"),
@@ -52,6 +55,7 @@ const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0004_warnings.sql"),
     include_str!("../migrations/postgres/0005_federation.sql"),
     include_str!("../migrations/postgres/0006_added_clock.sql"),
+    include_str!("../migrations/postgres/0007_offboarding.sql"),
 ];
 
 /// Ids of the collections every hub starts with.

@@ -19,11 +19,29 @@ pub struct Organization {
     pub country: Option<String>,
     pub identity_id: String,
     pub created: Timestamp,
+    /// Since when it is suspended (reversible).
+    pub suspended: Option<Timestamp>,
+    /// Since when it is removed (for good).
+    pub removed: Option<Timestamp>,
 }
 
 impl Organization {
+    /// `active`, `suspended` or `removed`.
+    pub fn status(&self) -> &'static str {
+        match (self.removed, self.suspended) {
+            (Some(_), _) => "removed",
+            (None, Some(_)) => "suspended",
+            (None, None) => "active",
+        }
+    }
+
+    /// Neither suspended nor removed: it may sign in and receive warnings.
+    pub fn is_active(&self) -> bool {
+        self.removed.is_none() && self.suspended.is_none()
+    }
+
     pub fn to_json(&self) -> Value {
-        json!({
+        let mut v = json!({
             "id": self.id,
             "name": self.name,
             "kind": self.kind.as_str(),
@@ -31,7 +49,15 @@ impl Organization {
             "country": self.country,
             "identity_id": self.identity_id,
             "created": self.created.to_string(),
-        })
+            "status": self.status(),
+        });
+        if let Some(t) = self.suspended {
+            v["suspended"] = json!(t.to_string());
+        }
+        if let Some(t) = self.removed {
+            v["removed"] = json!(t.to_string());
+        }
+        v
     }
 }
 
@@ -225,7 +251,8 @@ pub struct Bootstrap {
     pub token: String,
 }
 
-const ORG_COLUMNS: &str = "id, name, kind, sectors, country, identity_id, created";
+const ORG_COLUMNS: &str =
+    "id, name, kind, sectors, country, identity_id, created, suspended, removed";
 
 fn org_from_row(r: &Row) -> Organization {
     Organization {
@@ -236,6 +263,8 @@ fn org_from_row(r: &Row) -> Organization {
         country: r[4].opt_text(),
         identity_id: r[5].text(),
         created: Timestamp(r[6].int()),
+        suspended: r[7].opt_int().map(Timestamp),
+        removed: r[8].opt_int().map(Timestamp),
     }
 }
 
@@ -255,6 +284,8 @@ fn insert_org(
         country: new.country.clone(),
         identity_id: format!("identity--{}", uuid::Uuid::new_v4()),
         created: Timestamp::now(),
+        suspended: None,
+        removed: None,
     };
     if org.kind == OrgKind::Coordinator {
         if let Some(r) = c.query_one(
@@ -470,7 +501,8 @@ impl Store {
     pub fn token_active(&self, token_id: &str) -> Result<bool, StoreError> {
         self.pool.with(|c| {
             Ok(c.query_one(
-                "SELECT 1 FROM tokens WHERE id = ? AND revoked IS NULL",
+                "SELECT 1 FROM tokens t JOIN organizations o ON o.id = t.org_id \
+                 WHERE t.id = ? AND t.revoked IS NULL AND o.suspended IS NULL AND o.removed IS NULL",
                 &[token_id.into()],
             )?
             .is_some())
@@ -500,8 +532,9 @@ impl Store {
         let hash = hash_token(secret);
         self.pool.with(|c| {
             let Some(r) = c.query_one(
-                "SELECT t.id, t.role, o.id, o.name, o.kind, o.sectors, o.country, o.identity_id, o.created \
-                 FROM tokens t JOIN organizations o ON o.id = t.org_id WHERE t.hash = ? AND t.revoked IS NULL",
+                "SELECT t.id, t.role, o.id, o.name, o.kind, o.sectors, o.country, o.identity_id, o.created, o.suspended, o.removed \
+                 FROM tokens t JOIN organizations o ON o.id = t.org_id \
+                 WHERE t.hash = ? AND t.revoked IS NULL AND o.suspended IS NULL AND o.removed IS NULL",
                 &[hash.into()],
             )?
             else {
@@ -660,6 +693,268 @@ impl Store {
             .collections()?
             .into_iter()
             .find(|c| c.id == id || c.alias.as_deref() == Some(id)))
+    }
+}
+
+/// What happens to the objects a removed organization shared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handover {
+    /// They stay as they are, still under its name and handling.
+    Keep,
+    /// The coordinator becomes their owner (it may then correct or revoke them).
+    Coordinator,
+}
+
+/// Marks an organization's pending deliveries as dead letters with `why`.
+fn stop_deliveries(c: &mut Conn, org_id: &str, why: &str) -> Result<u64, StoreError> {
+    c.execute(
+        "UPDATE deliveries SET state = 'dead', last_error = ? WHERE org_id = ? AND state = 'pending'",
+        &[why.into(), org_id.into()],
+    )
+}
+
+fn offboardable(c: &mut Conn, org_id: &str) -> Result<Organization, StoreError> {
+    let org = c
+        .query_one(
+            &format!("SELECT {ORG_COLUMNS} FROM organizations WHERE id = ?"),
+            &[org_id.into()],
+        )?
+        .map(|r| org_from_row(&r))
+        .ok_or_else(|| StoreError::NotFound(format!("organization {org_id}")))?;
+    match org.kind {
+        OrgKind::Coordinator => Err(StoreError::Invalid(
+            "the coordinator organization cannot be suspended or removed".into(),
+        )),
+        OrgKind::PeerHub => Err(StoreError::Invalid(
+            "a peer hub is disconnected with DELETE /api/v1/peers/{id}".into(),
+        )),
+        _ if org.removed.is_some() => Err(StoreError::Invalid(format!(
+            "organization {org_id} was removed"
+        ))),
+        _ => Ok(org),
+    }
+}
+
+impl Store {
+    /// Suspends an organization: its tokens stop authenticating (open streams end at
+    /// their next check), its pending deliveries become dead letters and it receives no
+    /// new warnings until it is reinstated. Audited with `reason`.
+    pub fn suspend_organization(
+        &self,
+        org_id: &str,
+        reason: &str,
+        actor: &str,
+    ) -> Result<Organization, StoreError> {
+        self.pool.with(|c| {
+            c.write_tx(|c| {
+                let mut org = offboardable(c, org_id)?;
+                if org.suspended.is_some() {
+                    return Ok(org);
+                }
+                let now = Timestamp::now();
+                c.execute(
+                    "UPDATE organizations SET suspended = ? WHERE id = ?",
+                    &[now.micros().into(), org_id.into()],
+                )?;
+                let stopped = stop_deliveries(c, org_id, "the organization was suspended")?;
+                append_audit(
+                    c,
+                    Some(actor),
+                    "organization.suspend",
+                    Some(org_id),
+                    &json!({"reason": reason, "deliveries_stopped": stopped}),
+                )?;
+                org.suspended = Some(now);
+                Ok(org)
+            })
+        })
+    }
+
+    /// Lifts a suspension. Deliveries stopped while it was suspended are not resent.
+    pub fn reinstate_organization(
+        &self,
+        org_id: &str,
+        actor: &str,
+    ) -> Result<Organization, StoreError> {
+        self.pool.with(|c| {
+            c.write_tx(|c| {
+                let mut org = offboardable(c, org_id)?;
+                if org.suspended.is_none() {
+                    return Ok(org);
+                }
+                c.execute(
+                    "UPDATE organizations SET suspended = NULL WHERE id = ?",
+                    &[org_id.into()],
+                )?;
+                append_audit(
+                    c,
+                    Some(actor),
+                    "organization.reinstate",
+                    Some(org_id),
+                    &json!({}),
+                )?;
+                org.suspended = None;
+                Ok(org)
+            })
+        })
+    }
+
+    /// Removes an organization for good, in one transaction: tokens revoked, webhooks
+    /// and contacts disabled, community memberships and collection grants withdrawn,
+    /// pending deliveries stopped, and its shared objects kept or handed over. The row
+    /// stays (objects name its identity). Audited with `reason` and what changed.
+    pub fn remove_organization(
+        &self,
+        org_id: &str,
+        handover: Handover,
+        reason: &str,
+        actor: &str,
+    ) -> Result<Organization, StoreError> {
+        self.pool.with(|c| {
+            c.write_tx(|c| {
+                let mut org = offboardable(c, org_id)?;
+                let now = Timestamp::now();
+                let t = now.micros();
+                c.execute(
+                    "UPDATE organizations SET removed = ? WHERE id = ?",
+                    &[t.into(), org_id.into()],
+                )?;
+                let tokens = c.execute(
+                    "UPDATE tokens SET revoked = ? WHERE org_id = ? AND revoked IS NULL",
+                    &[t.into(), org_id.into()],
+                )?;
+                let webhooks = c.execute(
+                    "UPDATE webhooks SET disabled = ? WHERE org_id = ? AND disabled IS NULL",
+                    &[t.into(), org_id.into()],
+                )?;
+                let contacts = c.execute(
+                    "UPDATE contacts SET disabled = ? WHERE org_id = ? AND disabled IS NULL",
+                    &[t.into(), org_id.into()],
+                )?;
+                let memberships = c.execute(
+                    "DELETE FROM community_members WHERE org_id = ?",
+                    &[org_id.into()],
+                )?;
+                let grants = c.execute(
+                    "DELETE FROM collection_grants WHERE org_id = ?",
+                    &[org_id.into()],
+                )?;
+                let stopped = stop_deliveries(c, org_id, "the organization was removed")?;
+                let handed = match handover {
+                    Handover::Keep => 0,
+                    Handover::Coordinator => {
+                        let coord = c
+                            .query_one("SELECT id FROM organizations WHERE kind = 'coordinator'", &[])?
+                            .map(|r| r[0].text())
+                            .ok_or_else(|| StoreError::Invalid("no coordinator organization".into()))?;
+                        c.execute(
+                            "UPDATE objects SET owner_org = ? WHERE owner_org = ?",
+                            &[coord.into(), org_id.into()],
+                        )?
+                    }
+                };
+                append_audit(
+                    c,
+                    Some(actor),
+                    "organization.remove",
+                    Some(org_id),
+                    &json!({
+                        "reason": reason,
+                        "objects": if handover == Handover::Keep { "kept" } else { "handed to the coordinator" },
+                        "tokens_revoked": tokens, "webhooks_disabled": webhooks,
+                        "contacts_disabled": contacts, "memberships_withdrawn": memberships,
+                        "grants_withdrawn": grants, "deliveries_stopped": stopped,
+                        "object_versions_handed_over": handed,
+                    }),
+                )?;
+                org.removed = Some(now);
+                Ok(org)
+            })
+        })
+    }
+
+    /// Adds (`member` true) or withdraws an organization's membership of a community.
+    pub fn set_community_member(
+        &self,
+        community_id: &str,
+        org_id: &str,
+        member: bool,
+        actor: &str,
+    ) -> Result<(), StoreError> {
+        self.pool.with(|c| {
+            c.write_tx(|c| {
+                if c.query_one("SELECT 1 FROM communities WHERE id = ?", &[community_id.into()])?.is_none() {
+                    return Err(StoreError::NotFound(format!("community {community_id}")));
+                }
+                let org = c
+                    .query_one("SELECT removed FROM organizations WHERE id = ?", &[org_id.into()])?
+                    .ok_or_else(|| StoreError::NotFound(format!("organization {org_id}")))?;
+                let n = if member {
+                    if org[0].opt_int().is_some() {
+                        return Err(StoreError::Invalid(format!("organization {org_id} was removed")));
+                    }
+                    c.execute(
+                        "INSERT INTO community_members (community_id, org_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                        &[community_id.into(), org_id.into()],
+                    )?
+                } else {
+                    c.execute(
+                        "DELETE FROM community_members WHERE community_id = ? AND org_id = ?",
+                        &[community_id.into(), org_id.into()],
+                    )?
+                };
+                if n > 0 {
+                    let action = if member { "community.add_member" } else { "community.remove_member" };
+                    append_audit(c, Some(actor), action, Some(community_id), &json!({"organization_id": org_id}))?;
+                }
+                Ok(())
+            })
+        })
+    }
+
+    /// Sets (`Some((read, write))`) or withdraws (`None`) an organization's grant on a
+    /// collection.
+    pub fn set_collection_grant(
+        &self,
+        collection_id: &str,
+        org_id: &str,
+        grant: Option<(bool, bool)>,
+        actor: &str,
+    ) -> Result<(), StoreError> {
+        self.pool.with(|c| {
+            c.write_tx(|c| {
+                if c.query_one("SELECT 1 FROM collections WHERE id = ?", &[collection_id.into()])?.is_none() {
+                    return Err(StoreError::NotFound(format!("collection {collection_id}")));
+                }
+                let org = c
+                    .query_one("SELECT removed FROM organizations WHERE id = ?", &[org_id.into()])?
+                    .ok_or_else(|| StoreError::NotFound(format!("organization {org_id}")))?;
+                let n = match grant {
+                    Some((read, write)) => {
+                        if org[0].opt_int().is_some() {
+                            return Err(StoreError::Invalid(format!("organization {org_id} was removed")));
+                        }
+                        c.execute(
+                            "INSERT INTO collection_grants (collection_id, org_id, can_read, can_write) VALUES (?, ?, ?, ?) \
+                             ON CONFLICT (collection_id, org_id) DO UPDATE SET can_read = excluded.can_read, can_write = excluded.can_write",
+                            &[collection_id.into(), org_id.into(), read.into(), write.into()],
+                        )?
+                    }
+                    None => c.execute(
+                        "DELETE FROM collection_grants WHERE collection_id = ? AND org_id = ?",
+                        &[collection_id.into(), org_id.into()],
+                    )?,
+                };
+                if n > 0 {
+                    let detail = match grant {
+                        Some((r, w)) => json!({"organization_id": org_id, "read": r, "write": w}),
+                        None => json!({"organization_id": org_id, "withdrawn": true}),
+                    };
+                    append_audit(c, Some(actor), "collection.grant", Some(collection_id), &detail)?;
+                }
+                Ok(())
+            })
+        })
     }
 }
 

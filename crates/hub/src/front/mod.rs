@@ -21,19 +21,3 @@ pub fn routes() -> Router<Shared> {
         .merge(rest::routes())
         .merge(stream::routes())
 }
-
-/// `s` safe inside HTML text and double-quoted attributes.
-pub(crate) fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}

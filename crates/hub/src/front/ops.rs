@@ -1,11 +1,12 @@
 //! Operations endpoints: `/healthz` for load balancers and `/metrics` for Prometheus.
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
+use crate::http::{viewer, ApiResult};
 use crate::service;
 use crate::Shared;
 
@@ -32,7 +33,8 @@ async fn healthz(State(s): State<Shared>) -> Response {
     }
 }
 
-async fn metrics_text(State(s): State<Shared>) -> Response {
-    let text = service::metrics_text(&s).unwrap_or_default();
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+async fn metrics_text(State(s): State<Shared>, headers: HeaderMap) -> ApiResult<Response> {
+    let who = viewer(&s, &headers).await?;
+    let text = s.call(move |s| service::metrics_text(s, &who)).await?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }

@@ -84,6 +84,27 @@ pub async fn json_body<T: DeserializeOwned>(
     parse_json(&bytes)
 }
 
+/// Like [`json_body`], but an empty body (with or without a Content-Type) is
+/// `T::default()`.
+pub async fn optional_json_body<T: DeserializeOwned + Default>(
+    s: &Shared,
+    headers: &HeaderMap,
+    body: Body,
+) -> ApiResult<T> {
+    let bytes = read_body(body, headers, s.config.max_content_length).await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    let ct = content_type(headers);
+    if !ct.to_ascii_lowercase().starts_with("application/json") {
+        return Err(ApiError::new(
+            Code::UnsupportedMediaType,
+            format!("send JSON with Content-Type: application/json, not '{ct}'"),
+        ));
+    }
+    parse_json(&bytes)
+}
+
 /// Parses JSON bytes into `T`, with errors that name the field.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
     // The path of the offending field, not only a line and column.
@@ -150,4 +171,20 @@ pub fn check_taxii_content_type(headers: &HeaderMap) -> ApiResult<()> {
             format!("send the envelope as {TAXII_MEDIA_TYPE}, not '{ct}'"),
         )))
     }
+}
+
+/// `s` safe inside HTML text and double-quoted attributes.
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }

@@ -69,6 +69,9 @@ pub struct NotifyConfig {
     pub max_webhooks_per_org: usize,
     /// How long one-click acknowledgement links work after the version they came with.
     pub ack_link_ttl: Duration,
+    /// Most organizations a member's warning may reach without the coordinator's
+    /// approval.
+    pub member_warning_max_recipients: usize,
     pub targeted: TargetedWarnings,
 }
 
@@ -108,6 +111,7 @@ impl Default for NotifyConfig {
             webhook_timeout: Duration::from_secs(10),
             max_webhooks_per_org: 20,
             ack_link_ttl: Duration::from_secs(30 * 86_400),
+            member_warning_max_recipients: 20,
             targeted: TargetedWarnings::Draft,
         }
     }
@@ -480,6 +484,10 @@ fn email_part(
         t.push_str(v);
         t.push('\n');
     };
+    if let Some(l) = issuer_line(&b["issuer"], ja) {
+        t.push_str(&l);
+        t.push_str("\n\n");
+    }
     if let Some(org) = d.event.strip_prefix("alert:") {
         line(
             &mut t,
@@ -578,6 +586,32 @@ fn email_part(
 
 /// The e-mail of one delivery, in the recipient's language (Japanese e-mails carry the
 /// English text too).
+/// Who issued it, for the subject: the coordinator by name, or a member marked as not
+/// the coordinator.
+fn issuer_tag(issuer: &Value, ja: bool) -> String {
+    let name = issuer["name"].as_str().unwrap_or("?");
+    match (issuer["coordinator"].as_bool(), ja) {
+        (None, _) => String::new(),
+        (Some(true), false) => format!("[{name}] "),
+        (Some(true), true) => format!("【{name}】"),
+        (Some(false), false) => format!("[From member {name}, not the coordinator] "),
+        (Some(false), true) => format!("【会員組織 {name} 発信・調整機関ではありません】"),
+    }
+}
+
+/// The first line of the body: who issued it.
+fn issuer_line(issuer: &Value, ja: bool) -> Option<String> {
+    let name = issuer["name"].as_str()?;
+    Some(match (issuer["coordinator"].as_bool() == Some(true), ja) {
+        (true, false) => format!("Issued by {name}, the national coordinator."),
+        (true, true) => format!("発信: {name}（調整機関）"),
+        (false, false) => format!(
+            "Issued by {name}, a member organization. It was not issued by the national coordinator."
+        ),
+        (false, true) => format!("発信: 会員組織 {name}。この警報は調整機関が発信したものではありません。"),
+    })
+}
+
 pub fn render_email(
     s: &AppState,
     w: &WarningRow,
@@ -603,6 +637,7 @@ pub fn render_email(
         _ => String::new(),
     };
     subject.push_str(&kind);
+    subject.push_str(&issuer_tag(&w.body["issuer"], ja));
     if ja {
         subject.push_str(&format!(
             "【{}】{} {}",

@@ -5,8 +5,8 @@ use serde::Deserialize;
 
 use hinomi_access::OrgKind;
 use hinomi_store::{
-    AuditEntry, Bootstrap, Collection, Community, NewOrganization, Organization, Policy, Principal,
-    Role, Store, TokenInfo,
+    AuditEntry, Bootstrap, Collection, Community, Handover, NewOrganization, Organization, Policy,
+    Principal, Role, Store, TokenInfo,
 };
 
 use super::{Error, Kind, Result, Viewer};
@@ -85,6 +85,117 @@ pub fn organization(s: &AppState, who: &Viewer, id: &str) -> Result<Organization
         ));
     }
     Ok(s.store.organization(id)?)
+}
+
+/// Why an organization is suspended or removed, and (removal) what becomes of the
+/// objects it shared.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct OffboardInput {
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// `keep` (default): its objects stay under its name; `coordinator`: the
+    /// coordinator takes them over.
+    #[serde(default)]
+    pub objects: Option<String>,
+}
+
+fn reason(inp: &OffboardInput) -> Result<String> {
+    let r = inp.reason.clone().unwrap_or_default();
+    if r.len() > 1000 {
+        return Err(Error::new(
+            Kind::BadRequest,
+            "reason: at most 1000 characters",
+        ));
+    }
+    Ok(r)
+}
+
+/// Suspends an organization (admins): tokens stop working, open streams end, pending
+/// deliveries stop, no new warnings reach it; audited.
+pub fn suspend_org(
+    s: &AppState,
+    who: &Viewer,
+    id: &str,
+    inp: OffboardInput,
+) -> Result<Organization> {
+    let admin = who.require_admin()?.org.id.clone();
+    if inp.objects.is_some() {
+        return Err(Error::new(
+            Kind::BadRequest,
+            "objects: only a removal hands objects over",
+        ));
+    }
+    Ok(s.store.suspend_organization(id, &reason(&inp)?, &admin)?)
+}
+
+/// Lifts a suspension (admins); audited.
+pub fn reinstate_org(s: &AppState, who: &Viewer, id: &str) -> Result<Organization> {
+    let admin = who.require_admin()?.org.id.clone();
+    Ok(s.store.reinstate_organization(id, &admin)?)
+}
+
+/// Removes an organization for good (admins): tokens revoked, endpoints disabled,
+/// memberships and grants withdrawn, deliveries stopped, objects kept or handed to the
+/// coordinator; audited.
+pub fn remove_org(
+    s: &AppState,
+    who: &Viewer,
+    id: &str,
+    inp: OffboardInput,
+) -> Result<Organization> {
+    let admin = who.require_admin()?.org.id.clone();
+    let handover = match inp.objects.as_deref().unwrap_or("keep") {
+        "keep" => Handover::Keep,
+        "coordinator" => Handover::Coordinator,
+        other => {
+            return Err(Error::new(
+                Kind::BadRequest,
+                format!("objects: '{other}' is not one of keep, coordinator"),
+            ))
+        }
+    };
+    Ok(s.store
+        .remove_organization(id, handover, &reason(&inp)?, &admin)?)
+}
+
+/// Adds an organization to a community or withdraws it (admins); audited.
+pub fn set_community_member(
+    s: &AppState,
+    who: &Viewer,
+    community: &str,
+    org: &str,
+    member: bool,
+) -> Result<()> {
+    let admin = who.require_admin()?.org.id.clone();
+    Ok(s.store
+        .set_community_member(community, org, member, &admin)?)
+}
+
+/// An organization's grant on an existing collection.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grant {
+    pub read: bool,
+    pub write: bool,
+}
+
+/// Sets (`Some`) or withdraws (`None`) an organization's grant on a collection (admins);
+/// audited.
+pub fn set_grant(
+    s: &AppState,
+    who: &Viewer,
+    collection: &str,
+    org: &str,
+    grant: Option<Grant>,
+) -> Result<()> {
+    let admin = who.require_admin()?.org.id.clone();
+    let col = s
+        .store
+        .collection(collection)?
+        .ok_or_else(|| Error::new(Kind::NotFound, format!("collection {collection} not found")))?;
+    Ok(s.store
+        .set_collection_grant(&col.id, org, grant.map(|g| (g.read, g.write)), &admin)?)
 }
 
 /// A new token.

@@ -51,7 +51,18 @@ pub fn health(s: &AppState) -> Result<i64> {
     Ok(s.store.schema_version()?)
 }
 
-/// The hub's metrics in the Prometheus text format.
-pub fn metrics_text(s: &AppState) -> Result<String> {
+/// The hub's metrics in the Prometheus text format. They name peers and count objects
+/// per TLP, so only a coordinator token reads them (any role: give Prometheus a
+/// read-only one) unless the operator made them public (`metrics_public`).
+pub fn metrics_text(s: &AppState, who: &Viewer) -> Result<String> {
+    if !s.config.metrics_public {
+        let p = who.require()?;
+        if p.org.kind != hinomi_access::OrgKind::Coordinator {
+            return Err(Error::new(
+                Kind::Forbidden,
+                "metrics are read with a coordinator token",
+            ));
+        }
+    }
     Ok(s.metrics.render())
 }

@@ -547,7 +547,7 @@ pub fn notice(
         "ack_due": w.ack_due.map(|t| Timestamp(t).to_string()),
         "report_types": d["report_types"], "stix_report": format!("report--{}", w.id),
         "published": d["published"], "updated": Timestamp(w.updated).to_string(),
-        "links": links,
+        "issuer": d["issuer"], "links": links,
     });
     if let Some(c) = changes {
         n["changes"] = json!(c);
@@ -636,6 +636,11 @@ pub fn publish(
     }
     w.body["modified"] = json!(modified.to_string());
     w.body["published"] = json!(published.to_string());
+    // Every channel names who issued it, as the hub knew it when this version went out.
+    w.body["issuer"] = json!({
+        "organization_id": owner.id, "name": owner.name, "identity_id": owner.identity_id,
+        "coordinator": owner.kind == OrgKind::Coordinator,
+    });
     w.body["state"] = json!(w.state);
     w.body["version"] = json!(w.version);
 
@@ -670,7 +675,8 @@ pub fn publish(
         v
     };
     for id in &pool {
-        let Some(org) = by_id.get(id.as_str()) else {
+        // Suspended and removed organizations receive nothing.
+        let Some(org) = by_id.get(id.as_str()).filter(|o| o.is_active()) else {
             continue;
         };
         let reader = super::org_reader(&org.id, org.kind, &org.identity_id, &communities, false);
@@ -796,6 +802,12 @@ pub fn publish(
 pub fn visible(who: &Viewer, w: &WarningRow) -> bool {
     if who.scope.owner.as_deref() == Some(w.owner_org.as_str()) {
         return true;
+    }
+    if w.state == PENDING_APPROVAL {
+        return who
+            .principal
+            .as_ref()
+            .is_some_and(|p| p.org.kind == OrgKind::Coordinator);
     }
     if w.state == "draft" {
         return false;
@@ -968,6 +980,9 @@ fn hub_org(s: &AppState, who: &Viewer) -> Result<Option<String>> {
 fn rendered(who: &Viewer, hub: Option<&str>, mut v: Value) -> Value {
     if let Some(h) = hub {
         v["owner_organization"] = json!(h);
+        if !v["issuer"].is_null() {
+            v["issuer"] = json!({"organization_id": h, "anonymized": true});
+        }
     }
     who.render(v)
 }
@@ -1116,6 +1131,56 @@ pub fn publish_draft(s: &AppState, who: &Viewer, id: &str) -> Result<Value> {
             format!("warning {id} is {}, not a draft", w.state),
         ));
     }
+    if p.org.kind != OrgKind::Coordinator {
+        let (orgs, communities) = context(s)?;
+        let (named, _) = resolve_audience(&w.body, w.tlp, &w.owner_org, &orgs, &communities);
+        let limit = s.config.notify.member_warning_max_recipients;
+        if named.len() > limit {
+            let mut w = w;
+            w.state = PENDING_APPROVAL.into();
+            w.body["state"] = json!(PENDING_APPROVAL);
+            w.body["approval"] = json!({
+                "requested": s.config.clock.now().to_string(), "recipients": named.len(),
+                "limit": limit,
+            });
+            if !s.store.update_draft(&w)? {
+                return Err(Error::new(
+                    Kind::Conflict,
+                    format!("warning {id} changed meanwhile"),
+                ));
+            }
+            return Ok(view(&w, true, None));
+        }
+    }
+    let d = details_of(&w);
+    let out = publish(s, w, "published", None, &p.org.id, &d)?;
+    Ok(view(&out, true, None))
+}
+
+/// The state of a member's warning that names more organizations than
+/// `member_warning_max_recipients`: nothing goes out until the coordinator approves.
+pub const PENDING_APPROVAL: &str = "pending-approval";
+
+/// The coordinator approves a member's warning that awaits approval: it is published
+/// as its issuer wrote it, still naming the member as issuer; audited.
+pub fn approve(s: &AppState, who: &Viewer, id: &str) -> Result<Value> {
+    let p = writer(who)?;
+    if p.org.kind != OrgKind::Coordinator {
+        return Err(Error::new(
+            Kind::Forbidden,
+            "only the coordinator approves warnings",
+        ));
+    }
+    let mut w = load(s, id)?;
+    if w.state != PENDING_APPROVAL {
+        return Err(Error::new(
+            Kind::Conflict,
+            format!("warning {id} is {}, not awaiting approval", w.state),
+        ));
+    }
+    w.state = "draft".into();
+    w.body["approval"]["approved_by"] = json!(p.org.id);
+    w.body["approval"]["approved"] = json!(s.config.clock.now().to_string());
     let d = details_of(&w);
     let out = publish(s, w, "published", None, &p.org.id, &d)?;
     Ok(view(&out, true, None))
@@ -1446,9 +1511,19 @@ pub fn escalate(s: &AppState, now: Timestamp) -> Result<usize, StoreError> {
         vec![]
     };
     let hooks = store.webhooks(None)?;
+    // Suspended and removed organizations are not chased.
+    let inactive: HashSet<String> = store
+        .organizations()?
+        .into_iter()
+        .filter(|o| !o.is_active())
+        .map(|o| o.id)
+        .collect();
     let mut done = 0;
     let mut cache: HashMap<String, Option<WarningRow>> = HashMap::new();
     for (wid, org) in overdue {
+        if inactive.contains(&org) {
+            continue;
+        }
         let w = match cache
             .entry(wid.clone())
             .or_insert_with(|| store.warning(&wid).ok().flatten())

@@ -474,7 +474,10 @@ fn three_hubs_share_exactly_what_agreements_and_the_rule_allow() {
         .json();
     assert!(p["status"]["last_push"].is_string(), "{p}");
     assert_eq!(p["status"]["objects"]["out"]["TLP:CLEAR"], 3, "{p}");
-    let m = jp.hub.call("GET", "/metrics", None, &[], None).body;
+    let m = jp
+        .hub
+        .request("GET", "/metrics", Some(&jp.hub.admin), None)
+        .body;
     assert!(
         m.contains(
             "hinomi_federation_objects_total{peer=\"AU\",direction=\"out\",tlp=\"TLP:CLEAR\"}"

@@ -9,6 +9,7 @@ mod findings;
 mod layers;
 mod malformed;
 mod observations;
+mod offboarding;
 mod outbound;
 mod rest;
 mod taxii;

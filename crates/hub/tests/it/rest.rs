@@ -180,7 +180,12 @@ fn openapi_health_metrics() {
     let (_, member) = hub.member("M", "isac");
     let env = crate::envelope(vec![crate::indicator(1, "2026-01-01T00:00:00.000Z")]);
     hub.taxii_post(&crate::objects_path(crate::SHARED), &member, &env);
-    let m = hub.call("GET", "/metrics", None, &[], None).body;
+    // Metrics name peers and count per TLP: a coordinator token reads them.
+    let r = hub.call("GET", "/metrics", None, &[], None);
+    assert_eq!(r.status, 401, "{}", r.body);
+    let r = hub.request("GET", "/metrics", Some(&member), None);
+    assert_eq!(r.status, 403, "{}", r.body);
+    let m = hub.request("GET", "/metrics", Some(&hub.admin), None).body;
     assert!(
         m.contains("hinomi_objects_ingested_total{tlp=\"TLP:GREEN\"} 1"),
         "{m}"

@@ -814,6 +814,37 @@ fn email_over_starttls_in_each_organizations_language_with_a_working_ack_link() 
     assert_eq!(hist.len(), 1, "{h}");
     assert_eq!(hist[0]["organization_id"], en.id.as_str());
     assert_eq!(hist[0]["via"], "email-link");
+    // The coordinator's subject names it; a member's says it is not the coordinator.
+    assert!(jsub.contains("【Coordinator】"), "{jsub}");
+    assert!(esub.contains("[Coordinator]"), "{esub}");
+    create_and_publish(
+        &hub,
+        &en.token,
+        warning_body("Member notice", "medium", "green", &[&ja]),
+    );
+    let got = smtp.wait_for(3, WAIT);
+    let m = got
+        .iter()
+        .find(|m| {
+            header(&m.data, "Subject")
+                .unwrap()
+                .contains("Member notice")
+        })
+        .expect("the member's warning by e-mail");
+    let sub = header(&m.data, "Subject").unwrap();
+    assert!(
+        sub.contains("会員組織 Operator 発信・調整機関ではありません"),
+        "{sub}"
+    );
+    let body = decode_text_body(&m.data).unwrap();
+    assert!(
+        body.contains("この警報は調整機関が発信したものではありません"),
+        "{body}"
+    );
+    assert!(
+        body.contains("It was not issued by the national coordinator"),
+        "{body}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -1251,4 +1282,94 @@ fn acknowledgement_links_expire_and_are_bound_to_the_version() {
         )
         .json();
     assert_eq!(h["history"], json!([]), "{h}");
+}
+
+#[test]
+fn every_channel_names_the_issuer_and_wide_member_warnings_wait_for_the_coordinator() {
+    let (mut config, _clock) = manual();
+    config.notify.member_warning_max_recipients = 2;
+    let hub = Hub::start_with(config);
+    let rx = WebhookReceiver::start();
+    let issuer = org(&hub, "Regional water utility");
+    let (a, b, c) = (org(&hub, "A"), org(&hub, "B"), org(&hub, "C"));
+    for (o, p) in [(&a, "/a"), (&b, "/b"), (&c, "/c")] {
+        add_webhook(&hub, o, &rx.url(p));
+    }
+    // Within the limit: out at once, naming the member as issuer everywhere.
+    let w = create_and_publish(
+        &hub,
+        &issuer.token,
+        warning_body("Small", "critical", "green", &[&a, &b]),
+    );
+    let small = w["id"].as_str().unwrap().to_string();
+    assert_eq!(w["state"], "published");
+    assert!(rx.wait_until(WAIT, |r| unique(r, "/a").len() == 1));
+    let data = &unique(&rx.requests(), "/a")[0]["data"];
+    assert_eq!(data["issuer"]["name"], "Regional water utility", "{data}");
+    assert_eq!(data["issuer"]["coordinator"], false);
+    assert_eq!(data["issuer"]["organization_id"], issuer.id.as_str());
+    let feed = read_events(&mut open_stream(&hub, &a.token, Some(0)), 1);
+    assert_eq!(
+        feed[0].2["data"]["issuer"]["name"],
+        "Regional water utility"
+    );
+    let report = hub.rest(
+        "GET",
+        &format!("/api/v1/objects/report--{small}"),
+        &a.token,
+        None,
+    );
+    assert_eq!(report.status, 200, "{}", report.body);
+    let rj = report.json();
+    assert_eq!(
+        rj["object"]["created_by_ref"],
+        issuer.identity.as_str(),
+        "{rj}"
+    );
+
+    // Beyond it: held until the coordinator approves.
+    let w = create_and_publish(
+        &hub,
+        &issuer.token,
+        warning_body("Wide", "critical", "green", &[&a, &b, &c]),
+    );
+    let wide = w["id"].as_str().unwrap().to_string();
+    assert_eq!(w["state"], "pending-approval", "{w}");
+    assert_eq!(w["approval"]["recipients"], 3);
+    assert_eq!(
+        hub.rest("GET", &format!("/api/v1/warnings/{wide}"), &c.token, None)
+            .status,
+        404,
+        "recipients see nothing before approval"
+    );
+    let seen = hub.rest("GET", &format!("/api/v1/warnings/{wide}"), &hub.admin, None);
+    assert_eq!(seen.status, 200, "the coordinator sees what waits for it");
+    let approve = format!("/api/v1/warnings/{wide}/approve");
+    assert_eq!(hub.rest("POST", &approve, &issuer.token, None).status, 403);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        unique(&rx.requests(), "/c").is_empty(),
+        "nothing before approval"
+    );
+    let r = hub.rest("POST", &approve, &hub.admin, None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["state"], "published");
+    assert_eq!(hub.rest("POST", &approve, &hub.admin, None).status, 409);
+    assert!(rx.wait_until(WAIT, |r| unique(r, "/c").len() == 1));
+    let data = &unique(&rx.requests(), "/c")[0]["data"];
+    assert_eq!(
+        data["issuer"]["name"], "Regional water utility",
+        "still the member's"
+    );
+
+    // The coordinator's own warnings say so.
+    create_and_publish(
+        &hub,
+        &hub.admin,
+        warning_body("National", "high", "green", &[&c]),
+    );
+    assert!(rx.wait_until(WAIT, |r| unique(r, "/c").len() == 2));
+    let data = &unique(&rx.requests(), "/c")[1]["data"];
+    assert_eq!(data["issuer"]["coordinator"], true, "{data}");
+    assert_eq!(data["issuer"]["name"], "Coordinator");
 }

@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 
 use hinomi_store::Collection;
 
-use crate::http::{json_body, viewer, ApiError, ApiResult, Code};
+use crate::http::{json_body, optional_json_body, viewer, ApiError, ApiResult, Code};
 use crate::service::{directory, objects};
 use crate::Shared;
 
@@ -32,7 +32,26 @@ pub fn routes() -> Router<Shared> {
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/whoami", get(whoami))
         .route("/api/v1/organizations", get(list_orgs).post(create_org))
-        .route("/api/v1/organizations/{id}", get(get_org))
+        .route(
+            "/api/v1/organizations/{id}",
+            get(get_org).delete(remove_org),
+        )
+        .route(
+            "/api/v1/organizations/{id}/suspend",
+            axum::routing::post(suspend_org),
+        )
+        .route(
+            "/api/v1/organizations/{id}/reinstate",
+            axum::routing::post(reinstate_org),
+        )
+        .route(
+            "/api/v1/communities/{id}/members/{org}",
+            axum::routing::put(add_member).delete(remove_member),
+        )
+        .route(
+            "/api/v1/collections/{id}/grants/{org}",
+            axum::routing::put(put_grant).delete(delete_grant),
+        )
         .route(
             "/api/v1/organizations/{id}/tokens",
             get(list_tokens).post(create_token),
@@ -86,6 +105,10 @@ pub fn routes() -> Router<Shared> {
         .route(
             "/api/v1/warnings/{id}/acknowledgements",
             get(warnings::acknowledgements).post(warnings::acknowledge),
+        )
+        .route(
+            "/api/v1/warnings/{id}/approve",
+            axum::routing::post(warnings::approve),
         )
         .route(
             "/api/v1/warnings/{id}/ack",
@@ -184,6 +207,95 @@ async fn get_org(
         .call(move |s| directory::organization(s, &who, &id))
         .await?;
     Ok(Json(org.to_json()))
+}
+
+async fn suspend_org(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let who = viewer(&s, &headers).await?;
+    who.require_admin()?;
+    let inp = optional_json_body(&s, &headers, body).await?;
+    let org = s
+        .call(move |s| directory::suspend_org(s, &who, &id, inp))
+        .await?;
+    Ok(Json(org.to_json()))
+}
+
+async fn reinstate_org(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    let who = viewer(&s, &headers).await?;
+    let org = s
+        .call(move |s| directory::reinstate_org(s, &who, &id))
+        .await?;
+    Ok(Json(org.to_json()))
+}
+
+async fn remove_org(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let who = viewer(&s, &headers).await?;
+    who.require_admin()?;
+    let inp = optional_json_body(&s, &headers, body).await?;
+    let org = s
+        .call(move |s| directory::remove_org(s, &who, &id, inp))
+        .await?;
+    Ok(Json(org.to_json()))
+}
+
+async fn add_member(
+    State(s): State<Shared>,
+    Path((id, org)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult<StatusCode> {
+    let who = viewer(&s, &headers).await?;
+    s.call(move |s| directory::set_community_member(s, &who, &id, &org, true))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn remove_member(
+    State(s): State<Shared>,
+    Path((id, org)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult<StatusCode> {
+    let who = viewer(&s, &headers).await?;
+    s.call(move |s| directory::set_community_member(s, &who, &id, &org, false))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn put_grant(
+    State(s): State<Shared>,
+    Path((id, org)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<StatusCode> {
+    let who = viewer(&s, &headers).await?;
+    who.require_admin()?;
+    let g: directory::Grant = json_body(&s, &headers, body).await?;
+    s.call(move |s| directory::set_grant(s, &who, &id, &org, Some(g)))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn delete_grant(
+    State(s): State<Shared>,
+    Path((id, org)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult<StatusCode> {
+    let who = viewer(&s, &headers).await?;
+    s.call(move |s| directory::set_grant(s, &who, &id, &org, None))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn create_token(

@@ -117,6 +117,19 @@ pub async fn acknowledge(
     Ok((code, Json(v)).into_response())
 }
 
+/// `POST /api/v1/warnings/{id}/approve`: the coordinator releases a member's warning
+/// that names more organizations than the member may reach alone.
+pub async fn approve(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let who = viewer(&s, &headers).await?;
+    Ok(Json(
+        s.call(move |s| warnings::approve(s, &who, &id)).await?,
+    ))
+}
+
 /// `GET /api/v1/warnings/{id}/acknowledgements`: the status history.
 pub async fn acknowledgements(
     State(s): State<Shared>,
@@ -153,11 +166,11 @@ pub async fn ack_confirm(
 async fn ack_page(s: Shared, id: String, q: AckLinkQuery, record: bool) -> Response {
     let action = format!(
         "/api/v1/warnings/{}/ack?org={}&v={}&exp={}&sig={}",
-        crate::front::escape_html(&id),
-        crate::front::escape_html(&q.org),
+        crate::http::escape_html(&id),
+        crate::http::escape_html(&q.org),
         q.v,
         q.exp,
-        crate::front::escape_html(&q.sig)
+        crate::http::escape_html(&q.sig)
     );
     let page = |code: StatusCode, en: &str, ja: &str, extra: String| {
         (
@@ -184,11 +197,11 @@ async fn ack_page(s: Shared, id: String, q: AckLinkQuery, record: bool) -> Respo
             StatusCode::OK,
             &format!(
                 "Acknowledge receipt of the warning “{}” for your organization?",
-                crate::front::escape_html(&en)
+                crate::http::escape_html(&en)
             ),
             &format!(
                 "警報「{}」の受領を貴組織として確認しますか。",
-                crate::front::escape_html(&ja)
+                crate::http::escape_html(&ja)
             ),
             format!(
                 "<form method=\"post\" action=\"{action}\"><button type=\"submit\">Acknowledge / 受領を確認</button></form>"
