@@ -115,7 +115,8 @@ def peers():
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     hbase = f"http://127.0.0.1:{hport}"
     assert wait_http(hbase + "/healthz"), "hinomi did not start"
-    yield {"mbase": mbase, "mauth": mauth, "hbase": hbase, "admin": admin, "data_dir": data_dir}
+    yield {"mbase": mbase, "mauth": mauth, "hbase": hbase, "admin": admin, "data_dir": data_dir,
+           "config": lab}
     hub.terminate()
     hub.wait(timeout=10)
     med.terminate()
@@ -151,7 +152,8 @@ def test_pull_from_and_push_to_medallion(peers):
     assert "Password0" not in r.text
 
     # The command-line sync against the same store (the server keeps serving).
-    out = subprocess.run([BIN, "federation", "sync", "foreign", "--data-dir", peers["data_dir"]],
+    out = subprocess.run([BIN, "federation", "sync", "foreign", "--config", peers["config"],
+                          "--data-dir", peers["data_dir"]],
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr + out.stdout
     result = json.loads(out.stdout)

@@ -175,7 +175,12 @@ def test_webhook_email_and_stix_of_a_published_warning(hub):
     assert "Intrusions into exposed HMIs." in text
     link = next(line.split(": ", 1)[1] for line in text.splitlines()
                 if line.startswith("ワンクリックで受領確認: "))
+    # Opening the link (as a mail scanner would) only asks; the confirmation records.
     r = requests.get(link)
+    assert r.status_code == 200 and 'method="post"' in r.text
+    hist = requests.get(base + f"/api/v1/warnings/{w['id']}/acknowledgements", headers=h).json()
+    assert hist["history"] == []
+    r = requests.post(link)
     assert r.status_code == 200
     hist = requests.get(base + f"/api/v1/warnings/{w['id']}/acknowledgements", headers=h).json()
     assert [x["status"] for x in hist["history"]] == ["acknowledged"]
