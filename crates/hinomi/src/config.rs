@@ -35,6 +35,8 @@ pub struct FileConfig {
     pub listen: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
+    /// Most database connections open at once [default 32 PostgreSQL, 64 SQLite].
+    pub database_max_connections: Option<usize>,
     pub title: Option<String>,
     pub default_tlp: Option<String>,
     pub max_content_length: Option<usize>,

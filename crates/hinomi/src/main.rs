@@ -97,6 +97,35 @@ enum AdminCommand {
     /// Restore a backup made by `hinomi admin backup` into a data directory (stop the hub
     /// first).
     Restore(RestoreArgs),
+    /// The audit log: signed checkpoints and verification.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Print a signed checkpoint of the audit log's head as one JSON line. Append it to
+    /// a file kept outside the hub (another host, write-once storage).
+    Checkpoint(AuditArgs),
+    /// Verify the keyed audit chain and, with --checkpoints, that each checkpoint is
+    /// still in the log. Exits 1 when anything fails.
+    Verify(AuditVerifyArgs),
+}
+
+#[derive(Args)]
+struct AuditArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+#[derive(Args)]
+struct AuditVerifyArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// A file of checkpoints, one JSON object per line (from `hinomi admin audit
+    /// checkpoint` or GET /api/v1/audit/checkpoint).
+    #[arg(long, value_name = "FILE")]
+    checkpoints: Option<std::path::PathBuf>,
 }
 
 #[derive(Args)]
@@ -155,16 +184,34 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Federation(cmd) => federation_cmd::run(cmd),
         Command::Admin(AdminCommand::Backup(args)) => backup(args),
         Command::Admin(AdminCommand::Restore(args)) => restore(args),
+        Command::Admin(AdminCommand::Audit(AuditCommand::Checkpoint(args))) => {
+            let settings = Settings::load(&args.store)?;
+            let (state, who) = console(&settings, None, None)?;
+            let c = hinomi_hub::service::directory::audit_checkpoint(&state, &who)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{c}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Admin(AdminCommand::Audit(AuditCommand::Verify(args))) => audit_verify(args),
     }
 }
 
-fn open_store(location: &Location) -> Result<Store> {
-    Store::open(location).with_context(|| format!("opening the store at {location:?}"))
+fn open_store(settings: &Settings) -> Result<Store> {
+    let location = &settings.location;
+    let store =
+        Store::open(location).with_context(|| format!("opening the store at {location:?}"))?;
+    if let Some(n) = settings.file.database_max_connections {
+        if n == 0 {
+            bail!("database_max_connections: at least 1");
+        }
+        store.set_max_connections(n);
+    }
+    Ok(store)
 }
 
 fn bootstrap(args: BootstrapArgs) -> Result<ExitCode> {
     let settings = Settings::load(&args.store)?;
-    let store = open_store(&settings.location)?;
+    let store = open_store(&settings)?;
     match hinomi_hub::service::directory::bootstrap(&store, &args.name, args.country.as_deref()) {
         Ok(b) => {
             println!(
@@ -187,12 +234,46 @@ fn bootstrap(args: BootstrapArgs) -> Result<ExitCode> {
 
 fn backup(args: BackupArgs) -> Result<ExitCode> {
     let settings = Settings::load(&args.store)?;
-    let store = open_store(&settings.location)?;
+    let store = open_store(&settings)?;
     store
         .backup(&args.to)
         .with_context(|| format!("backing up to {}", args.to.display()))?;
     eprintln!("backup written to {}", args.to.display());
     Ok(ExitCode::SUCCESS)
+}
+
+fn audit_verify(args: AuditVerifyArgs) -> Result<ExitCode> {
+    let settings = Settings::load(&args.store)?;
+    let mut checkpoints = Vec::new();
+    if let Some(path) = &args.checkpoints {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        for (i, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
+            checkpoints.push(
+                serde_json::from_str::<serde_json::Value>(line).with_context(|| {
+                    format!("{}:{}: not a JSON checkpoint", path.display(), i + 1)
+                })?,
+            );
+        }
+    }
+    let (state, who) = console(&settings, None, None)?;
+    let v = hinomi_hub::service::directory::verify_audit(&state, &who, &checkpoints)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("{v}");
+    if v["intact"] == true {
+        eprintln!(
+            "audit log intact ({} checkpoint(s) checked)",
+            checkpoints.len()
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("audit log NOT intact: {v}");
+        Ok(ExitCode::from(1))
+    }
 }
 
 fn restore(args: RestoreArgs) -> Result<ExitCode> {
@@ -239,7 +320,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
 
-    let store = Arc::new(open_store(&settings.location)?);
+    let store = Arc::new(open_store(&settings)?);
     if store.coordinator()?.is_none() {
         let how = match &settings.location {
             Location::Sqlite(p) => format!(
@@ -350,7 +431,7 @@ pub(crate) fn console(
         .clone()
         .unwrap_or_else(|| "127.0.0.1:8640".to_string());
     let config = hub_config(settings, &listen, default_tlp)?;
-    let store = Arc::new(open_store(&settings.location)?);
+    let store = Arc::new(open_store(settings)?);
     let who = hinomi_hub::service::Viewer::console(&store, org).map_err(|e| match org {
         Some(id) => anyhow::anyhow!("--organization {id}: {e}"),
         None => anyhow::anyhow!("{e}"),

@@ -70,6 +70,9 @@ pub struct HubConfig {
     pub federation: federation::FederationConfig,
     /// Where webhooks and peer connections may go.
     pub outbound: outbound::OutboundPolicy,
+    /// How often a signed audit checkpoint is written to the log (target
+    /// `hinomi::audit`), for log shipping to keep outside the hub.
+    pub audit_checkpoint_interval: std::time::Duration,
     /// `/metrics` without a token (for a listener only the monitoring network reaches);
     /// otherwise it needs a coordinator token.
     pub metrics_public: bool,
@@ -90,8 +93,34 @@ impl Default for HubConfig {
             federation: federation::FederationConfig::default(),
             outbound: outbound::OutboundPolicy::default(),
             metrics_public: false,
+            audit_checkpoint_interval: std::time::Duration::from_secs(3600),
         }
     }
+}
+
+/// Logs a signed audit checkpoint every `audit_checkpoint_interval` while the hub runs.
+fn spawn_audit_checkpoints(state: &Shared) {
+    let weak = Arc::downgrade(state);
+    let every = state.config.audit_checkpoint_interval;
+    let _ = std::thread::Builder::new()
+        .name("hinomi-audit".into())
+        .spawn(move || loop {
+            // Wake often enough to notice the hub is gone.
+            let start = std::time::Instant::now();
+            while start.elapsed() < every {
+                std::thread::sleep(std::time::Duration::from_secs(1).min(every));
+                if weak.strong_count() == 0 {
+                    return;
+                }
+            }
+            let Some(s) = weak.upgrade() else { return };
+            match service::directory::signed_checkpoint(&s) {
+                Ok(c) => {
+                    tracing::info!(target: "hinomi::audit", checkpoint = %c, "audit checkpoint")
+                }
+                Err(e) => tracing::warn!(target: "hinomi::audit", error = %e, "audit checkpoint"),
+            }
+        });
 }
 
 /// Shared state of all handlers.
@@ -120,6 +149,7 @@ impl AppState {
         let state = AppState::idle(store, config)?;
         delivery::spawn(&state);
         federation::spawn(&state);
+        spawn_audit_checkpoints(&state);
         if let Some(rx) = changes {
             // Other nodes' indicator changes (PostgreSQL NOTIFY) refresh this node's index.
             state.indicators.set_notified();
@@ -149,6 +179,8 @@ impl AppState {
     /// refresh): for a console command that calls services and exits, and must not
     /// claim deliveries it would abandon.
     pub fn idle(store: Arc<Store>, config: HubConfig) -> Result<Shared, StoreError> {
+        store.set_audit_key(config.notify.key.derive_key(service::directory::AUDIT_KEY));
+        store.ensure_keyed_audit()?;
         let indicators = index::IndicatorIndex::load(&store)?;
         Ok(Arc::new(AppState {
             store,

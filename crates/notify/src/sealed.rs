@@ -155,6 +155,36 @@ impl MasterKey {
         hmac::verify(&self.mac_key(purpose), msg, &tag).is_ok()
     }
 
+    /// A 32-byte key derived for `purpose`, for use outside this module (the audit
+    /// chain's key).
+    pub fn derive_key(&self, purpose: &str) -> [u8; 32] {
+        let mut k = [0u8; 32];
+        k.copy_from_slice(
+            self.derive(&[b"hinomi-derived-key", purpose.as_bytes()])
+                .as_ref(),
+        );
+        k
+    }
+
+    fn signing_pair(&self, purpose: &str) -> ring::signature::Ed25519KeyPair {
+        let seed = self.derive_key(&format!("ed25519:{purpose}"));
+        ring::signature::Ed25519KeyPair::from_seed_unchecked(&seed)
+            .expect("32 bytes are a valid Ed25519 seed")
+    }
+
+    /// The Ed25519 public key for `purpose` (standard base64), which anyone may hold to
+    /// check [`MasterKey::sign`] without the secret.
+    pub fn public_key(&self, purpose: &str) -> String {
+        use ring::signature::KeyPair as _;
+        STANDARD.encode(self.signing_pair(purpose).public_key().as_ref())
+    }
+
+    /// An Ed25519 signature of `msg` under the key derived for `purpose` (standard
+    /// base64).
+    pub fn sign(&self, purpose: &str, msg: &[u8]) -> String {
+        STANDARD.encode(self.signing_pair(purpose).sign(msg).as_ref())
+    }
+
     fn derive(&self, label: &[&[u8]]) -> hmac::Tag {
         let key = hmac::Key::new(hmac::HMAC_SHA256, &self.0);
         let mut ctx = hmac::Context::with_key(&key);
@@ -232,6 +262,20 @@ fn create_key_file(path: &Path) -> Result<MasterKey, NotifyError> {
         }
         Err(e) => Err(io(&format!("creating key file {}", path.display()), e)),
     }
+}
+
+/// Whether `signature` (standard base64) is an Ed25519 signature of `msg` by
+/// `public_key` (standard base64).
+pub fn verify_signature(public_key: &str, msg: &[u8], signature: &str) -> bool {
+    let (Ok(pk), Ok(sig)) = (
+        STANDARD.decode(public_key.trim()),
+        STANDARD.decode(signature.trim()),
+    ) else {
+        return false;
+    };
+    ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, pk)
+        .verify(msg, &sig)
+        .is_ok()
 }
 
 #[cfg(test)]

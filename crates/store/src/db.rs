@@ -2,8 +2,9 @@
 //! SQL with `?` placeholders and returns rows of [`Val`]s. Everything above this file is
 //! written once for SQLite and PostgreSQL.
 
+use std::cell::Cell;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex, RwLock};
 use std::time::Duration;
 
 use postgres::types::{to_sql_checked, IsNull, ToSql, Type};
@@ -340,14 +341,103 @@ impl ToSql for Val {
 /// A small pool: connections are taken, used by one thread, and given back.
 pub struct Pool {
     open: Box<dyn Fn() -> Result<Conn, StoreError> + Send + Sync>,
-    idle: Mutex<Vec<Conn>>,
+    state: Mutex<PoolState>,
+    freed: Condvar,
+    /// The key of the audit chain, if the hub set one (see [`audit_key`]).
+    audit_key: RwLock<Option<[u8; 32]>>,
+}
+
+struct PoolState {
+    idle: Vec<Conn>,
+    /// Connections open (idle or in use).
+    open: usize,
+    /// Most connections ever open at once.
+    peak: usize,
+    /// Upper bound of `open`.
+    max: usize,
+}
+
+/// How long a caller waits for a connection when all are in use.
+const WAIT_FOR_CONNECTION: Duration = Duration::from_secs(30);
+
+thread_local! {
+    /// The audit key of the pool whose connection this thread is using: `Pool::with`
+    /// sets it for the duration of the call, so code that only has a connection (the
+    /// audit append inside any write transaction) can key the chain.
+    static AUDIT_KEY: Cell<Option<[u8; 32]>> = const { Cell::new(None) };
+}
+
+/// The audit key of the connection in use on this thread, if any.
+pub(crate) fn audit_key() -> Option<[u8; 32]> {
+    AUDIT_KEY.with(Cell::get)
 }
 
 impl Pool {
-    pub fn new(open: Box<dyn Fn() -> Result<Conn, StoreError> + Send + Sync>) -> Pool {
+    pub fn new(open: Box<dyn Fn() -> Result<Conn, StoreError> + Send + Sync>, max: usize) -> Pool {
         Pool {
             open,
-            idle: Mutex::new(Vec::new()),
+            state: Mutex::new(PoolState {
+                idle: Vec::new(),
+                open: 0,
+                peak: 0,
+                max: max.max(1),
+            }),
+            freed: Condvar::new(),
+            audit_key: RwLock::new(None),
+        }
+    }
+
+    /// Sets the most connections open at once (at least 1).
+    pub fn set_max(&self, max: usize) {
+        self.lock().max = max.max(1);
+        self.freed.notify_all();
+    }
+
+    /// (open now, most ever open at once, the bound).
+    pub fn usage(&self) -> (usize, usize, usize) {
+        let g = self.lock();
+        (g.open, g.peak, g.max)
+    }
+
+    pub fn set_audit_key(&self, key: Option<[u8; 32]>) {
+        *self.audit_key.write().unwrap_or_else(|p| p.into_inner()) = key;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, PoolState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// An idle connection, a new one while fewer than `max` are open, or the next one
+    /// freed (for at most [`WAIT_FOR_CONNECTION`]).
+    fn take(&self) -> Result<Conn, StoreError> {
+        let deadline = std::time::Instant::now() + WAIT_FOR_CONNECTION;
+        let mut g = self.lock();
+        loop {
+            if let Some(c) = g.idle.pop() {
+                return Ok(c);
+            }
+            if g.open < g.max {
+                g.open += 1;
+                g.peak = g.peak.max(g.open);
+                drop(g);
+                return (self.open)().inspect_err(|_| {
+                    self.lock().open -= 1;
+                    self.freed.notify_one();
+                });
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(StoreError::Invalid(format!(
+                    "all {} database connections stayed busy for {} s",
+                    g.max,
+                    WAIT_FOR_CONNECTION.as_secs()
+                )));
+            }
+            g = self
+                .freed
+                .wait_timeout(g, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
     }
 
@@ -356,18 +446,20 @@ impl Pool {
         &self,
         f: impl FnOnce(&mut Conn) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let taken = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let mut conn = match taken {
-            Some(c) => c,
-            None => (self.open)()?,
-        };
+        let mut conn = self.take()?;
+        let key = *self.audit_key.read().unwrap_or_else(|p| p.into_inner());
+        let outer = AUDIT_KEY.with(|k| k.replace(key));
         let r = f(&mut conn);
-        if !conn.is_broken() {
-            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-            if idle.len() < 16 {
-                idle.push(conn);
-            }
+        AUDIT_KEY.with(|k| k.set(outer));
+        let mut g = self.lock();
+        if !conn.is_broken() && g.idle.len() < 16 && g.open <= g.max {
+            g.idle.push(conn);
+        } else {
+            g.open -= 1;
+            drop(conn);
         }
+        drop(g);
+        self.freed.notify_one();
         r
     }
 }

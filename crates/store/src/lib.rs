@@ -206,13 +206,13 @@ impl Store {
                     message: e.to_string(),
                 })?;
                 let path = path.clone();
-                let p = Pool::new(Box::new(move || db::open_sqlite(&path)));
+                let p = Pool::new(Box::new(move || db::open_sqlite(&path)), 64);
                 (p, Dialect::Sqlite)
             }
             Location::Postgres(url) => {
                 let url = url.clone();
                 (
-                    Pool::new(Box::new(move || db::open_postgres(&url))),
+                    Pool::new(Box::new(move || db::open_postgres(&url)), 32),
                     Dialect::Postgres,
                 )
             }
@@ -464,6 +464,24 @@ impl Store {
         })
     }
 
+    /// Caps the database connections open at once (default 32 on PostgreSQL, 64 on
+    /// SQLite); callers beyond it wait up to 30 s for one to be freed.
+    pub fn set_max_connections(&self, max: usize) {
+        self.pool.set_max(max);
+    }
+
+    /// (connections open now, most ever open at once, the cap).
+    pub fn connection_usage(&self) -> (usize, usize, usize) {
+        self.pool.usage()
+    }
+
+    /// Keys the audit chain with `key` (kept outside the database): entries appended
+    /// from now on carry an HMAC-SHA256 over the previous entry's hash and their own
+    /// content, which nobody with only the database can recompute.
+    pub fn set_audit_key(&self, key: [u8; 32]) {
+        self.pool.set_audit_key(Some(key));
+    }
+
     // ---- audit ----
 
     /// Appends one entry to the hash-chained audit log.
@@ -503,25 +521,47 @@ impl Store {
     }
 
     /// Recomputes the audit chain; returns the sequence number of the first entry whose
-    /// hash does not match, if any.
+    /// hash does not match, if any. Keyed entries (`k1:`) are checked with the key given
+    /// to [`Store::set_audit_key`]; once the chain is keyed, an unkeyed entry after it
+    /// is a break (someone without the key rewrote the tail).
     pub fn verify_audit_chain(&self) -> Result<Option<i64>, StoreError> {
+        let key = self.pool.with(|_| Ok(db::audit_key()))?;
         let mut prev = String::from("0");
+        let mut keyed = false;
         let mut after = 0;
         loop {
             let entries = self.audit_entries(after, 1000)?;
             if entries.is_empty() {
+                // With a key the head must be keyed (`ensure_keyed_audit` makes it so
+                // when the hub starts): a log rewritten without the key is not.
+                if key.is_some() && !keyed && after > 0 {
+                    return Ok(Some(after));
+                }
                 return Ok(None);
             }
             for e in &entries {
                 let detail = serde_json::to_string(&e.detail).unwrap_or_default();
-                let h = audit_hash(
-                    &prev,
-                    e.at.micros(),
-                    e.actor_org.as_deref(),
-                    &e.action,
-                    e.subject.as_deref(),
-                    &detail,
-                );
+                let parts = AuditParts {
+                    prev: &prev,
+                    at: e.at.micros(),
+                    actor: e.actor_org.as_deref(),
+                    action: &e.action,
+                    subject: e.subject.as_deref(),
+                    detail: &detail,
+                };
+                let h = if e.hash.starts_with(KEYED) {
+                    keyed = true;
+                    let Some(k) = &key else {
+                        return Err(StoreError::Invalid(
+                            "the audit chain is keyed; verify it with the hub's secret key".into(),
+                        ));
+                    };
+                    parts.keyed(k)
+                } else if keyed {
+                    return Ok(Some(e.seq));
+                } else {
+                    parts.plain()
+                };
                 if e.prev_hash != prev || e.hash != h {
                     return Ok(Some(e.seq));
                 }
@@ -530,29 +570,98 @@ impl Store {
             }
         }
     }
+
+    /// Appends an `audit.keyed` entry when the log's head is not keyed yet (a store
+    /// created or last written without the key), so the keyed part of the chain starts
+    /// at once and covers everything before it.
+    pub fn ensure_keyed_audit(&self) -> Result<(), StoreError> {
+        if self.pool.with(|_| Ok(db::audit_key()))?.is_none() {
+            return Ok(());
+        }
+        match self.audit_head()? {
+            Some((_, h)) if !h.starts_with(KEYED) => {
+                self.audit(None, "audit.keyed", None, serde_json::json!({}))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The last entry of the audit log: (sequence number, hash).
+    pub fn audit_head(&self) -> Result<Option<(i64, String)>, StoreError> {
+        self.pool.with(|c| {
+            Ok(c.query_one(
+                "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+                &[],
+            )?
+            .map(|r| (r[0].int(), r[1].text())))
+        })
+    }
+
+    /// The hash of entry `seq`, if it exists.
+    pub fn audit_hash_at(&self, seq: i64) -> Result<Option<String>, StoreError> {
+        self.pool.with(|c| {
+            Ok(
+                c.query_one("SELECT hash FROM audit_log WHERE seq = ?", &[seq.into()])?
+                    .map(|r| r[0].text()),
+            )
+        })
+    }
 }
 
-fn audit_hash(
-    prev: &str,
+/// Prefix of keyed audit hashes.
+const KEYED: &str = "k1:";
+
+/// What one audit entry's hash covers.
+struct AuditParts<'a> {
+    prev: &'a str,
     at: i64,
-    actor: Option<&str>,
-    action: &str,
-    subject: Option<&str>,
-    detail: &str,
-) -> String {
-    let mut h = Sha256::new();
-    for part in [
-        prev,
-        &at.to_string(),
-        actor.unwrap_or(""),
-        action,
-        subject.unwrap_or(""),
-        detail,
-    ] {
-        h.update(part.as_bytes());
-        h.update([0u8]);
+    actor: Option<&'a str>,
+    action: &'a str,
+    subject: Option<&'a str>,
+    detail: &'a str,
+}
+
+impl AuditParts<'_> {
+    fn message(&self) -> Vec<u8> {
+        let at = self.at.to_string();
+        let mut m = Vec::new();
+        for part in [
+            self.prev,
+            &at,
+            self.actor.unwrap_or(""),
+            self.action,
+            self.subject.unwrap_or(""),
+            self.detail,
+        ] {
+            m.extend_from_slice(part.as_bytes());
+            m.push(0);
+        }
+        m
     }
-    hex(&h.finalize())
+
+    /// The unkeyed SHA-256 chain of stores that had no key yet.
+    fn plain(&self) -> String {
+        hex(&Sha256::digest(self.message()))
+    }
+
+    /// HMAC-SHA256 (RFC 2104) under `key`.
+    fn keyed(&self, key: &[u8; 32]) -> String {
+        let mut ipad = [0x36u8; 64];
+        let mut opad = [0x5cu8; 64];
+        for (i, b) in key.iter().enumerate() {
+            ipad[i] ^= b;
+            opad[i] ^= b;
+        }
+        let inner = Sha256::new()
+            .chain_update(ipad)
+            .chain_update(self.message())
+            .finalize();
+        let outer = Sha256::new()
+            .chain_update(opad)
+            .chain_update(inner)
+            .finalize();
+        format!("{KEYED}{}", hex(&outer))
+    }
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
@@ -582,7 +691,18 @@ pub(crate) fn append_audit(
         .unwrap_or_else(|| "0".to_string());
     let at = Timestamp::now().micros();
     let detail = serde_json::to_string(detail).unwrap_or_default();
-    let hash = audit_hash(&prev, at, actor_org, action, subject, &detail);
+    let parts = AuditParts {
+        prev: &prev,
+        at,
+        actor: actor_org,
+        action,
+        subject,
+        detail: &detail,
+    };
+    let hash = match db::audit_key() {
+        Some(k) => parts.keyed(&k),
+        None => parts.plain(),
+    };
     c.execute(
         "INSERT INTO audit_log (at, actor_org, action, subject, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
         &[

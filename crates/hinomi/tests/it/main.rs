@@ -1,5 +1,6 @@
 //! Integration tests of the `hinomi` binary.
 
+mod audit_cli;
 mod csaf_cli;
 mod import_cli;
 mod pattern_cli;

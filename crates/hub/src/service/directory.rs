@@ -2,6 +2,7 @@
 //! log that records every change to them.
 
 use serde::Deserialize;
+use serde_json::{json, Value};
 
 use hinomi_access::OrgKind;
 use hinomi_store::{
@@ -332,13 +333,86 @@ pub fn audit(s: &AppState, who: &Viewer, after: i64, limit: i64) -> Result<Vec<A
     Ok(s.store.audit_entries(after, limit)?)
 }
 
-/// Checks the audit log's hash chain; answers the first broken entry, if any.
-pub fn verify_audit(s: &AppState, who: &Viewer) -> Result<Option<i64>> {
-    who.require_admin()?;
-    Ok(s.store.verify_audit_chain()?)
+/// The purpose the audit chain's key is derived for from the hub's secret key.
+pub const AUDIT_KEY: &str = "audit-chain";
+/// The purpose of the Ed25519 key that signs audit checkpoints.
+const CHECKPOINT_KEY: &str = "audit-checkpoint";
+
+fn checkpoint_message(seq: i64, hash: &str, at: &str) -> String {
+    format!("hinomi-audit-checkpoint|{seq}|{hash}|{at}")
 }
 
-/// The authenticated caller itself (`whoami`).
+/// A signed statement of the audit log's head, to keep outside the database: with it,
+/// `verify_audit` detects a chain cut short or rewritten before that point even by
+/// someone who holds the database and recomputes hashes.
+pub fn audit_checkpoint(s: &AppState, who: &Viewer) -> Result<Value> {
+    who.require_admin()?;
+    signed_checkpoint(s)
+}
+
+/// The checkpoint itself (the hub logs one every `audit_checkpoint_interval`).
+pub fn signed_checkpoint(s: &AppState) -> Result<Value> {
+    let Some((seq, hash)) = s.store.audit_head()? else {
+        return Err(Error::new(Kind::Conflict, "the audit log is empty"));
+    };
+    let at = s.config.clock.now().to_string();
+    let key = &s.config.notify.key;
+    Ok(json!({
+        "seq": seq, "hash": hash, "at": at,
+        "public_key": key.public_key(CHECKPOINT_KEY),
+        "signature": key.sign(CHECKPOINT_KEY, checkpoint_message(seq, &hash, &at).as_bytes()),
+    }))
+}
+
+/// Checks the audit log's keyed chain and, against each checkpoint given, that the
+/// checkpoint is this hub's (signature) and that the log still holds its entry with
+/// its hash (nothing cut or rewritten before it).
+pub fn verify_audit(s: &AppState, who: &Viewer, checkpoints: &[Value]) -> Result<Value> {
+    who.require_admin()?;
+    let broken = s.store.verify_audit_chain()?;
+    let key = &s.config.notify.key;
+    let ours = key.public_key(CHECKPOINT_KEY);
+    let mut results = Vec::new();
+    let mut all_ok = broken.is_none();
+    for (i, c) in checkpoints.iter().enumerate() {
+        let (Some(seq), Some(hash), Some(at), Some(sig)) = (
+            c["seq"].as_i64(),
+            c["hash"].as_str(),
+            c["at"].as_str(),
+            c["signature"].as_str(),
+        ) else {
+            return Err(Error::new(
+                Kind::BadRequest,
+                format!("checkpoints[{i}]: needs seq, hash, at and signature"),
+            ));
+        };
+        let signed = hinomi_notify::sealed::verify_signature(
+            &ours,
+            checkpoint_message(seq, hash, at).as_bytes(),
+            sig,
+        );
+        let problem = if !signed {
+            Some("the signature is not this hub's".to_string())
+        } else {
+            match s.store.audit_hash_at(seq)? {
+                None => Some(format!(
+                    "entry {seq} is gone: the log was cut short or rewritten"
+                )),
+                Some(h) if h != hash => Some(format!(
+                    "entry {seq} has another hash: the log was rewritten up to it"
+                )),
+                Some(_) => None,
+            }
+        };
+        all_ok &= problem.is_none();
+        results.push(json!({"seq": seq, "ok": problem.is_none(), "problem": problem}));
+    }
+    Ok(json!({
+        "intact": all_ok, "first_broken_seq": broken, "checkpoints": results,
+        "public_key": ours,
+    }))
+}
+
 pub fn whoami(who: &Viewer) -> Result<Principal> {
     Ok(who.require()?.clone())
 }

@@ -613,6 +613,7 @@ fn a_peer_that_stops_mid_sync_is_caught_up_without_loss_or_duplicates() {
                 store,
                 admin: us_admin,
                 coordinator_identity,
+                location,
             },
         ..
     } = us;
@@ -628,6 +629,7 @@ fn a_peer_that_stops_mid_sync_is_caught_up_without_loss_or_duplicates() {
             store,
             admin: us_admin,
             coordinator_identity,
+            location,
         },
         members: vec![],
     };

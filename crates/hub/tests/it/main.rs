@@ -4,6 +4,7 @@
 mod access_matrix;
 mod access_paths;
 mod advisories;
+mod audit;
 mod federation;
 mod findings;
 mod layers;
@@ -55,6 +56,8 @@ pub struct Hub {
     pub store: Arc<Store>,
     pub admin: String,
     pub coordinator_identity: String,
+    /// Where its store is (tests that play an attacker with the database use it).
+    pub location: Location,
 }
 
 pub struct Resp {
@@ -108,10 +111,12 @@ impl Hub {
     }
 
     pub fn start_with(config: HubConfig) -> Hub {
-        let store = Arc::new(Store::open(&location()).unwrap());
+        let location = location();
+        let store = Arc::new(Store::open(&location).unwrap());
         let boot = store.bootstrap("Coordinator", Some("JP")).unwrap();
         let server = TestServer::start(store.clone(), config);
         Hub {
+            location,
             server,
             store,
             admin: boot.token,

@@ -862,6 +862,7 @@ fn a_restart_mid_delivery_loses_nothing_and_duplicates_only_by_idempotency_id() 
         store: store.clone(),
         admin: boot.token,
         coordinator_identity: boot.organization.identity_id,
+        location: location.clone(),
     };
     let orgs: Vec<Org> = (0..12).map(|i| org(&hub, &format!("Org {i}"))).collect();
     let mut secrets = BTreeMap::new();

@@ -3,6 +3,7 @@
 
 mod access_property;
 mod commit_order;
+mod pool;
 mod story;
 
 use std::sync::Arc;

@@ -155,7 +155,11 @@ pub fn routes() -> Router<Shared> {
             axum::routing::post(federation::extend_audience),
         )
         .route("/api/v1/audit", get(audit))
-        .route("/api/v1/audit/verify", get(audit_verify))
+        .route(
+            "/api/v1/audit/verify",
+            get(audit_verify).post(audit_verify_against),
+        )
+        .route("/api/v1/audit/checkpoint", get(audit_checkpoint))
 }
 
 async fn openapi() -> Response {
@@ -453,8 +457,37 @@ async fn audit(
 
 async fn audit_verify(State(s): State<Shared>, headers: HeaderMap) -> ApiResult<Json<Value>> {
     let who = viewer(&s, &headers).await?;
-    let broken = s.call(move |s| directory::verify_audit(s, &who)).await?;
     Ok(Json(
-        json!({"intact": broken.is_none(), "first_broken_seq": broken}),
+        s.call(move |s| directory::verify_audit(s, &who, &[]))
+            .await?,
+    ))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct CheckpointsInput {
+    #[serde(default)]
+    checkpoints: Vec<Value>,
+}
+
+async fn audit_verify_against(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let who = viewer(&s, &headers).await?;
+    who.require_admin()?;
+    let inp: CheckpointsInput = json_body(&s, &headers, body).await?;
+    Ok(Json(
+        s.call(move |s| directory::verify_audit(s, &who, &inp.checkpoints))
+            .await?,
+    ))
+}
+
+async fn audit_checkpoint(State(s): State<Shared>, headers: HeaderMap) -> ApiResult<Json<Value>> {
+    let who = viewer(&s, &headers).await?;
+    Ok(Json(
+        s.call(move |s| directory::audit_checkpoint(s, &who))
+            .await?,
     ))
 }
