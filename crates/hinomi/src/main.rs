@@ -669,3 +669,129 @@ mod tests {
         assert!(format!("{e:#}").contains("colour"), "{e:#}");
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    //! Configuration files from careless hands: a full file mutated byte- and token-wise
+    //! is parsed and turned into the hub's configuration. Every outcome is a value or an
+    //! error, never a panic. Deterministic (xorshift); `HINOMI_FUZZ_ROUNDS` sets the
+    //! number of files.
+
+    use super::*;
+    use crate::config::FileConfig;
+
+    const FULL: &str = r#"
+listen = "127.0.0.1:8640"
+title = "National CSIRT hub"
+default_tlp = "amber"
+max_content_length = 16777216
+write_rate_per_minute = 6000
+log_level = "info"
+public_url = "https://hub.example.go.jp"
+metrics_public = false
+database_max_connections = 32
+[smtp]
+host = "smtp.example.go.jp"
+port = 587
+tls = "starttls"
+from = "warnings@hub.example.go.jp"
+[warnings]
+max_attempts = 12
+senders = 32
+ack_link_ttl = "30d"
+member_max_recipients = 20
+targeted = "draft"
+critical = { ack_window = "1h", escalate = true }
+low = { ack_window = "none" }
+[federation]
+pull_interval = "60s"
+batch = 1000
+[outbound]
+allow = ["10.20.0.0/16", "::1/128"]
+plain_http_up_to = "green"
+max_webhooks_per_org = 20
+"#;
+
+    #[test]
+    fn mutated_configuration_files_never_panic() {
+        let rounds: usize = std::env::var("HINOMI_FUZZ_ROUNDS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1000);
+        let dir = std::env::temp_dir().join(format!("hinomi-config-fuzz-{}", std::process::id()));
+        let tokens = [
+            "=",
+            "\"",
+            "[",
+            "]",
+            "{",
+            "}",
+            ",",
+            "\n",
+            "-1",
+            "99999999999999999999",
+            "0",
+            "\"\"",
+            "\"none\"",
+            "\"1y\"",
+            "\"red\"",
+            "\"999.1.1.1/99\"",
+            "true",
+            "#",
+        ];
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = |n: usize| {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            (x.wrapping_mul(0x2545_F491_4F6C_DD1D) % n.max(1) as u64) as usize
+        };
+        let (mut parsed, mut refused) = (0, 0);
+        for _ in 0..rounds {
+            let mut text = FULL.to_string();
+            for _ in 0..1 + next(3) {
+                let mut at = next(text.len());
+                while !text.is_char_boundary(at) {
+                    at -= 1;
+                }
+                match next(3) {
+                    0 => text.insert_str(at, tokens[next(tokens.len())]),
+                    1 => {
+                        let mut end = (at + 1 + next(12)).min(text.len());
+                        while !text.is_char_boundary(end) {
+                            end -= 1;
+                        }
+                        text.replace_range(at..end, "");
+                    }
+                    _ => {
+                        let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+                        text.insert_str(line_start, "# ");
+                    }
+                }
+            }
+            let outcome = std::panic::catch_unwind(|| {
+                let file: FileConfig = match toml::from_str(&text) {
+                    Ok(f) => f,
+                    Err(_) => return false,
+                };
+                let settings = Settings {
+                    location: Location::Sqlite(dir.join("hinomi.db")),
+                    data_dir: dir.clone(),
+                    log_level: "info".into(),
+                    file,
+                };
+                hub_config(&settings, "127.0.0.1:8640", None).is_ok()
+            });
+            match outcome {
+                Ok(true) => parsed += 1,
+                Ok(false) => refused += 1,
+                Err(_) => panic!("configuration fuzz: panic on\n{text}"),
+            }
+        }
+        assert!(
+            parsed > 0 && refused > 0,
+            "{parsed} parsed, {refused} refused"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -7,6 +7,7 @@ mod advisories;
 mod audit;
 mod federation;
 mod findings;
+mod fuzz;
 mod layers;
 mod malformed;
 mod observations;
