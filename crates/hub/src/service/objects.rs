@@ -206,6 +206,22 @@ pub fn check_addable(who: &Viewer, col: &Collection) -> Result<()> {
     Ok(())
 }
 
+/// Whether `v` is the TLP 2.0 or TLP 1.0 marking definition of `level` as published
+/// (its name or its `definition.tlp` says that level).
+fn is_builtin_tlp(level: Tlp, v: &Value) -> bool {
+    if v["name"].as_str() == Some(level.label()) {
+        return true;
+    }
+    let tlp1 = match level {
+        Tlp::Clear => "white",
+        Tlp::Green => "green",
+        Tlp::Amber => "amber",
+        Tlp::Red => "red",
+        Tlp::AmberStrict => return false,
+    };
+    v["definition_type"] == "tlp" && v["definition"]["tlp"] == tlp1
+}
+
 fn add_checked(
     s: &AppState,
     org: &hinomi_store::Organization,
@@ -217,6 +233,7 @@ fn add_checked(
     let public = col.id == PUBLIC_COLLECTION;
     let mut failures: Vec<Value> = Vec::new();
     let mut accepted: Vec<(usize, NewObject)> = Vec::new();
+    let mut builtin: Vec<Value> = Vec::new();
     for (i, raw) in objects.into_iter().enumerate() {
         let shown = raw.clone();
         let checked = match check_object(raw) {
@@ -231,6 +248,30 @@ fn add_checked(
                 continue;
             }
         };
+        // The TLP marking definitions are part of every hub: a copy that matches one is
+        // acknowledged without being stored; one that reuses its id for anything else
+        // is refused. Other marking definitions are the coordinator's to define.
+        if checked.object_type == "marking-definition" {
+            if let Some(level) = Tlp::from_marking_id(&checked.id) {
+                if is_builtin_tlp(level, &checked.value) {
+                    builtin.push(json!({"id": checked.id, "version": "",
+                        "message": format!("{} is built in; nothing was stored", level.label())}));
+                } else {
+                    failures.push(failure(&checked.value, format!(
+                        "objects[{i}]: {} is the id of the built-in {} marking definition; it cannot be redefined",
+                        checked.id, level.label()
+                    )));
+                }
+                continue;
+            }
+            if org.kind != hinomi_access::OrgKind::Coordinator {
+                failures.push(failure(
+                    &checked.value,
+                    format!("objects[{i}]: only the coordinator defines marking definitions"),
+                ));
+                continue;
+            }
+        }
         // An indicator whose STIX pattern does not parse could never match: refused
         // with the parser's error rather than stored and silently left out of matching.
         if checked.object_type == "indicator" && checked.value["pattern_type"] == "stix" {
@@ -259,7 +300,7 @@ fn add_checked(
         accepted.push((i, NewObject::new(checked, tlp)));
     }
 
-    let mut successes: Vec<Value> = Vec::new();
+    let mut successes: Vec<Value> = builtin;
     let mut indicator_rows: Vec<IndicatorRow> = Vec::new();
     if !accepted.is_empty() {
         let meta: Vec<(usize, String, String, Tlp)> = accepted

@@ -14,6 +14,7 @@ mod observations;
 mod offboarding;
 mod outbound;
 mod rest;
+mod squatting;
 mod taxii;
 mod warnings;
 
