@@ -45,6 +45,14 @@ pub struct FileConfig {
     pub tls_key: Option<PathBuf>,
     pub csaf_provider_dir: Option<PathBuf>,
     pub log_level: Option<String>,
+    /// Connections served at once; more wait in the listen backlog [default 4096].
+    pub max_connections: Option<usize>,
+    /// Close a connection idle (nothing read or written) this long [default 120s].
+    pub idle_timeout: Option<String>,
+    /// A request body must arrive whole within this [default 60s].
+    pub body_timeout: Option<String>,
+    /// Request bodies over 1 MiB read at once [default 4]; others wait up to 10 s.
+    pub max_large_bodies: Option<usize>,
     /// Serve `/metrics` without a token [default false: a coordinator token].
     pub metrics_public: Option<bool>,
     /// The hub's address as members reach it (links in e-mails and webhooks).

@@ -397,6 +397,22 @@ fn hub_config(settings: &Settings, listen: &str, default_tlp: Option<String>) ->
     config.notify = notify_config(settings, listen)?;
     config.federation = federation_config(settings)?;
     config.metrics_public = settings.file.metrics_public.unwrap_or(false);
+    let f = &settings.file;
+    if let Some(n) = f.max_connections {
+        config.max_connections = n.max(1);
+    }
+    if let Some(n) = f.max_large_bodies {
+        config.max_large_bodies = n.max(1);
+    }
+    for (field, value, slot) in [
+        ("idle_timeout", &f.idle_timeout, &mut config.idle_timeout),
+        ("body_timeout", &f.body_timeout, &mut config.body_timeout),
+    ] {
+        if let Some(v) = value {
+            *slot = config::parse_duration(field, v)?
+                .ok_or_else(|| anyhow::anyhow!("{field}: needs a duration, not none"))?;
+        }
+    }
     if let Some(o) = &settings.file.outbound {
         for (i, n) in o.allow.iter().flatten().enumerate() {
             config.outbound.allow.push(

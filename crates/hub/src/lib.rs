@@ -9,6 +9,7 @@
 //! [`service::Viewer`] and [`service::objects::read`] (see ARCHITECTURE.md).
 
 pub mod clock;
+mod conn;
 mod front;
 mod http;
 mod metrics;
@@ -70,6 +71,15 @@ pub struct HubConfig {
     pub federation: federation::FederationConfig,
     /// Where webhooks and peer connections may go.
     pub outbound: outbound::OutboundPolicy,
+    /// How long a request body may take to arrive, whole.
+    pub body_timeout: std::time::Duration,
+    /// Request bodies over 1 MiB read at once; more wait up to `large_body_wait`.
+    pub max_large_bodies: usize,
+    pub large_body_wait: std::time::Duration,
+    /// Connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
+    /// A connection on which nothing was read or written for this long is closed.
+    pub idle_timeout: std::time::Duration,
     /// How often a signed audit checkpoint is written to the log (target
     /// `hinomi::audit`), for log shipping to keep outside the hub.
     pub audit_checkpoint_interval: std::time::Duration,
@@ -94,6 +104,11 @@ impl Default for HubConfig {
             outbound: outbound::OutboundPolicy::default(),
             metrics_public: false,
             audit_checkpoint_interval: std::time::Duration::from_secs(3600),
+            body_timeout: std::time::Duration::from_secs(60),
+            max_large_bodies: 4,
+            large_body_wait: std::time::Duration::from_secs(10),
+            max_connections: 4096,
+            idle_timeout: std::time::Duration::from_secs(120),
         }
     }
 }
@@ -129,6 +144,8 @@ pub struct AppState {
     pub config: HubConfig,
     pub metrics: Metrics,
     limiter: http::ratelimit::Limiter,
+    /// Permits for reading request bodies over 1 MiB (`max_large_bodies`).
+    large_bodies: tokio::sync::Semaphore,
     indicators: index::IndicatorIndex,
     delivery_waker: Arc<delivery::Waker>,
     stream_notify: tokio::sync::Notify,
@@ -182,11 +199,13 @@ impl AppState {
         store.set_audit_key(config.notify.key.derive_key(service::directory::AUDIT_KEY));
         store.ensure_keyed_audit()?;
         let indicators = index::IndicatorIndex::load(&store)?;
+        let large_bodies = tokio::sync::Semaphore::new(config.max_large_bodies.max(1));
         Ok(Arc::new(AppState {
             store,
             config,
             metrics: Metrics::default(),
             limiter: http::ratelimit::Limiter::default(),
+            large_bodies,
             indicators,
             delivery_waker: Arc::default(),
             stream_notify: tokio::sync::Notify::new(),
@@ -319,7 +338,12 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let s = state.clone();
-    axum::serve(listener, router(state))
+    let guarded = conn::Guarded::new(
+        listener,
+        state.config.max_connections,
+        state.config.idle_timeout,
+    );
+    axum::serve(guarded, router(state))
         .with_graceful_shutdown(async move {
             shutdown.await;
             s.close();
@@ -336,7 +360,8 @@ pub async fn serve_tls(
 ) -> std::io::Result<()> {
     let tls = tls::TlsListener::new(listener, config)?;
     let s = state.clone();
-    axum::serve(tls, router(state))
+    let guarded = conn::Guarded::new(tls, state.config.max_connections, state.config.idle_timeout);
+    axum::serve(guarded, router(state))
         .with_graceful_shutdown(async move {
             shutdown.await;
             s.close();

@@ -506,7 +506,7 @@ async fn add_objects(
     let col = visible_collection(&s, &who, &cid).await?;
     objects::check_addable(&who, &col).map_err(taxii_error)?;
     check_taxii_content_type(&headers)?;
-    let bytes = read_body(body, &headers, s.config.max_content_length)
+    let bytes = read_body(&s, body, &headers)
         .await
         .map_err(ApiError::taxii)?;
     let envelope: Value = serde_json::from_slice(&bytes)

@@ -46,6 +46,7 @@ error_codes! {
     MethodNotAllowed => METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed";
     NotAcceptable => NOT_ACCEPTABLE, "not_acceptable", "Not acceptable";
     Conflict => CONFLICT, "conflict", "Conflict";
+    RequestTimeout => REQUEST_TIMEOUT, "request_timeout", "Request timeout";
     PayloadTooLarge => PAYLOAD_TOO_LARGE, "payload_too_large", "Request too large";
     UnsupportedMediaType => UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Unsupported media type";
     Unprocessable => UNPROCESSABLE_ENTITY, "unprocessable", "Unprocessable content";

@@ -21,37 +21,77 @@ pub fn taxii_error(e: impl Into<ApiError>) -> ApiError {
     e.into().taxii()
 }
 
-/// Reads a request body up to `limit` bytes; 413 beyond.
+/// Reads a request body of at most `max_content_length` bytes. The whole body must
+/// arrive within `body_timeout` (408 otherwise: a slow sender holds nothing for long),
+/// and bodies over 1 MiB (declared or unknown length) wait (up to `large_body_wait`,
+/// then 503) for one of the `large_bodies` permits, so a few clients posting maximum-size bodies cannot take
+/// all memory and CPU.
 pub async fn read_body(
+    s: &Shared,
     body: Body,
     headers: &HeaderMap,
-    limit: usize,
 ) -> ApiResult<axum::body::Bytes> {
+    let limit = s.config.max_content_length;
     let too_large = || {
         ApiError::new(
             Code::PayloadTooLarge,
             format!("the request body is larger than max_content_length ({limit} bytes)"),
         )
     };
-    if let Some(len) = headers
+    let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-    {
+        .and_then(|v| v.parse::<usize>().ok());
+    if let Some(len) = declared {
         if len > limit {
             // Read (and drop) a moderately oversized body before answering, so the
             // client is not cut off mid-send and sees the 413; a body far beyond the
             // limit is refused at once.
             if len <= limit.saturating_add(1 << 20) {
-                let _ = axum::body::to_bytes(body, len).await;
+                let _ =
+                    tokio::time::timeout(s.config.body_timeout, axum::body::to_bytes(body, len))
+                        .await;
             }
             return Err(too_large());
         }
     }
-    axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| too_large())
+    let timeout = s.config.body_timeout;
+    let slow = || {
+        ApiError::new(
+            Code::RequestTimeout,
+            format!(
+                "the request body did not arrive within {} s",
+                timeout.as_secs()
+            ),
+        )
+    };
+    let deadline = tokio::time::Instant::now() + timeout;
+    let _permit = if declared.is_none_or(|l| l > LARGE_BODY) {
+        Some(
+            tokio::time::timeout_at(
+                deadline.min(tokio::time::Instant::now() + s.config.large_body_wait),
+                s.large_bodies.acquire(),
+            )
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    Code::Unavailable,
+                    "too many large uploads at once; retry shortly",
+                )
+            })?
+            .map_err(|_| ApiError::new(Code::Unavailable, "the hub is shutting down"))?,
+        )
+    } else {
+        None
+    };
+    match tokio::time::timeout_at(deadline, axum::body::to_bytes(body, limit)).await {
+        Ok(r) => r.map_err(|_| too_large()),
+        Err(_) => Err(slow()),
+    }
 }
+
+/// Bodies above this size count against `large_bodies`.
+const LARGE_BODY: usize = 1 << 20;
 
 /// The pairs of a URL query string; 400 `invalid_filter` when it does not decode.
 pub fn query_pairs(q: Option<&str>) -> ApiResult<Vec<(String, String)>> {
@@ -80,7 +120,7 @@ pub async fn json_body<T: DeserializeOwned>(
             format!("send JSON with Content-Type: application/json, not '{ct}'"),
         ));
     }
-    let bytes = read_body(body, headers, s.config.max_content_length).await?;
+    let bytes = read_body(s, body, headers).await?;
     parse_json(&bytes)
 }
 
@@ -91,7 +131,7 @@ pub async fn optional_json_body<T: DeserializeOwned + Default>(
     headers: &HeaderMap,
     body: Body,
 ) -> ApiResult<T> {
-    let bytes = read_body(body, headers, s.config.max_content_length).await?;
+    let bytes = read_body(s, body, headers).await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }

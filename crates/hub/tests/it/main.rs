@@ -9,6 +9,7 @@ mod federation;
 mod findings;
 mod fuzz;
 mod layers;
+mod limits;
 mod malformed;
 mod observations;
 mod offboarding;

@@ -29,7 +29,7 @@ pub async fn put_inventory(
             format!("send JSON (CycloneDX or a component list), not '{ct}'"),
         ));
     }
-    let bytes = read_body(body, &headers, s.config.max_content_length).await?;
+    let bytes = read_body(&s, body, &headers).await?;
     let doc: Value = parse_json(&bytes)?;
     Ok(Json(
         s.call(move |s| inventory::put(s, &who, &asset, &doc))

@@ -42,7 +42,7 @@ pub async fn post_observations(
             format!("send a STIX bundle as application/json, not '{ct}'"),
         ));
     }
-    let bytes = read_body(body, &headers, s.config.max_content_length).await?;
+    let bytes = read_body(&s, body, &headers).await?;
     let doc: Value = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::new(Code::InvalidJson, format!("request body: {e}")))?;
     let objects = match doc {

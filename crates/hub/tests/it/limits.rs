@@ -1,0 +1,126 @@
+//! Connection-level bounds against slow and greedy clients: idle connections are
+//! closed, a body must arrive within its time, large bodies are read a few at a time,
+//! and the number of connections served at once is capped.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use crate::{objects_path, Hub, SHARED};
+
+fn connect(hub: &Hub) -> TcpStream {
+    let c = TcpStream::connect(hub.server.addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    c
+}
+
+/// Reads until the server closes or answers; returns what arrived.
+fn read_all(c: &mut TcpStream) -> String {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match c.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                out.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&out).to_ascii_lowercase();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let len = text[..end]
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse::<usize>().ok())
+                        .unwrap_or(0);
+                    if out.len() >= end + 4 + len {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn a_connection_that_stalls_in_its_headers_is_closed() {
+    let hub = Hub::start_with(hinomi_hub::HubConfig {
+        idle_timeout: Duration::from_secs(1),
+        ..crate::lab_config()
+    });
+    let mut c = connect(&hub);
+    c.write_all(b"GET /healthz HTTP/1.1\r\nHost: hub\r\n")
+        .unwrap();
+    let t0 = Instant::now();
+    let got = read_all(&mut c);
+    assert!(got.is_empty(), "no answer to half a request: {got}");
+    assert!(
+        t0.elapsed() < Duration::from_secs(15),
+        "the server held the stalled connection"
+    );
+    // The hub still serves.
+    assert_eq!(hub.call("GET", "/healthz", None, &[], None).status, 200);
+}
+
+#[test]
+fn a_body_that_does_not_arrive_in_time_is_refused_and_large_ones_wait_their_turn() {
+    let hub = Hub::start_with(hinomi_hub::HubConfig {
+        body_timeout: Duration::from_secs(3),
+        max_large_bodies: 1,
+        large_body_wait: Duration::from_secs(1),
+        write_rate_per_minute: 0,
+        ..crate::lab_config()
+    });
+    let (_, token) = hub.member("Slow sender", "private");
+    let head = |len: usize| {
+        format!(
+            "POST {} HTTP/1.1\r\nHost: hub\r\nAuthorization: Bearer {token}\r\nContent-Type: application/taxii+json;version=2.1\r\nContent-Length: {len}\r\n\r\n",
+            objects_path(SHARED)
+        )
+    };
+    // A: a 2 MiB body trickles in and holds the one large-body permit.
+    let mut a = connect(&hub);
+    a.write_all(head(2 << 20).as_bytes()).unwrap();
+    a.write_all(b"{\"objects\": [").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    // B: another large body waits a second for the permit, then 503.
+    let mut b = connect(&hub);
+    b.write_all(head(2 << 20).as_bytes()).unwrap();
+    let got_b = read_all(&mut b);
+    assert!(got_b.starts_with("HTTP/1.1 503"), "{got_b}");
+    assert!(got_b.contains("too many large uploads"), "{got_b}");
+    // A's body never completes: 408 naming the time.
+    let got_a = read_all(&mut a);
+    assert!(got_a.starts_with("HTTP/1.1 408"), "{got_a}");
+    assert!(got_a.contains("did not arrive within 3 s"), "{got_a}");
+    // Small bodies never wait for the large-body permits.
+    let env = crate::envelope(vec![crate::indicator(1, "2026-01-01T00:00:00.000Z")]);
+    let r = hub.taxii_post(&objects_path(SHARED), &token, &env);
+    assert_eq!(r.status, 202, "{}", r.body);
+}
+
+#[test]
+fn connections_beyond_the_limit_wait_until_one_is_free() {
+    let hub = Hub::start_with(hinomi_hub::HubConfig {
+        max_connections: 2,
+        ..crate::lab_config()
+    });
+    let held: Vec<TcpStream> = (0..2).map(|_| connect(&hub)).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut third = connect(&hub);
+    third
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: hub\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    third
+        .set_read_timeout(Some(Duration::from_millis(800)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    assert!(
+        third.read(&mut buf).is_err(),
+        "a third connection was served while two were held"
+    );
+    drop(held);
+    third
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let got = read_all(&mut third);
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+}
