@@ -65,6 +65,7 @@ pub struct FileConfig {
     pub warnings: Option<WarningsFile>,
     pub federation: Option<FederationFile>,
     pub outbound: Option<OutboundFile>,
+    pub incidents: Option<IncidentsFile>,
     /// A CA certificate (PEM): clients presenting a certificate it signed are verified
     /// (mutual TLS for peer hubs); see `tls_client_auth`.
     pub tls_client_ca: Option<PathBuf>,
@@ -117,6 +118,26 @@ pub struct SmtpFile {
     pub helo_name: Option<String>,
     /// A CA certificate (PEM) to trust besides the system's.
     pub ca_file: Option<PathBuf>,
+}
+
+/// `[incidents]`: reporting deadlines, correlation and attachment bounds.
+#[derive(Deserialize, Default, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentsFile {
+    /// A report is due this long after discovery [default 72h].
+    pub report_within: Option<String>,
+    /// A ransom payment report is due this long after the payment [default 24h].
+    pub ransom_report_within: Option<String>,
+    /// The final report is due this long after discovery [default 30d].
+    pub final_report_within: Option<String>,
+    /// A value in more than this many reports is common and not listed [default 20].
+    pub common_after: Option<usize>,
+    /// Largest attachment in bytes [default 10485760].
+    pub max_attachment_bytes: Option<usize>,
+    /// Attachments per report or supplement [default 20].
+    pub max_attachments: Option<usize>,
+    /// STIX objects per report or supplement [default 1000].
+    pub max_objects: Option<usize>,
 }
 
 /// `[warnings]`: delivery and acknowledgement policy.

@@ -100,6 +100,17 @@ enum AdminCommand {
     /// The audit log: signed checkpoints and verification.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The correlation index of observable values.
+    #[command(subcommand)]
+    Correlation(CorrelationCommand),
+}
+
+#[derive(Subcommand)]
+enum CorrelationCommand {
+    /// Rebuild the index from every stored object (the hub may keep serving; reports
+    /// filed meanwhile are indexed when written). Prints progress on stderr and one
+    /// JSON line with the counts at the end.
+    Rebuild(AuditArgs),
 }
 
 #[derive(Subcommand)]
@@ -193,6 +204,29 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Admin(AdminCommand::Audit(AuditCommand::Verify(args))) => audit_verify(args),
+        Command::Admin(AdminCommand::Correlation(CorrelationCommand::Rebuild(args))) => {
+            let settings = Settings::load(&args.store)?;
+            let (state, _) = console(&settings, None, None)?;
+            let started = std::time::Instant::now();
+            let mut last = std::time::Instant::now();
+            let (objects, postings) =
+                hinomi_hub::service::correlation::rebuild(&state, &mut |done| {
+                    if last.elapsed() >= std::time::Duration::from_secs(2) {
+                        eprintln!("indexed {done} objects…");
+                        last = std::time::Instant::now();
+                    }
+                })
+                .map_err(|e| anyhow::anyhow!("rebuilding the correlation index: {e}"))?;
+            eprintln!(
+                "indexed {objects} objects ({postings} values) in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+            println!(
+                "{}",
+                serde_json::json!({"objects": objects, "postings": postings})
+            );
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -427,6 +461,49 @@ fn hub_config(settings: &Settings, listen: &str, default_tlp: Option<String>) ->
         }
         if let Some(n) = o.max_webhooks_per_org {
             config.notify.max_webhooks_per_org = n;
+        }
+    }
+    if let Some(i) = &settings.file.incidents {
+        let c = &mut config.incidents;
+        for (field, value, slot) in [
+            (
+                "incidents.report_within",
+                &i.report_within,
+                &mut c.report_within,
+            ),
+            (
+                "incidents.ransom_report_within",
+                &i.ransom_report_within,
+                &mut c.ransom_report_within,
+            ),
+            (
+                "incidents.final_report_within",
+                &i.final_report_within,
+                &mut c.final_report_within,
+            ),
+        ] {
+            if let Some(v) = value {
+                *slot = config::parse_duration(field, v)?
+                    .ok_or_else(|| anyhow::anyhow!("{field}: needs a duration, not none"))?;
+            }
+        }
+        if let Some(n) = i.common_after {
+            c.common_after = n.max(1);
+        }
+        if let Some(n) = i.max_attachment_bytes {
+            if n > config.max_content_length {
+                bail!(
+                    "incidents.max_attachment_bytes: {n} is more than max_content_length ({})",
+                    config.max_content_length
+                );
+            }
+            c.max_attachment_bytes = n;
+        }
+        if let Some(n) = i.max_attachments {
+            c.max_attachments = n;
+        }
+        if let Some(n) = i.max_objects {
+            c.max_objects = n.clamp(1, 100_000);
         }
     }
     Ok(config)
@@ -726,6 +803,14 @@ batch = 1000
 allow = ["10.20.0.0/16", "::1/128"]
 plain_http_up_to = "green"
 max_webhooks_per_org = 20
+[incidents]
+report_within = "72h"
+ransom_report_within = "24h"
+final_report_within = "30d"
+common_after = 20
+max_attachment_bytes = 10485760
+max_attachments = 20
+max_objects = 1000
 "#;
 
     #[test]

@@ -86,6 +86,8 @@ pub struct HubConfig {
     /// `/metrics` without a token (for a listener only the monitoring network reaches);
     /// otherwise it needs a coordinator token.
     pub metrics_public: bool,
+    /// Incident reporting: deadlines, correlation, attachment bounds.
+    pub incidents: service::incidents::IncidentConfig,
 }
 
 impl Default for HubConfig {
@@ -109,6 +111,7 @@ impl Default for HubConfig {
             large_body_wait: std::time::Duration::from_secs(10),
             max_connections: 4096,
             idle_timeout: std::time::Duration::from_secs(120),
+            incidents: service::incidents::IncidentConfig::default(),
         }
     }
 }

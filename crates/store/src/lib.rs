@@ -12,6 +12,7 @@
 mod advisories;
 mod db;
 mod federation;
+mod incidents;
 mod inventories;
 mod model;
 mod objects;
@@ -29,6 +30,7 @@ pub use db::{Dialect, Val};
 pub use federation::*;
 pub use hinomi_access::{OrgKind, Scope};
 pub use hinomi_stix::{Timestamp, Tlp};
+pub use incidents::*;
 pub use inventories::*;
 pub use model::*;
 pub use objects::*;
@@ -47,6 +49,7 @@ const SQLITE_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0005_federation.sql"),
     include_str!("../migrations/sqlite/0006_added_clock.sql"),
     include_str!("../migrations/sqlite/0007_offboarding.sql"),
+    include_str!("../migrations/sqlite/0008_incidents.sql"),
 ];
 const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0001_init.sql"),
@@ -56,12 +59,16 @@ const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0005_federation.sql"),
     include_str!("../migrations/postgres/0006_added_clock.sql"),
     include_str!("../migrations/postgres/0007_offboarding.sql"),
+    include_str!("../migrations/postgres/0008_incidents.sql"),
 ];
 
 /// Ids of the collections every hub starts with.
 pub const SHARED_COLLECTION: &str = "4f1d6a8e-2c47-4b5e-9f0a-7d3c2e1b5a60";
 pub const WARNINGS_COLLECTION: &str = "7b2e9c41-8d3f-4a6b-b5e1-0c9f4d2a7e38";
 pub const PUBLIC_COLLECTION: &str = "c3a8f5d2-6e1b-4c9a-8f7d-2b4e6a1c9d05";
+/// Members' incident reports (schema 8): read as the access rule allows, written only
+/// through the incident reporting service.
+pub const INCIDENTS_COLLECTION: &str = "9d6e2b17-4c83-4f0a-a1e5-3b8c7d2f6e94";
 /// Where objects received from peer hubs are stored.
 pub const FEDERATION_COLLECTION: &str = "9a4c1e7b-3f2d-4e8a-b6c5-1d0e7f3a2b94";
 /// Tombstones of deleted objects, for peers.
@@ -83,6 +90,9 @@ pub enum StoreError {
     NotFound(String),
     #[error("{0}")]
     Invalid(String),
+    /// The row changed meanwhile, or the name is taken.
+    #[error("{0}")]
+    Conflict(String),
     #[error("cannot open {path}: {message}")]
     Open { path: String, message: String },
 }

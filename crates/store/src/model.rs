@@ -374,17 +374,17 @@ impl Store {
                     None,
                 )?;
                 let (info, token) = insert_token(c, &org.id, Role::Admin, Some("bootstrap"))?;
-                let ext = hinomi_stix::hub_extension_definition(&org.identity_id);
-                let checked = hinomi_stix::check_object(ext)
-                    .map_err(|e| StoreError::Invalid(format!("extension-definition: {e}")))?;
-                let first = c.claim_added(1)?;
-                insert_objects(
-                    c,
-                    PUBLIC_COLLECTION,
-                    &org.id,
-                    vec![NewObject::new(checked, Tlp::Clear)],
-                    first,
-                )?;
+                let mut defs = Vec::new();
+                for ext in [
+                    hinomi_stix::hub_extension_definition(&org.identity_id),
+                    hinomi_stix::report_extension_definition(&org.identity_id),
+                ] {
+                    let checked = hinomi_stix::check_object(ext)
+                        .map_err(|e| StoreError::Invalid(format!("extension-definition: {e}")))?;
+                    defs.push(NewObject::new(checked, Tlp::Clear));
+                }
+                let first = c.claim_added(defs.len() as i64)?;
+                insert_objects(c, PUBLIC_COLLECTION, &org.id, defs, first)?;
                 c.execute(
                     "INSERT INTO settings (key, value) VALUES ('hub_identity', ?)",
                     &[(&org.identity_id).into()],

@@ -16,12 +16,31 @@ pub struct NewObject {
     pub tlp: Tlp,
     /// The canonical JSON text (keys sorted).
     pub json: String,
+    /// Observable values (`type:value`) for the correlation index, written with the
+    /// object in its transaction.
+    pub observables: Vec<String>,
+    /// What a correlation hit on this object counts as (an incident report's id);
+    /// None: the object itself.
+    pub context: Option<String>,
 }
 
 impl NewObject {
     pub fn new(checked: CheckedObject, tlp: Tlp) -> NewObject {
         let json = serde_json::to_string(&checked.value).unwrap_or_default();
-        NewObject { checked, tlp, json }
+        NewObject {
+            checked,
+            tlp,
+            json,
+            observables: Vec::new(),
+            context: None,
+        }
+    }
+
+    /// The same object with its observable values for the correlation index.
+    pub fn with_observables(mut self, values: Vec<String>, context: Option<String>) -> NewObject {
+        self.observables = values;
+        self.context = context;
+        self
     }
 }
 
@@ -199,7 +218,7 @@ pub(crate) fn scope_sql_on(
     }
 }
 
-fn in_list(col: &str, values: &[String], params: &mut Vec<Val>) -> String {
+pub(crate) fn in_list(col: &str, values: &[String], params: &mut Vec<Val>) -> String {
     params.extend(values.iter().map(Val::from));
     format!("{col} IN ({})", vec!["?"; values.len()].join(", "))
 }
@@ -227,6 +246,8 @@ pub(crate) fn insert_objects(
         }
     }
     let mut out = Vec::with_capacity(objects.len());
+    // Correlation postings of added objects, written once their rows have a pk.
+    let mut postings: Vec<(String, i64, Vec<String>, String)> = Vec::new();
     // New objects without an audience are written with multi-row INSERTs; anything that
     // must see earlier rows of this batch flushes them first.
     let mut pending: Vec<Val> = Vec::new();
@@ -264,6 +285,15 @@ pub(crate) fn insert_objects(
                 .is_none();
         }
         owners.insert(o.checked.id.clone(), owner_org.to_string());
+        if !o.observables.is_empty() {
+            let context = o.context.clone().unwrap_or_else(|| o.checked.id.clone());
+            postings.push((
+                o.checked.id.clone(),
+                version,
+                o.observables.clone(),
+                context,
+            ));
+        }
         let row = [
             collection_id.into(),
             (&o.checked.id).into(),
@@ -300,7 +330,86 @@ pub(crate) fn insert_objects(
         out.push(Outcome::Added);
     }
     flush_rows(c, &mut pending)?;
+    write_postings(c, collection_id, postings)?;
     Ok(out)
+}
+
+/// Adds objects inside the caller's write transaction: claims their `date_added`,
+/// inserts, announces indicators and writes the audit entry.
+pub(crate) fn add_objects_in(
+    c: &mut Conn,
+    collection_id: &str,
+    owner_org: &str,
+    objects: Vec<NewObject>,
+) -> Result<Vec<Outcome>, StoreError> {
+    if objects.is_empty() {
+        return Ok(vec![]);
+    }
+    let first = c.claim_added(objects.len() as i64)?;
+    let ids: Vec<String> = objects.iter().map(|o| o.checked.id.clone()).collect();
+    let outcomes = insert_objects(c, collection_id, owner_org, objects, first)?;
+    let added = outcomes.iter().filter(|o| **o == Outcome::Added).count();
+    let indicators: Vec<&String> = ids
+        .iter()
+        .zip(&outcomes)
+        .filter(|(id, o)| **o == Outcome::Added && id.starts_with("indicator--"))
+        .map(|(id, _)| id)
+        .collect();
+    notify_indicators(c, &indicators)?;
+    if added > 0 {
+        append_audit(
+            c,
+            Some(owner_org),
+            "objects.add",
+            Some(collection_id),
+            &json!({"added": added, "submitted": ids.len(), "first_id": ids[0]}),
+        )?;
+    }
+    Ok(outcomes)
+}
+
+/// Indexes the observable values of freshly inserted rows: one posting per distinct
+/// value and row. Rows are found by (collection, id, version), a unique key.
+fn write_postings(
+    c: &mut Conn,
+    collection_id: &str,
+    postings: Vec<(String, i64, Vec<String>, String)>,
+) -> Result<(), StoreError> {
+    if postings.is_empty() {
+        return Ok(());
+    }
+    let mut rows: Vec<Val> = Vec::new();
+    for chunk in postings.chunks(400) {
+        let ids: Vec<String> = chunk.iter().map(|p| p.0.clone()).collect();
+        let mut params = vec![collection_id.into()];
+        let cond = in_list("stix_id", &ids, &mut params);
+        let mut pks = std::collections::HashMap::new();
+        for r in c.query(
+            &format!("SELECT pk, stix_id, version FROM objects WHERE collection_id = ? AND {cond}"),
+            &params,
+        )? {
+            pks.insert((r[1].text(), r[2].int()), r[0].int());
+        }
+        for (id, version, values, context) in chunk {
+            let Some(pk) = pks.get(&(id.clone(), *version)) else {
+                continue;
+            };
+            let mut seen = std::collections::HashSet::new();
+            for v in values {
+                if seen.insert(v.as_str()) {
+                    rows.extend([v.into(), (*pk).into(), context.into()]);
+                }
+            }
+        }
+    }
+    for chunk in rows.chunks(3 * 300) {
+        let marks = vec!["(?, ?, ?)"; chunk.len() / 3].join(", ");
+        c.execute(
+            &format!("INSERT INTO observable_postings (value, pk, context) VALUES {marks} ON CONFLICT DO NOTHING"),
+            chunk,
+        )?;
+    }
+    Ok(())
 }
 
 const INSERT_OBJECTS: &str = "INSERT INTO objects (collection_id, stix_id, stix_type, version, date_added, owner_org, tlp, has_audience, exercise, is_latest, is_first, json) VALUES";
@@ -418,31 +527,9 @@ impl Store {
         if objects.is_empty() {
             return Ok(vec![]);
         }
-        let outcomes = self.pool.with(|c| {
-            c.write_tx(|c| {
-                let first = c.claim_added(objects.len() as i64)?;
-                let ids: Vec<String> = objects.iter().map(|o| o.checked.id.clone()).collect();
-                let outcomes = insert_objects(c, collection_id, owner_org, objects, first)?;
-                let added = outcomes.iter().filter(|o| **o == Outcome::Added).count();
-                let indicators: Vec<&String> = ids
-                    .iter()
-                    .zip(&outcomes)
-                    .filter(|(id, o)| **o == Outcome::Added && id.starts_with("indicator--"))
-                    .map(|(id, _)| id)
-                    .collect();
-                notify_indicators(c, &indicators)?;
-                if added > 0 {
-                    append_audit(
-                        c,
-                        Some(owner_org),
-                        "objects.add",
-                        Some(collection_id),
-                        &json!({"added": added, "submitted": ids.len(), "first_id": ids[0]}),
-                    )?;
-                }
-                Ok(outcomes)
-            })
-        })?;
+        let outcomes = self
+            .pool
+            .with(|c| c.write_tx(|c| add_objects_in(c, collection_id, owner_org, objects)))?;
         let added = outcomes.iter().filter(|o| **o == Outcome::Added).count();
         self.note_rows_added(added as i64)?;
         Ok(outcomes)
@@ -562,6 +649,10 @@ impl Store {
                 for pk in &pks {
                     c.execute(
                         "DELETE FROM object_audience WHERE pk = ?",
+                        std::slice::from_ref(pk),
+                    )?;
+                    c.execute(
+                        "DELETE FROM observable_postings WHERE pk = ?",
                         std::slice::from_ref(pk),
                     )?;
                     c.execute("DELETE FROM objects WHERE pk = ?", std::slice::from_ref(pk))?;

@@ -181,6 +181,15 @@ impl Viewer {
         Ok(p)
     }
 
+    /// A principal of the coordinator (any role), or Forbidden.
+    pub fn require_coordinator(&self) -> Result<&Principal> {
+        let p = self.require()?;
+        if p.org.kind != OrgKind::Coordinator {
+            return Err(Error::new(Kind::Forbidden, "this is the coordinator's"));
+        }
+        Ok(p)
+    }
+
     /// The caller's organization, if any.
     pub fn org(&self) -> Option<&Organization> {
         self.principal.as_ref().map(|p| &p.org)

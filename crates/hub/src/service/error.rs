@@ -79,6 +79,7 @@ impl From<StoreError> for Error {
         match e {
             StoreError::NotFound(what) => Error::new(Kind::NotFound, format!("{what} not found")),
             StoreError::Invalid(m) => Error::new(Kind::BadRequest, m),
+            StoreError::Conflict(m) => Error::new(Kind::Conflict, m),
             StoreError::AlreadyBootstrapped(_) => Error::new(Kind::Conflict, e.to_string()),
             other => Error::internal(other),
         }

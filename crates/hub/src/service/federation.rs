@@ -193,7 +193,16 @@ pub fn ingest(
         };
         // GREEN kept for the coordinator only must not carry an audience that would
         // widen it; received audiences name identities of the other hub anyway.
-        batch.push((id, version, marked, NewObject::new(checked, effective)));
+        let values = super::correlation::values_of(&checked.value);
+        let context = checked.value["extensions"][hinomi_stix::REPORT_EXTENSION_ID]["report_ref"]
+            .as_str()
+            .map(str::to_string);
+        batch.push((
+            id,
+            version,
+            marked,
+            NewObject::new(checked, effective).with_observables(values, context),
+        ));
     }
     if !batch.is_empty() {
         let rows: Vec<Option<IndicatorRow>> = batch

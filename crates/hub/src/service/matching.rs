@@ -168,7 +168,8 @@ pub fn observe(
             &checked.audience,
         )
         .map_err(|e| Error::internal(format!("generated sighting: {e}")))?;
-        new_objects.push(NewObject::new(checked, tlp));
+        let values = super::correlation::values_of(&checked.value);
+        new_objects.push(NewObject::new(checked, tlp).with_observables(values, None));
         sightings.push(sighting);
     }
     if !new_objects.is_empty() {

@@ -10,11 +10,13 @@
 
 pub mod access;
 pub mod advisories;
+pub mod correlation;
 pub mod delivery;
 pub mod directory;
 mod error;
 pub mod federation;
 pub mod feed;
+pub mod incidents;
 pub mod index;
 pub mod intake;
 pub mod inventory;

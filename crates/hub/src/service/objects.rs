@@ -222,6 +222,68 @@ fn is_builtin_tlp(level: Tlp, v: &Value) -> bool {
     v["definition_type"] == "tlp" && v["definition"]["tlp"] == tlp1
 }
 
+/// Checks one submitted object as every write path does (TAXII, incident reports):
+/// STIX validation with the property path, the built-in TLP marking definitions (a
+/// genuine copy answers `None`: acknowledged, not stored), marking definitions being the
+/// coordinator's, parseable STIX patterns, the write rule and the public collection's
+/// TLP:CLEAR. The error names `objects[i]` and the property.
+pub fn check_submitted(
+    s: &AppState,
+    org: &hinomi_store::Organization,
+    public: bool,
+    i: usize,
+    raw: Value,
+) -> std::result::Result<Option<NewObject>, String> {
+    let default_tlp = s.config.default_tlp;
+    let checked = match check_object(raw) {
+        Ok(c) => c,
+        Err(e) => {
+            return Err(if e.path.is_empty() {
+                format!("objects[{i}]: {}", e.message)
+            } else {
+                format!("objects[{i}].{}: {}", e.path, e.message)
+            })
+        }
+    };
+    if checked.object_type == "marking-definition" {
+        if let Some(level) = Tlp::from_marking_id(&checked.id) {
+            if is_builtin_tlp(level, &checked.value) {
+                return Ok(None);
+            }
+            return Err(format!(
+                "objects[{i}]: {} is the id of the built-in {} marking definition; it cannot be redefined",
+                checked.id,
+                level.label()
+            ));
+        }
+        if org.kind != hinomi_access::OrgKind::Coordinator {
+            return Err(format!(
+                "objects[{i}]: only the coordinator defines marking definitions"
+            ));
+        }
+    }
+    // An indicator whose STIX pattern does not parse could never match: refused with
+    // the parser's error rather than stored and silently left out of matching.
+    if checked.object_type == "indicator" && checked.value["pattern_type"] == "stix" {
+        if let Some(Err(e)) = checked.value["pattern"].as_str().map(Pattern::parse) {
+            return Err(format!("objects[{i}].pattern: {e}"));
+        }
+    }
+    let tlp = checked.tlp.unwrap_or(default_tlp);
+    if let Err(e) = check_write(
+        &org.identity_id,
+        checked.created_by_ref.as_deref(),
+        tlp,
+        &checked.audience,
+    ) {
+        return Err(format!("objects[{i}]: {e}"));
+    }
+    if public && tlp != Tlp::Clear {
+        return Err(format!("objects[{i}]: only TLP:CLEAR objects may be added to the public collection (this one is {tlp})"));
+    }
+    Ok(Some(NewObject::new(checked, tlp)))
+}
+
 fn add_checked(
     s: &AppState,
     org: &hinomi_store::Organization,
@@ -229,75 +291,27 @@ fn add_checked(
     objects: Vec<Value>,
     total: usize,
 ) -> Result<Value> {
-    let default_tlp = s.config.default_tlp;
     let public = col.id == PUBLIC_COLLECTION;
     let mut failures: Vec<Value> = Vec::new();
     let mut accepted: Vec<(usize, NewObject)> = Vec::new();
     let mut builtin: Vec<Value> = Vec::new();
     for (i, raw) in objects.into_iter().enumerate() {
         let shown = raw.clone();
-        let checked = match check_object(raw) {
-            Ok(c) => c,
-            Err(e) => {
-                let path = if e.path.is_empty() {
-                    format!("objects[{i}]")
-                } else {
-                    format!("objects[{i}].{}", e.path)
-                };
-                failures.push(failure(&shown, format!("{path}: {}", e.message)));
-                continue;
+        match check_submitted(s, org, public, i, raw) {
+            Ok(Some(o)) => {
+                let values = super::correlation::values_of(&o.checked.value);
+                accepted.push((i, o.with_observables(values, None)));
             }
-        };
-        // The TLP marking definitions are part of every hub: a copy that matches one is
-        // acknowledged without being stored; one that reuses its id for anything else
-        // is refused. Other marking definitions are the coordinator's to define.
-        if checked.object_type == "marking-definition" {
-            if let Some(level) = Tlp::from_marking_id(&checked.id) {
-                if is_builtin_tlp(level, &checked.value) {
-                    builtin.push(json!({"id": checked.id, "version": "",
-                        "message": format!("{} is built in; nothing was stored", level.label())}));
-                } else {
-                    failures.push(failure(&checked.value, format!(
-                        "objects[{i}]: {} is the id of the built-in {} marking definition; it cannot be redefined",
-                        checked.id, level.label()
-                    )));
-                }
-                continue;
+            Ok(None) => {
+                let label = shown["id"]
+                    .as_str()
+                    .and_then(Tlp::from_marking_id)
+                    .map_or("this TLP marking definition", Tlp::label);
+                builtin.push(json!({"id": shown["id"], "version": "",
+                    "message": format!("{label} is built in; nothing was stored")}));
             }
-            if org.kind != hinomi_access::OrgKind::Coordinator {
-                failures.push(failure(
-                    &checked.value,
-                    format!("objects[{i}]: only the coordinator defines marking definitions"),
-                ));
-                continue;
-            }
+            Err(m) => failures.push(failure(&shown, m)),
         }
-        // An indicator whose STIX pattern does not parse could never match: refused
-        // with the parser's error rather than stored and silently left out of matching.
-        if checked.object_type == "indicator" && checked.value["pattern_type"] == "stix" {
-            if let Some(Err(e)) = checked.value["pattern"].as_str().map(Pattern::parse) {
-                failures.push(failure(
-                    &checked.value,
-                    format!("objects[{i}].pattern: {e}"),
-                ));
-                continue;
-            }
-        }
-        let tlp = checked.tlp.unwrap_or(default_tlp);
-        if let Err(e) = check_write(
-            &org.identity_id,
-            checked.created_by_ref.as_deref(),
-            tlp,
-            &checked.audience,
-        ) {
-            failures.push(failure(&checked.value, format!("objects[{i}]: {e}")));
-            continue;
-        }
-        if public && tlp != Tlp::Clear {
-            failures.push(failure(&checked.value, format!("objects[{i}]: only TLP:CLEAR objects may be added to the public collection (this one is {tlp})")));
-            continue;
-        }
-        accepted.push((i, NewObject::new(checked, tlp)));
     }
 
     let mut successes: Vec<Value> = builtin;

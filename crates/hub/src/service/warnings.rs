@@ -525,7 +525,8 @@ fn stix_objects(
                 ))
             })?;
             let tlp = c.tlp.unwrap_or(w.tlp);
-            Ok(NewObject::new(c, tlp))
+            let values = super::correlation::values_of(&c.value);
+            Ok(NewObject::new(c, tlp).with_observables(values, None))
         })
         .collect()
 }

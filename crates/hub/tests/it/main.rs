@@ -8,6 +8,7 @@ mod audit;
 mod federation;
 mod findings;
 mod fuzz;
+mod incidents;
 mod layers;
 mod limits;
 mod malformed;

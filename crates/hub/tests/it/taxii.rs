@@ -25,7 +25,10 @@ fn discovery_root_and_collections() {
     let cols = r.json()["collections"].as_array().unwrap().clone();
     let mut aliases: Vec<&str> = cols.iter().map(|c| c["alias"].as_str().unwrap()).collect();
     aliases.sort();
-    assert_eq!(aliases, ["federation", "public", "shared", "warnings"]);
+    assert_eq!(
+        aliases,
+        ["federation", "incidents", "public", "shared", "warnings"]
+    );
     let fed = cols.iter().find(|c| c["alias"] == "federation").unwrap();
     assert_eq!(
         fed["can_write"], false,

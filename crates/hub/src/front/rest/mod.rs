@@ -5,6 +5,7 @@
 
 mod advisories;
 mod federation;
+mod incidents;
 mod inventory;
 mod observations;
 mod subscriptions;
@@ -153,6 +154,66 @@ pub fn routes() -> Router<Shared> {
         .route(
             "/api/v1/federation/objects/{id}/audience",
             axum::routing::post(federation::extend_audience),
+        )
+        .route(
+            "/api/v1/incidents/reports",
+            get(incidents::my_reports).post(incidents::file_report),
+        )
+        .route("/api/v1/incidents/reports/{id}", get(incidents::get_report))
+        .route(
+            "/api/v1/incidents/reports/{id}/supplements",
+            axum::routing::post(incidents::supplement),
+        )
+        .route(
+            "/api/v1/incidents/reports/{id}/consent",
+            axum::routing::put(incidents::consent),
+        )
+        .route(
+            "/api/v1/incidents/reports/{id}/attachments/{attachment}",
+            get(incidents::attachment),
+        )
+        .route(
+            "/api/v1/incidents/reports/{id}/correlation",
+            get(incidents::report_correlation),
+        )
+        .route("/api/v1/incidents", get(incidents::list))
+        .route("/api/v1/incidents/overdue", get(incidents::overdue))
+        .route(
+            "/api/v1/incidents/{id}",
+            get(incidents::get).patch(incidents::update),
+        )
+        .route(
+            "/api/v1/incidents/{id}/state",
+            axum::routing::post(incidents::set_state),
+        )
+        .route(
+            "/api/v1/incidents/{id}/merge",
+            axum::routing::post(incidents::merge),
+        )
+        .route(
+            "/api/v1/incidents/{id}/links",
+            axum::routing::post(incidents::link),
+        )
+        .route(
+            "/api/v1/incidents/{id}/tasks",
+            axum::routing::post(incidents::add_task),
+        )
+        .route(
+            "/api/v1/incidents/{id}/notes",
+            axum::routing::post(incidents::add_note),
+        )
+        .route(
+            "/api/v1/incidents/tasks/{task}",
+            axum::routing::patch(incidents::task_done),
+        )
+        .route("/api/v1/correlation/exclusions", get(incidents::exclusions))
+        .route(
+            "/api/v1/correlation/exclusions/{value}",
+            axum::routing::put(incidents::exclude).delete(incidents::include),
+        )
+        .route(
+            "/api/v1/correlation/rebuild",
+            axum::routing::post(incidents::rebuild),
         )
         .route("/api/v1/audit", get(audit))
         .route(
