@@ -134,12 +134,13 @@ fn story(loc: &Location) {
     q.types = vec!["identity".into()];
     assert!(q.scope.open.contains(Tlp::Green));
     assert_eq!(store.query_objects(&q).unwrap().items.len(), 3);
-    // The hub's extension definition is public.
+    // The hub's extension definitions (handling, incident report) are public.
     let anon = Scope::for_reader(&Reader::Anonymous);
     let q = ObjectQuery::new(PUBLIC_COLLECTION, &anon);
     let page = store.query_objects(&q).unwrap();
-    assert_eq!(page.items.len(), 1);
+    assert_eq!(page.items.len(), 2);
     assert!(page.items[0].json.contains(hinomi_stix::HUB_EXTENSION_ID));
+    assert!(page.items[1].json.contains(hinomi_stix::REPORT_EXTENSION_ID));
 
     // Ingest: new, duplicate, conflicting content, foreign owner.
     let v1 = indicator(1, "2026-01-01T00:00:00.000Z", Some(Tlp::Green), &[]);
