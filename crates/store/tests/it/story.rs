@@ -140,7 +140,9 @@ fn story(loc: &Location) {
     let page = store.query_objects(&q).unwrap();
     assert_eq!(page.items.len(), 2);
     assert!(page.items[0].json.contains(hinomi_stix::HUB_EXTENSION_ID));
-    assert!(page.items[1].json.contains(hinomi_stix::REPORT_EXTENSION_ID));
+    assert!(page.items[1]
+        .json
+        .contains(hinomi_stix::REPORT_EXTENSION_ID));
 
     // Ingest: new, duplicate, conflicting content, foreign owner.
     let v1 = indicator(1, "2026-01-01T00:00:00.000Z", Some(Tlp::Green), &[]);
