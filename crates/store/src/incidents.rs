@@ -866,6 +866,9 @@ impl Store {
         own: &[String],
         common_after: usize,
     ) -> Result<Vec<Correlation>, StoreError> {
+        if values.is_empty() {
+            return Ok(vec![]);
+        }
         if collections.is_empty() {
             return Ok(values
                 .iter()
