@@ -1030,18 +1030,8 @@ impl Store {
             }
             objects += rows.len() as u64;
             postings += (params.len() / 3) as u64;
-            self.pool.with(|c| {
-                c.write_tx(|c| {
-                    for chunk in params.chunks(3 * 300) {
-                        let marks = vec!["(?, ?, ?)"; chunk.len() / 3].join(", ");
-                        c.execute(
-                            &format!("INSERT INTO observable_postings (value, pk, context) VALUES {marks} ON CONFLICT DO NOTHING"),
-                            chunk,
-                        )?;
-                    }
-                    Ok(())
-                })
-            })?;
+            self.pool
+                .with(|c| c.write_tx(|c| crate::objects::insert_postings(c, &params)))?;
             progress(objects);
         }
     }

@@ -402,6 +402,11 @@ fn write_postings(
             }
         }
     }
+    insert_postings(c, &rows)
+}
+
+/// Inserts postings given as (value, pk, context) triples, 300 rows a statement.
+pub(crate) fn insert_postings(c: &mut Conn, rows: &[Val]) -> Result<(), StoreError> {
     for chunk in rows.chunks(3 * 300) {
         let marks = vec!["(?, ?, ?)"; chunk.len() / 3].join(", ");
         c.execute(

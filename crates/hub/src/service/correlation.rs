@@ -150,7 +150,7 @@ pub fn values_of(o: &Value) -> Vec<String> {
     match o["type"].as_str().unwrap_or_default() {
         "indicator" if o["pattern_type"] == "stix" => {
             if let Some(p) = o["pattern"].as_str().and_then(|p| Pattern::parse(p).ok()) {
-                observation_values(p.root(), &mut out);
+                return pattern_values(&p);
             }
         }
         "indicator" => {}
@@ -168,6 +168,17 @@ pub fn values_of(o: &Value) -> Vec<String> {
         }
         _ => sco_values(o, &mut out),
     }
+    bounded(out)
+}
+
+/// The values an already parsed STIX pattern tests for equality.
+pub fn pattern_values(p: &Pattern) -> Vec<String> {
+    let mut out = BTreeSet::new();
+    observation_values(p.root(), &mut out);
+    bounded(out)
+}
+
+fn bounded(out: BTreeSet<String>) -> Vec<String> {
     out.into_iter()
         .filter(|v| v.len() <= 2048)
         .take(MAX_VALUES_PER_OBJECT)

@@ -33,7 +33,7 @@ use hinomi_store::{
     NoteRow, Principal, ReportRow, ReportWrite, TaskRow, INCIDENTS_COLLECTION,
 };
 
-use super::{correlation, Error, Kind, Result, Viewer};
+use super::{correlation, derived_uuid, Error, Kind, Result, Viewer};
 use crate::AppState;
 
 /// Reporting deadlines and bounds.
@@ -467,17 +467,6 @@ fn is_coordinator(who: &Viewer) -> bool {
         .is_some_and(|p| p.org.kind == OrgKind::Coordinator)
 }
 
-/// A UUID derived from `seed`: the objects a report's write creates get stable ids, so
-/// a retried write is a duplicate, not a second report.
-fn derived_uuid(seed: &str) -> String {
-    let h = Sha256::digest(seed.as_bytes());
-    let mut b = [0u8; 16];
-    b.copy_from_slice(&h[..16]);
-    b[6] = (b[6] & 0x0f) | 0x50;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    uuid::Uuid::from_bytes(b).to_string()
-}
-
 /// The checked, normalized fields of a report.
 #[derive(Debug, Clone)]
 struct Fields {
@@ -783,10 +772,10 @@ fn submitted_objects(
     for (i, raw) in objects.into_iter().enumerate() {
         let is_sco = raw["type"]
             .as_str()
-            .is_some_and(|t| hinomi_stix::ObjectKind::Observable == sco_kind(t));
+            .is_some_and(|t| hinomi_stix::SCO_TYPES.contains(&t));
         let v = with_handling(raw, h, report_id, is_sco);
         let checked = super::objects::check_submitted(s, &p.org, false, i, v).map_err(bad)?;
-        let Some(obj) = checked else {
+        let Some(mut obj) = checked else {
             continue;
         };
         if matches!(
@@ -801,10 +790,10 @@ fn submitted_objects(
         if obj.checked.kind == ObjectKind::Observable {
             // Indexed through the observed-data that gathers them, under the report.
             scos.push((obj.checked.id.clone(), obj.checked.value.clone()));
-            out.push(obj);
+            out.push(obj.with_observables(vec![], None));
             continue;
         }
-        let values = correlation::values_of(&obj.checked.value);
+        let values = std::mem::take(&mut obj.observables);
         out.push(obj.with_observables(values, Some(report_id.to_string())));
     }
     if !scos.is_empty() {
@@ -837,34 +826,6 @@ fn submitted_objects(
         );
     }
     Ok(out)
-}
-
-fn sco_kind(t: &str) -> ObjectKind {
-    const SCOS: &[&str] = &[
-        "artifact",
-        "autonomous-system",
-        "directory",
-        "domain-name",
-        "email-addr",
-        "email-message",
-        "file",
-        "ipv4-addr",
-        "ipv6-addr",
-        "mac-addr",
-        "mutex",
-        "network-traffic",
-        "process",
-        "software",
-        "url",
-        "user-account",
-        "windows-registry-key",
-        "x509-certificate",
-    ];
-    if SCOS.contains(&t) {
-        ObjectKind::Observable
-    } else {
-        ObjectKind::Versioned
-    }
 }
 
 fn attachments(
@@ -1032,10 +993,9 @@ pub fn report(s: &AppState, who: &Viewer, inp: ReportInput) -> Result<Value> {
         created: now,
         updated: now,
     };
-    let indicators = indicator_rows(&p.org.id, &objects);
-    let own: Vec<String> = indicators.iter().map(|r| r.stix_id.clone()).collect();
-    s.indicators.expect_local(&own);
-    let written = s.store.write_report(
+    write(
+        s,
+        p,
         ReportWrite {
             report: report.clone(),
             incident: Some(case),
@@ -1044,30 +1004,27 @@ pub fn report(s: &AppState, who: &Viewer, inp: ReportInput) -> Result<Value> {
             event: "reported".into(),
             detail: json!({"report": report_id, "reporter": p.org.id, "kind": f.kind, "tlp": h.tlp.label()}),
         },
-        actor(p),
-    );
-    if let Err(e) = written {
+    )?;
+    report_view(s, who, &report_id)
+}
+
+/// Writes a report or supplement, feeding its indicators to the index (marked as this
+/// node's own before the write, whose change notices can arrive first).
+fn write(s: &AppState, p: &Principal, w: ReportWrite) -> Result<()> {
+    let indicators: Vec<_> = w
+        .objects
+        .iter()
+        .filter_map(|o| super::objects::indicator_row(&p.org.id, o))
+        .collect();
+    let own: Vec<String> = indicators.iter().map(|r| r.stix_id.clone()).collect();
+    s.indicators.expect_local(&own);
+    if let Err(e) = s.store.write_report(w, actor(p)) {
         s.indicators.forget_local(&own);
         return Err(e.into());
     }
     s.indicators.queue(indicators);
     s.wake_federation();
-    report_view(s, who, &report_id)
-}
-
-fn indicator_rows(org: &str, objects: &[NewObject]) -> Vec<hinomi_store::IndicatorRow> {
-    objects
-        .iter()
-        .filter(|o| o.checked.object_type == "indicator")
-        .map(|o| hinomi_store::IndicatorRow {
-            stix_id: o.checked.id.clone(),
-            owner_org: org.to_string(),
-            tlp: o.tlp,
-            audience: o.checked.audience.clone(),
-            version: o.checked.version.map_or(0, Timestamp::micros),
-            json: o.json.clone(),
-        })
-        .collect()
+    Ok(())
 }
 
 fn load_report(s: &AppState, id: &str) -> Result<ReportRow> {
@@ -1354,10 +1311,9 @@ pub fn supplement(s: &AppState, who: &Viewer, id: &str, inp: SupplementInput) ->
         objects: ids,
         ..r.clone()
     };
-    let indicators = indicator_rows(&p.org.id, &objects);
-    let own: Vec<String> = indicators.iter().map(|r| r.stix_id.clone()).collect();
-    s.indicators.expect_local(&own);
-    let written = s.store.write_report(
+    write(
+        s,
+        p,
         ReportWrite {
             report: next,
             incident: None,
@@ -1366,14 +1322,7 @@ pub fn supplement(s: &AppState, who: &Viewer, id: &str, inp: SupplementInput) ->
             event: "supplement".into(),
             detail: json!({"report": id, "supplement": r.supplements + 1, "final": inp.is_final}),
         },
-        actor(p),
-    );
-    if let Err(e) = written {
-        s.indicators.forget_local(&own);
-        return Err(e.into());
-    }
-    s.indicators.queue(indicators);
-    s.wake_federation();
+    )?;
     report_view(s, who, id)
 }
 

@@ -32,6 +32,19 @@ pub use error::{Error, Kind, Result};
 
 use crate::AppState;
 
+/// A UUID (RFC 4122 layout, version 5 bits) derived from `seed`: the objects the hub
+/// writes beside a warning or a report get stable ids, so a retried write is a
+/// duplicate, not a second object.
+pub(crate) fn derived_uuid(seed: &str) -> String {
+    use sha2::Digest;
+    let h = sha2::Sha256::digest(seed.as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&h[..16]);
+    b[6] = (b[6] & 0x0f) | 0x50;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    uuid::Uuid::from_bytes(b).to_string()
+}
+
 /// What the hub tells every caller about itself (TAXII discovery and API root).
 #[derive(Debug, Clone)]
 pub struct About {

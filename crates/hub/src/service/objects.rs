@@ -264,9 +264,12 @@ pub fn check_submitted(
     }
     // An indicator whose STIX pattern does not parse could never match: refused with
     // the parser's error rather than stored and silently left out of matching.
+    let mut values = None;
     if checked.object_type == "indicator" && checked.value["pattern_type"] == "stix" {
-        if let Some(Err(e)) = checked.value["pattern"].as_str().map(Pattern::parse) {
-            return Err(format!("objects[{i}].pattern: {e}"));
+        match checked.value["pattern"].as_str().map(Pattern::parse) {
+            Some(Err(e)) => return Err(format!("objects[{i}].pattern: {e}")),
+            Some(Ok(p)) => values = Some(super::correlation::pattern_values(&p)),
+            None => {}
         }
     }
     let tlp = checked.tlp.unwrap_or(default_tlp);
@@ -281,7 +284,23 @@ pub fn check_submitted(
     if public && tlp != Tlp::Clear {
         return Err(format!("objects[{i}]: only TLP:CLEAR objects may be added to the public collection (this one is {tlp})"));
     }
-    Ok(Some(NewObject::new(checked, tlp)))
+    // The correlation values, from the pattern parsed above rather than a second parse.
+    let values = values.unwrap_or_else(|| super::correlation::values_of(&checked.value));
+    Ok(Some(
+        NewObject::new(checked, tlp).with_observables(values, None),
+    ))
+}
+
+/// What the indicator index needs of a new object, if it is an indicator owned by `org`.
+pub(crate) fn indicator_row(org: &str, o: &NewObject) -> Option<IndicatorRow> {
+    (o.checked.object_type == "indicator").then(|| IndicatorRow {
+        stix_id: o.checked.id.clone(),
+        owner_org: org.to_string(),
+        tlp: o.tlp,
+        audience: o.checked.audience.clone(),
+        version: o.checked.version.map_or(0, Timestamp::micros),
+        json: o.json.clone(),
+    })
 }
 
 fn add_checked(
@@ -298,10 +317,7 @@ fn add_checked(
     for (i, raw) in objects.into_iter().enumerate() {
         let shown = raw.clone();
         match check_submitted(s, org, public, i, raw) {
-            Ok(Some(o)) => {
-                let values = super::correlation::values_of(&o.checked.value);
-                accepted.push((i, o.with_observables(values, None)));
-            }
+            Ok(Some(o)) => accepted.push((i, o)),
             Ok(None) => {
                 let label = shown["id"]
                     .as_str()
@@ -327,16 +343,7 @@ fn add_checked(
         // What the indicator index needs of each indicator, taken before the objects move.
         let rows: Vec<Option<IndicatorRow>> = accepted
             .iter()
-            .map(|(_, o)| {
-                (o.checked.object_type == "indicator").then(|| IndicatorRow {
-                    stix_id: o.checked.id.clone(),
-                    owner_org: org.id.clone(),
-                    tlp: o.tlp,
-                    audience: o.checked.audience.clone(),
-                    version: o.checked.version.map_or(0, Timestamp::micros),
-                    json: o.json.clone(),
-                })
-            })
+            .map(|(_, o)| indicator_row(&org.id, o))
             .collect();
         let objs: Vec<NewObject> = accepted.into_iter().map(|(_, o)| o).collect();
         // Mark our own indicators before the write: their change notifications can

@@ -12,7 +12,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Deserialize;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 use hinomi_access::{Item, OrgKind, Scope};
 use hinomi_stix::{check_object, Timestamp, Tlp, HUB_EXTENSION_ID};
@@ -21,7 +20,7 @@ use hinomi_store::{
     Recipient, StatusReport, Store, StoreError, WarningRow, WARNINGS_COLLECTION,
 };
 
-use super::{Error, Kind, Result, Viewer};
+use super::{derived_uuid, Error, Kind, Result, Viewer};
 use crate::AppState;
 
 /// Warning severities, least severe first.
@@ -305,17 +304,6 @@ fn ack_terms(
         )
     });
     (true, due)
-}
-
-/// A UUID (RFC 4122 layout, version 5 bits) derived from `seed`, for the STIX objects
-/// that accompany a warning's report.
-fn derived_uuid(seed: &str) -> String {
-    let h = Sha256::digest(seed.as_bytes());
-    let mut b = [0u8; 16];
-    b.copy_from_slice(&h[..16]);
-    b[6] = (b[6] & 0x0f) | 0x50;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    uuid::Uuid::from_bytes(b).to_string()
 }
 
 /// Who the audience names: member organization ids, and the identity ids the STIX
