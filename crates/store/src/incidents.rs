@@ -234,7 +234,7 @@ pub(crate) fn add_event(
 
 /// Marks a case changed. `updated` strictly increases with every change, even when the
 /// clock does not move, so it serves as the version a stale change is refused by.
-fn touch(c: &mut Conn, incident_id: &str, at: Timestamp) -> Result<(), StoreError> {
+pub(crate) fn touch(c: &mut Conn, incident_id: &str, at: Timestamp) -> Result<(), StoreError> {
     c.execute(
         "UPDATE incidents SET updated = CASE WHEN updated >= ? THEN updated + 1 ELSE ? END WHERE id = ?",
         &[at.micros().into(), at.micros().into(), incident_id.into()],
@@ -396,6 +396,9 @@ impl Store {
                     return Err(StoreError::NotFound(format!("report {report_id}")));
                 }
                 let r = report_in(c, report_id)?;
+                if law_enforcement == "no" {
+                    crate::casework::refuse_open_questions(c, report_id, at, actor)?;
+                }
                 let detail = json!({"report": report_id, "share_anonymized": share_anonymized, "share_named": share_named, "law_enforcement": law_enforcement});
                 let case = current_case(c, &r.incident_id)?;
                 add_event(c, &case, at, Some(actor), "consent", &detail)?;
@@ -603,8 +606,8 @@ impl Store {
         })
     }
 
-    /// Merges cases into `into`: their reports, tasks and notes move to it (nothing is
-    /// copied), each becomes `duplicate` with `merged_into`, and both timelines say so.
+    /// Merges cases into `into`: their reports, tasks, notes, referrals, recovery and
+    /// sanitized warnings move to it (nothing is copied), each becomes `duplicate` with `merged_into`, and both timelines say so.
     pub fn merge_incidents(
         &self,
         into: &str,
@@ -639,6 +642,7 @@ impl Store {
                         "UPDATE incident_notes SET incident_id = ? WHERE incident_id = ?",
                         &[into.into(), f.into()],
                     )?;
+                    crate::casework::move_case(c, f, into)?;
                     // Cases merged into the source earlier follow it.
                     c.execute(
                         "UPDATE incidents SET merged_into = ? WHERE merged_into = ?",

@@ -10,6 +10,7 @@
 //! scope does not allow.
 
 mod advisories;
+mod casework;
 mod db;
 mod federation;
 mod incidents;
@@ -25,6 +26,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 pub use advisories::*;
+pub use casework::*;
 use db::{Conn, Pool};
 pub use db::{Dialect, Val};
 pub use federation::*;
@@ -50,6 +52,7 @@ const SQLITE_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0006_added_clock.sql"),
     include_str!("../migrations/sqlite/0007_offboarding.sql"),
     include_str!("../migrations/sqlite/0008_incidents.sql"),
+    include_str!("../migrations/sqlite/0009_incident_flows.sql"),
 ];
 const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0001_init.sql"),
@@ -60,6 +63,7 @@ const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0006_added_clock.sql"),
     include_str!("../migrations/postgres/0007_offboarding.sql"),
     include_str!("../migrations/postgres/0008_incidents.sql"),
+    include_str!("../migrations/postgres/0009_incident_flows.sql"),
 ];
 
 /// Ids of the collections every hub starts with.

@@ -640,15 +640,7 @@ impl Store {
 
     /// Stores a new draft.
     pub fn create_warning(&self, w: &WarningRow) -> Result<(), StoreError> {
-        self.pool.with(|c| {
-            c.write_tx(|c| {
-                c.execute(
-                    &format!("INSERT INTO warnings ({WARNING_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
-                    &warning_params(w),
-                )?;
-                append_audit(c, Some(&w.owner_org), "warning.create", Some(&w.id), &json!({"severity": w.severity}))
-            })
-        })
+        self.pool.with(|c| c.write_tx(|c| insert_warning(c, w)))
     }
 
     /// Replaces a draft's content; false when the warning is not a draft any more.
@@ -1222,4 +1214,21 @@ impl Store {
         self.pool
             .with(|c| c.write_tx(|c| insert_events(c, events, now)))
     }
+}
+
+/// Inserts a new draft and its audit entry, inside the caller's write transaction.
+pub(crate) fn insert_warning(c: &mut Conn, w: &WarningRow) -> Result<(), StoreError> {
+    c.execute(
+        &format!(
+            "INSERT INTO warnings ({WARNING_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ),
+        &warning_params(w),
+    )?;
+    append_audit(
+        c,
+        Some(&w.owner_org),
+        "warning.create",
+        Some(&w.id),
+        &json!({"severity": w.severity}),
+    )
 }

@@ -233,11 +233,11 @@ pub fn determination(v: &str) -> Option<&'static str> {
     }
 }
 
-fn bad(m: impl Into<String>) -> Error {
+pub(super) fn bad(m: impl Into<String>) -> Error {
     Error::new(Kind::BadRequest, m)
 }
 
-fn one_of(field: &str, v: &str, allowed: &[&str]) -> Result<String> {
+pub(super) fn one_of(field: &str, v: &str, allowed: &[&str]) -> Result<String> {
     if allowed.contains(&v) {
         Ok(v.to_string())
     } else {
@@ -248,14 +248,19 @@ fn one_of(field: &str, v: &str, allowed: &[&str]) -> Result<String> {
     }
 }
 
-fn text(field: &str, v: &str, max: usize) -> Result<String> {
+pub(super) fn text(field: &str, v: &str, max: usize) -> Result<String> {
     if v.len() > max {
         return Err(bad(format!("{field}: longer than {max} bytes")));
     }
     Ok(v.to_string())
 }
 
-fn texts(field: &str, v: &[String], max_items: usize, max: usize) -> Result<Vec<String>> {
+pub(super) fn texts(
+    field: &str,
+    v: &[String],
+    max_items: usize,
+    max: usize,
+) -> Result<Vec<String>> {
     if v.len() > max_items {
         return Err(bad(format!("{field}: more than {max_items} entries")));
     }
@@ -270,7 +275,7 @@ fn texts(field: &str, v: &[String], max_items: usize, max: usize) -> Result<Vec<
         .collect()
 }
 
-fn time(field: &str, v: &str) -> Result<Timestamp> {
+pub(super) fn time(field: &str, v: &str) -> Result<Timestamp> {
     Timestamp::parse(v).map_err(|e| bad(format!("{field}: {e}")))
 }
 
@@ -424,7 +429,7 @@ pub struct SupplementInput {
     pub attachments: Vec<AttachmentInput>,
 }
 
-fn actor(p: &Principal) -> Actor<'_> {
+pub(super) fn actor(p: &Principal) -> Actor<'_> {
     Actor {
         org: &p.org.id,
         credential: Some(&p.token_id),
@@ -433,7 +438,7 @@ fn actor(p: &Principal) -> Actor<'_> {
 
 /// A caller that may file reports: a member organization or the coordinator, with a
 /// token that writes.
-fn reporter(who: &Viewer) -> Result<&Principal> {
+pub(super) fn reporter(who: &Viewer) -> Result<&Principal> {
     let p = who.require()?;
     if p.org.kind == OrgKind::PeerHub || !p.role.can_write() {
         return Err(Error::new(
@@ -445,12 +450,12 @@ fn reporter(who: &Viewer) -> Result<&Principal> {
 }
 
 /// The coordinator (any role).
-fn coordinator(who: &Viewer) -> Result<&Principal> {
+pub(super) fn coordinator(who: &Viewer) -> Result<&Principal> {
     who.require_coordinator()
 }
 
 /// The coordinator with a token that writes (analysts and admins).
-fn triager(who: &Viewer) -> Result<&Principal> {
+pub(super) fn triager(who: &Viewer) -> Result<&Principal> {
     let p = coordinator(who)?;
     if !p.role.can_write() {
         return Err(Error::new(
@@ -461,7 +466,7 @@ fn triager(who: &Viewer) -> Result<&Principal> {
     Ok(p)
 }
 
-fn is_coordinator(who: &Viewer) -> bool {
+pub(super) fn is_coordinator(who: &Viewer) -> bool {
     who.principal
         .as_ref()
         .is_some_and(|p| p.org.kind == OrgKind::Coordinator)
@@ -485,7 +490,7 @@ struct Fields {
     taxonomy: Option<Value>,
 }
 
-fn check_impact(i: &ImpactInput) -> Result<Value> {
+pub(super) fn check_impact(i: &ImpactInput) -> Result<Value> {
     let mut info = Vec::new();
     for (n, v) in i.information.iter().enumerate() {
         let v = one_of(&format!("impact.information[{n}]"), v, INFORMATION_IMPACT)?;
@@ -1027,14 +1032,14 @@ fn write(s: &AppState, p: &Principal, w: ReportWrite) -> Result<()> {
     Ok(())
 }
 
-fn load_report(s: &AppState, id: &str) -> Result<ReportRow> {
+pub(super) fn load_report(s: &AppState, id: &str) -> Result<ReportRow> {
     s.store
         .report(id)?
         .ok_or_else(|| Error::new(Kind::NotFound, format!("report {id} not found")))
 }
 
 /// The report's current STIX incident as `who` may see it (through the one read).
-fn report_object(s: &AppState, who: &Viewer, id: &str) -> Result<Option<Value>> {
+pub(super) fn report_object(s: &AppState, who: &Viewer, id: &str) -> Result<Option<Value>> {
     let col = s
         .store
         .collection(INCIDENTS_COLLECTION)?
@@ -1056,7 +1061,7 @@ fn report_object(s: &AppState, who: &Viewer, id: &str) -> Result<Option<Value>> 
 }
 
 /// Every STIX object of a report that `who` may see, latest versions.
-fn report_objects(s: &AppState, who: &Viewer, r: &ReportRow) -> Result<Vec<Value>> {
+pub(super) fn report_objects(s: &AppState, who: &Viewer, r: &ReportRow) -> Result<Vec<Value>> {
     let Some(col) = s.store.collection(INCIDENTS_COLLECTION)? else {
         return Ok(vec![]);
     };
@@ -1086,7 +1091,7 @@ fn may_manage_report(who: &Viewer, r: &ReportRow) -> bool {
         .is_some_and(|p| p.org.id == r.reporter_org || p.org.kind == OrgKind::Coordinator)
 }
 
-fn report_json(s: &AppState, r: &ReportRow, now: Timestamp) -> Result<Value> {
+pub(super) fn report_json(s: &AppState, r: &ReportRow, now: Timestamp) -> Result<Value> {
     let files: Vec<Value> = s
         .store
         .report_attachments(&r.id)?
@@ -1383,13 +1388,13 @@ pub fn report_correlation(s: &AppState, who: &Viewer, id: &str) -> Result<Value>
     Ok(json!({"report": id, "values": correlation::correlate(s, who, &values, &[id.to_string()])?}))
 }
 
-fn load_case(s: &AppState, id: &str) -> Result<IncidentRow> {
+pub(super) fn load_case(s: &AppState, id: &str) -> Result<IncidentRow> {
     s.store
         .incident(id)?
         .ok_or_else(|| Error::new(Kind::NotFound, format!("incident {id} not found")))
 }
 
-fn case_json(i: &IncidentRow, full: bool) -> Value {
+pub(super) fn case_json(i: &IncidentRow, full: bool) -> Value {
     let mut v = json!({
         "id": i.id,
         "title": i.title,

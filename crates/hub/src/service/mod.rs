@@ -10,6 +10,7 @@
 
 pub mod access;
 pub mod advisories;
+pub mod cases;
 pub mod correlation;
 pub mod delivery;
 pub mod directory;
@@ -23,6 +24,9 @@ pub mod inventory;
 pub mod matching;
 pub mod objects;
 pub mod provider;
+pub mod recovery;
+pub mod redistribution;
+pub mod referral;
 pub mod subscriptions;
 pub mod targeted;
 pub mod warnings;

@@ -908,6 +908,13 @@ fn row_from(
 
 /// A new draft, issued by the caller's organization.
 pub fn create(s: &AppState, who: &Viewer, inp: WarningInput) -> Result<Value> {
+    let w = checked_draft(s, who, inp)?;
+    s.store.create_warning(&w)?;
+    Ok(draft_view(&w))
+}
+
+/// The draft a warning input makes, checked as [`create`] checks it, not yet stored.
+pub fn checked_draft(s: &AppState, who: &Viewer, inp: WarningInput) -> Result<WarningRow> {
     let p = writer(who)?;
     let (orgs, comms) = context(s)?;
     let CheckedWarning {
@@ -917,7 +924,7 @@ pub fn create(s: &AppState, who: &Viewer, inp: WarningInput) -> Result<Value> {
         exercise,
     } = document_from_input(s, &p, inp, &orgs, &comms)?;
     let now = s.config.clock.now().micros();
-    let w = row_from(
+    Ok(row_from(
         uuid::Uuid::new_v4().to_string(),
         &p.org.id,
         doc,
@@ -925,9 +932,12 @@ pub fn create(s: &AppState, who: &Viewer, inp: WarningInput) -> Result<Value> {
         tlp,
         exercise,
         now,
-    );
-    s.store.create_warning(&w)?;
-    Ok(view(&w, true, None))
+    ))
+}
+
+/// A draft as its issuer sees it.
+pub fn draft_view(w: &WarningRow) -> Value {
+    view(w, true, None)
 }
 
 #[derive(Deserialize)]

@@ -5,6 +5,7 @@ mod access_matrix;
 mod access_paths;
 mod advisories;
 mod audit;
+mod casework;
 mod federation;
 mod findings;
 mod fuzz;

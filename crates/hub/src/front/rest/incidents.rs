@@ -184,16 +184,6 @@ pub async fn overdue(State(s): State<Shared>, headers: HeaderMap) -> ApiResult<J
     Ok(Json(s.call(move |s| incidents::overdue(s, &who)).await?))
 }
 
-/// `GET /api/v1/incidents/{id}`.
-pub async fn get(
-    State(s): State<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    let who = viewer(&s, &headers).await?;
-    Ok(Json(s.call(move |s| incidents::get(s, &who, &id)).await?))
-}
-
 /// `PATCH /api/v1/incidents/{id}`: title, severity, assignee.
 pub async fn update(
     State(s): State<Shared>,

@@ -4,6 +4,7 @@
 //! Every handler extracts, calls one service function and renders.
 
 mod advisories;
+mod casework;
 mod federation;
 mod incidents;
 mod inventory;
@@ -178,9 +179,61 @@ pub fn routes() -> Router<Shared> {
         )
         .route("/api/v1/incidents", get(incidents::list))
         .route("/api/v1/incidents/overdue", get(incidents::overdue))
+        .route("/api/v1/incidents/stats", get(casework::stats))
         .route(
             "/api/v1/incidents/{id}",
-            get(incidents::get).patch(incidents::update),
+            get(casework::case).patch(incidents::update),
+        )
+        .route(
+            "/api/v1/incidents/{id}/referrals",
+            axum::routing::post(casework::refer),
+        )
+        .route(
+            "/api/v1/incidents/{id}/recovery",
+            get(casework::case_recovery),
+        )
+        .route(
+            "/api/v1/incidents/{id}/recovery/{org}",
+            axum::routing::put(casework::recovery_status),
+        )
+        .route(
+            "/api/v1/incidents/{id}/recovery/{org}/tasks",
+            axum::routing::post(casework::recovery_task),
+        )
+        .route(
+            "/api/v1/incidents/{id}/recovery/{org}/impacts",
+            axum::routing::post(casework::impact),
+        )
+        .route(
+            "/api/v1/incidents/{id}/warning",
+            axum::routing::post(casework::warning),
+        )
+        .route(
+            "/api/v1/incidents/{id}/warning/preview",
+            axum::routing::post(casework::warning_preview),
+        )
+        .route("/api/v1/referrals", get(casework::referrals))
+        .route("/api/v1/referrals/{id}", get(casework::referral_one))
+        .route(
+            "/api/v1/referrals/{id}/consent",
+            axum::routing::post(casework::referral_consent),
+        )
+        .route(
+            "/api/v1/referrals/{id}/preservation",
+            axum::routing::put(casework::preservation),
+        )
+        .route(
+            "/api/v1/referrals/{id}/outcome",
+            axum::routing::post(casework::outcome),
+        )
+        .route("/api/v1/recovery", get(casework::recovery_overview))
+        .route(
+            "/api/v1/recovery/plans/{org}",
+            get(casework::plan).put(casework::set_plan),
+        )
+        .route(
+            "/api/v1/recovery/tasks/{task}",
+            axum::routing::patch(casework::recovery_task_status),
         )
         .route(
             "/api/v1/incidents/{id}/state",
