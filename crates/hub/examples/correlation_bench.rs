@@ -158,12 +158,12 @@ fn main() {
                     format!("ipv4-addr:value = '{v}'")
                 })
                 .collect();
-            if k % 5 == 0 {
+            if k.is_multiple_of(5) {
                 // A value everyone sees everywhere (a public resolver): one object in
                 // five holds it.
                 terms[0] = format!("ipv4-addr:value = '{HOT}'");
             }
-            let tlp = if k % 2 == 0 {
+            let tlp = if k.is_multiple_of(2) {
                 Tlp::Green
             } else {
                 Tlp::AmberStrict
@@ -183,7 +183,7 @@ fn main() {
             .add_objects(SHARED_COLLECTION, &owner.id, objects)
             .expect("store a batch");
         stored += n;
-        if stored % 100_000 == 0 || stored == a.objects {
+        if stored.is_multiple_of(100_000) || stored == a.objects {
             eprintln!(
                 "loaded {stored} objects ({} values) in {:.1} s",
                 stored * a.per_object,
