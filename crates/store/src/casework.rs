@@ -125,6 +125,52 @@ fn recorded(
     )
 }
 
+/// A change an affected organization makes to its own recovery: on the timeline and in
+/// the audit log, without moving the case's version (which guards the coordinator's
+/// triage edits against staleness).
+fn noted(
+    c: &mut Conn,
+    incident_id: &str,
+    at: Timestamp,
+    actor: Actor<'_>,
+    event: &str,
+    detail: &Value,
+) -> Result<(), StoreError> {
+    add_event(c, incident_id, at, Some(actor), event, detail)?;
+    append_audit(
+        c,
+        Some(actor.org),
+        &format!("incident.{event}"),
+        Some(incident_id),
+        detail,
+    )
+}
+
+/// Recovery tasks and impact assessments one organization may hold on one case.
+pub const MAX_RECOVERY_ENTRIES: i64 = 500;
+
+fn under_cap(
+    c: &mut Conn,
+    table: &str,
+    incident_id: &str,
+    org_id: &str,
+    what: &str,
+) -> Result<(), StoreError> {
+    let n = c
+        .query_one(
+            &format!("SELECT COUNT(*) FROM {table} WHERE incident_id = ? AND org_id = ?"),
+            &[incident_id.into(), org_id.into()],
+        )?
+        .map(|r| r[0].int())
+        .unwrap_or(0);
+    if n >= MAX_RECOVERY_ENTRIES {
+        return Err(StoreError::Conflict(format!(
+            "organization {org_id} has {n} {what} on incident {incident_id}, the most it may hold"
+        )));
+    }
+    Ok(())
+}
+
 fn json_text(v: &Value) -> String {
     serde_json::to_string(v).unwrap_or_default()
 }
@@ -219,6 +265,26 @@ fn task_from(r: &[Val]) -> RecoveryTaskRow {
     }
 }
 
+fn origin_from(r: &[Val]) -> WarningOrigin {
+    WarningOrigin {
+        warning_id: r[0].text(),
+        incident_id: r[1].text(),
+        reports: serde_json::from_str(&r[2].text()).unwrap_or_default(),
+        kept: serde_json::from_str(&r[3].text()).unwrap_or(Value::Null),
+        created_by: r[4].text(),
+        created: Timestamp(r[5].int()),
+    }
+}
+
+fn report_consent(c: &mut Conn, report_id: &str) -> Result<String, StoreError> {
+    c.query_one(
+        "SELECT law_enforcement FROM incident_reports WHERE id = ?",
+        &[report_id.into()],
+    )?
+    .map(|r| r[0].text())
+    .ok_or_else(|| StoreError::NotFound(format!("report {report_id}")))
+}
+
 fn ensure_case(c: &mut Conn, incident_id: &str) -> Result<(), StoreError> {
     c.query_one(
         "SELECT 1 FROM incidents WHERE id = ?",
@@ -253,8 +319,9 @@ pub(crate) fn move_case(c: &mut Conn, from: &str, into: &str) -> Result<(), Stor
     Ok(())
 }
 
-/// A reporter's standing consent became `no`: every open question about the report
-/// is answered no, which refuses those referrals and removes their content.
+/// A reporter's standing consent became `no`: every referral still waiting that holds
+/// the report (whatever the report's own answer was) is answered no for it, which
+/// refuses the referral and removes what it would have shared.
 pub(crate) fn refuse_open_questions(
     c: &mut Conn,
     report_id: &str,
@@ -262,7 +329,7 @@ pub(crate) fn refuse_open_questions(
     actor: Actor<'_>,
 ) -> Result<(), StoreError> {
     let open = c.query(
-        "SELECT q.referral_id FROM referral_reports q JOIN referrals r ON r.id = q.referral_id WHERE q.report_id = ? AND q.answer = 'ask' AND r.state = 'awaiting-consent'",
+        "SELECT q.referral_id FROM referral_reports q JOIN referrals r ON r.id = q.referral_id WHERE q.report_id = ? AND r.state = 'awaiting-consent'",
         &[report_id.into()],
     )?;
     for row in open {
@@ -272,13 +339,66 @@ pub(crate) fn refuse_open_questions(
             &[at.micros().into(), (&id).into(), report_id.into()],
         )?;
         let r = referral_in(c, &id)?;
-        c.execute(
-            "UPDATE referrals SET state = 'refused', content = NULL, updated = ? WHERE id = ?",
-            &[at.micros().into(), (&id).into()],
-        )?;
+        refuse(c, &id, at)?;
         let detail =
             json!({"referral": id, "report": report_id, "answer": "no", "state": "refused"});
         recorded(c, &r.incident_id, at, actor, "referral.consent", &detail)?;
+    }
+    Ok(())
+}
+
+/// A refused referral keeps nothing it would have shared: no content, no note, no
+/// preservation request.
+fn refuse(c: &mut Conn, id: &str, at: Timestamp) -> Result<(), StoreError> {
+    c.execute(
+        "UPDATE referrals SET state = 'refused', content = NULL, note = NULL, preservation = NULL, updated = ? WHERE id = ?",
+        &[at.micros().into(), id.into()],
+    )?;
+    Ok(())
+}
+
+/// Puts an event in an organization's live feed (the `/api/v1/stream` of its members).
+fn feed(
+    c: &mut Conn,
+    org_id: &str,
+    at: Timestamp,
+    event: &str,
+    data: &Value,
+) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO stream_events (org_id, at, event, warning_id, data) VALUES (?, ?, ?, NULL, ?)",
+        &[
+            org_id.into(),
+            at.micros().into(),
+            event.into(),
+            json_text(data).into(),
+        ],
+    )?;
+    Ok(())
+}
+
+/// Tells the reporters asked and, once shared, the law-enforcement organization.
+fn announce(c: &mut Conn, r: &ReferralRow, at: Timestamp) -> Result<(), StoreError> {
+    match r.state.as_str() {
+        "awaiting-consent" => {
+            for x in r.reports.iter().filter(|x| x.answer == "ask") {
+                feed(
+                    c,
+                    &x.reporter_org,
+                    at,
+                    "referral.consent-requested",
+                    &json!({"referral": r.id, "report": x.report_id}),
+                )?;
+            }
+        }
+        "shared" => feed(
+            c,
+            &r.to_org,
+            at,
+            "referral.shared",
+            &json!({"referral": r.id}),
+        )?,
+        _ => {}
     }
     Ok(())
 }
@@ -294,6 +414,16 @@ impl Store {
         self.pool.with(|c| {
             c.write_tx(|c| {
                 ensure_case(c, &r.incident_id)?;
+                // The consent as it stands in this transaction, not as the caller read it.
+                for x in &r.reports {
+                    let now = report_consent(c, &x.report_id)?;
+                    if now == "no" || (now == "ask" && x.answer == "yes") {
+                        return Err(StoreError::Conflict(format!(
+                            "report {}: its reporter's consent to a referral changed; make the referral again",
+                            x.report_id
+                        )));
+                    }
+                }
                 c.execute(
                     &format!("INSERT INTO referrals ({REFERRAL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
                     &[
@@ -328,7 +458,9 @@ impl Store {
                     "reports": r.reports.iter().map(|x| &x.report_id).collect::<Vec<_>>(),
                     "state": state_of(&r.reports), "preservation": r.preservation.is_some()});
                 recorded(c, &r.incident_id, r.created, actor, "referral", &detail)?;
-                referral_in(c, &r.id)
+                let row = referral_in(c, &r.id)?;
+                announce(c, &row, r.created)?;
+                Ok(row)
             })
         })
     }
@@ -402,16 +534,21 @@ impl Store {
                 }
                 let r = referral_in(c, id)?;
                 let state = state_of(&r.reports);
-                c.execute(
-                    &format!(
-                        "UPDATE referrals SET state = ?, updated = ?{} WHERE id = ?",
-                        if state == "refused" { ", content = NULL" } else { "" }
-                    ),
-                    &[state.into(), at.micros().into(), id.into()],
-                )?;
+                if state == "refused" {
+                    refuse(c, id, at)?;
+                } else {
+                    c.execute(
+                        "UPDATE referrals SET state = ?, updated = ? WHERE id = ?",
+                        &[state.into(), at.micros().into(), id.into()],
+                    )?;
+                }
                 let detail = json!({"referral": id, "report": report_id, "answer": answer, "state": state});
                 recorded(c, &r.incident_id, at, actor, "referral.consent", &detail)?;
-                referral_in(c, id)
+                let row = referral_in(c, id)?;
+                if state == "shared" {
+                    announce(c, &row, at)?;
+                }
+                Ok(row)
             })
         })
     }
@@ -463,9 +600,9 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.pool.with(|c| {
             c.write_tx(|c| {
-                c.execute("DELETE FROM recovery_plans WHERE org_id = ?", &[org_id.into()])?;
                 c.execute(
-                    "INSERT INTO recovery_plans (org_id, plan, updated, updated_by) VALUES (?, ?, ?, ?)",
+                    "INSERT INTO recovery_plans (org_id, plan, updated, updated_by) VALUES (?, ?, ?, ?) \
+                     ON CONFLICT (org_id) DO UPDATE SET plan = excluded.plan, updated = excluded.updated, updated_by = excluded.updated_by",
                     &[org_id.into(), json_text(plan).into(), at.micros().into(), actor.org.into()],
                 )?;
                 append_audit(c, Some(actor.org), "recovery.plan", Some(org_id), &json!({}))
@@ -517,11 +654,8 @@ impl Store {
                     cur.as_ref().and_then(|r| r.restored).unwrap_or(at)
                 });
                 c.execute(
-                    "DELETE FROM incident_recovery WHERE incident_id = ? AND org_id = ?",
-                    &[incident_id.into(), org_id.into()],
-                )?;
-                c.execute(
-                    &format!("INSERT INTO incident_recovery ({RECOVERY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"),
+                    &format!("INSERT INTO incident_recovery ({RECOVERY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) \
+                              ON CONFLICT (incident_id, org_id) DO UPDATE SET status = excluded.status, started = excluded.started, restored = excluded.restored, updated = excluded.updated"),
                     &[
                         incident_id.into(),
                         org_id.into(),
@@ -532,7 +666,7 @@ impl Store {
                     ],
                 )?;
                 let detail = json!({"organization": org_id, "from": cur.map(|r| r.status), "to": status});
-                recorded(c, incident_id, at, actor, "recovery", &detail)?;
+                noted(c, incident_id, at, actor, "recovery", &detail)?;
                 Ok(RecoveryRow {
                     incident_id: incident_id.to_string(),
                     org_id: org_id.to_string(),
@@ -559,7 +693,8 @@ impl Store {
     }
 
     /// Recovery on cases that are not merged away, for the coordinator's overview:
-    /// exercise cases only when `exercise`, else only real ones.
+    /// exercise cases only when `exercise`, else only real ones. A reporter of a
+    /// confirmed (or later) case without a status of its own is `not-started`.
     pub fn recovery_overview(
         &self,
         exercise: bool,
@@ -567,8 +702,13 @@ impl Store {
     ) -> Result<Vec<RecoveryRow>, StoreError> {
         self.pool.with(|c| {
             Ok(c.query(
-                "SELECT r.incident_id, r.org_id, r.status, r.started, r.restored, r.updated FROM incident_recovery r JOIN incidents i ON i.id = r.incident_id WHERE i.exercise = ? AND i.merged_into IS NULL ORDER BY r.updated DESC, r.incident_id, r.org_id LIMIT ?",
-                &[exercise.into(), (limit.clamp(1, 100_000) as i64).into()],
+                "SELECT r.incident_id, r.org_id, r.status, r.started, r.restored, r.updated FROM incident_recovery r JOIN incidents i ON i.id = r.incident_id WHERE i.exercise = ? AND i.merged_into IS NULL \
+                 UNION ALL \
+                 SELECT DISTINCT rp.incident_id, rp.reporter_org, 'not-started', CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), i.updated FROM incident_reports rp JOIN incidents i ON i.id = rp.incident_id \
+                 WHERE i.exercise = ? AND i.merged_into IS NULL AND i.state IN ('confirmed', 'contained', 'recovering', 'closed') \
+                 AND NOT EXISTS (SELECT 1 FROM incident_recovery x WHERE x.incident_id = rp.incident_id AND x.org_id = rp.reporter_org) \
+                 ORDER BY 6 DESC, 1, 2 LIMIT ?",
+                &[exercise.into(), exercise.into(), (limit.clamp(1, 100_001) as i64).into()],
             )?
             .iter()
             .map(|r| recovery_from(r))
@@ -585,6 +725,7 @@ impl Store {
         self.pool.with(|c| {
             c.write_tx(|c| {
                 ensure_case(c, &t.incident_id)?;
+                under_cap(c, "recovery_tasks", &t.incident_id, &t.org_id, "recovery tasks")?;
                 c.execute(
                     &format!("INSERT INTO recovery_tasks ({TASK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
                     &[
@@ -600,7 +741,7 @@ impl Store {
                     ],
                 )?;
                 let detail = json!({"task": t.id, "organization": t.org_id, "title": t.title, "due": t.due.map(|d| d.to_string())});
-                recorded(c, &t.incident_id, t.created, actor, "recovery.task", &detail)
+                noted(c, &t.incident_id, t.created, actor, "recovery.task", &detail)
             })
         })
     }
@@ -642,7 +783,7 @@ impl Store {
                     .map(|r| task_from(&r))
                     .ok_or_else(|| StoreError::NotFound(format!("recovery task {id}")))?;
                 let detail = json!({"task": id, "organization": t.org_id, "status": status});
-                recorded(
+                noted(
                     c,
                     &t.incident_id,
                     at,
@@ -674,6 +815,7 @@ impl Store {
         self.pool.with(|c| {
             c.write_tx(|c| {
                 ensure_case(c, &i.incident_id)?;
+                under_cap(c, "incident_impacts", &i.incident_id, &i.org_id, "impact assessments")?;
                 c.execute(
                     "UPDATE incident_impacts SET superseded_by = ? WHERE incident_id = ? AND org_id = ? AND superseded_by IS NULL",
                     &[(&i.id).into(), (&i.incident_id).into(), (&i.org_id).into()],
@@ -689,7 +831,7 @@ impl Store {
                     ],
                 )?;
                 let detail = json!({"impact": i.id, "organization": i.org_id});
-                recorded(c, &i.incident_id, i.at, actor, "impact", &detail)
+                noted(c, &i.incident_id, i.at, actor, "impact", &detail)
             })
         })
     }
@@ -743,6 +885,17 @@ impl Store {
         })
     }
 
+    /// The case (and reports) a warning was drafted from, if it was.
+    pub fn warning_origin(&self, warning_id: &str) -> Result<Option<WarningOrigin>, StoreError> {
+        self.pool.with(|c| {
+            Ok(c.query_one(
+                "SELECT warning_id, incident_id, reports, kept, created_by, created FROM incident_warnings WHERE warning_id = ?",
+                &[warning_id.into()],
+            )?
+            .map(|r| origin_from(&r)))
+        })
+    }
+
     /// The sanitized warnings drafted from a case.
     pub fn warning_origins(&self, incident_id: &str) -> Result<Vec<WarningOrigin>, StoreError> {
         self.pool.with(|c| {
@@ -750,15 +903,8 @@ impl Store {
                 "SELECT warning_id, incident_id, reports, kept, created_by, created FROM incident_warnings WHERE incident_id = ? ORDER BY created, warning_id",
                 &[incident_id.into()],
             )?
-            .into_iter()
-            .map(|r| WarningOrigin {
-                warning_id: r[0].text(),
-                incident_id: r[1].text(),
-                reports: serde_json::from_str(&r[2].text()).unwrap_or_default(),
-                kept: serde_json::from_str(&r[3].text()).unwrap_or(Value::Null),
-                created_by: r[4].text(),
-                created: Timestamp(r[5].int()),
-            })
+            .iter()
+            .map(|r| origin_from(r))
             .collect())
         })
     }

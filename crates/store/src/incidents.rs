@@ -630,6 +630,11 @@ impl Store {
                 }
                 for f in from {
                     let src = incident_in(c, f)?;
+                    if src.exercise != target.exercise {
+                        return Err(StoreError::Conflict(format!(
+                            "incident {f} and incident {into} are not both exercises or both real; an exercise is never merged with a real case"
+                        )));
+                    }
                     if src.merged_into.is_some() {
                         return Err(StoreError::Conflict(format!(
                             "incident {f} is already merged"

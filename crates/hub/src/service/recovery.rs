@@ -484,11 +484,15 @@ pub struct OverviewQuery {
 }
 
 /// The coordinator's view of recovery: every organization on a case that is not
-/// merged away, with counts by status per sector and per organization. Exercise cases
+/// merged away (a reporter of a confirmed case without a status of its own counts as
+/// not-started), with counts by status per sector and per organization; the 10,000
+/// most recently changed, `truncated` when there were more. Exercise cases
 /// are apart: never counted with the real ones.
 pub fn overview(s: &AppState, who: &Viewer, q: &OverviewQuery) -> Result<Value> {
     super::incidents::coordinator(who)?;
-    let rows = s.store.recovery_overview(q.exercise, 10_000)?;
+    let mut rows = s.store.recovery_overview(q.exercise, 10_001)?;
+    let truncated = rows.len() > 10_000;
+    rows.truncate(10_000);
     let orgs = s.store.organizations()?;
     let mut by_sector: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
     let mut by_org: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
@@ -517,6 +521,6 @@ pub fn overview(s: &AppState, who: &Viewer, q: &OverviewQuery) -> Result<Value> 
             "updated": r.updated.to_string()}));
     }
     Ok(
-        json!({"exercise": q.exercise, "entries": entries, "by_sector": by_sector, "by_organization": by_org}),
+        json!({"exercise": q.exercise, "entries": entries, "by_sector": by_sector, "by_organization": by_org, "truncated": truncated}),
     )
 }

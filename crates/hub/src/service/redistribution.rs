@@ -139,28 +139,62 @@ fn public_reference(r: &Value) -> bool {
     )
 }
 
-/// Strings that identify a reporter: checked case-insensitively in everything that
-/// leaves.
-fn identifiers(s: &AppState, reports: &[ReportRow], keep: &Keep) -> Result<Vec<String>> {
+/// Strings that identify a reporter of the case (every reporter, whether its report is
+/// drawn from or not): its organization's id, name and identity, the addresses and
+/// domains of its e-mail contacts, its webhook hosts, its recovery plan's contacts, and
+/// attachment names. Checked case-insensitively in every string that leaves. A failure
+/// to read any of them fails the draft: the check never passes for want of data.
+fn identifiers(
+    s: &AppState,
+    all: &[ReportRow],
+    chosen: &[ReportRow],
+    keep: &Keep,
+) -> Result<Vec<String>> {
     let mut out = Vec::new();
-    for r in reports {
-        if !keep.reporter {
-            if let Ok(o) = s.store.organization(&r.reporter_org) {
-                out.push(o.id.clone());
-                out.push(o.name.clone());
-                out.push(o.identity_id.clone());
+    let named: BTreeSet<&str> = if keep.reporter {
+        chosen.iter().map(|r| r.reporter_org.as_str()).collect()
+    } else {
+        BTreeSet::new()
+    };
+    let mut orgs: Vec<&str> = all.iter().map(|r| r.reporter_org.as_str()).collect();
+    orgs.sort();
+    orgs.dedup();
+    for org in orgs {
+        if named.contains(org) {
+            continue;
+        }
+        let o = s.store.organization(org)?;
+        out.extend([o.id.clone(), o.name.clone(), o.identity_id.clone()]);
+        for c in s.store.contacts(Some(org))? {
+            if let Some((_, domain)) = c.email.rsplit_once('@') {
+                out.push(domain.to_string());
             }
-            if let Some((plan, _)) = s.store.recovery_plan(&r.reporter_org)? {
-                for c in plan["contacts"].as_array().into_iter().flatten() {
-                    for k in ["name", "email", "phone"] {
-                        if let Some(v) = c[k].as_str() {
-                            out.push(v.to_string());
-                        }
+            out.push(c.email);
+        }
+        for w in s.store.webhooks(Some(org))? {
+            if let Some(host) = w
+                .url
+                .split_once("://")
+                .and_then(|(_, rest)| rest.split(['/', ':', '?', '#']).next())
+            {
+                out.push(host.to_string());
+            }
+        }
+        if let Some((plan, _)) = s.store.recovery_plan(org)? {
+            for c in plan["contacts"].as_array().into_iter().flatten() {
+                for k in ["name", "email", "phone"] {
+                    if let Some(v) = c[k].as_str() {
+                        out.push(v.to_string());
                     }
+                }
+                if let Some((_, domain)) = c["email"].as_str().and_then(|e| e.rsplit_once('@')) {
+                    out.push(domain.to_string());
                 }
             }
         }
-        if !keep.attachment_names {
+    }
+    if !keep.attachment_names {
+        for r in all {
             out.extend(
                 s.store
                     .report_attachments(&r.id)?
@@ -172,7 +206,7 @@ fn identifiers(s: &AppState, reports: &[ReportRow], keep: &Keep) -> Result<Vec<S
     let mut out: Vec<String> = out
         .into_iter()
         .map(|x| x.trim().to_lowercase())
-        .filter(|x| x.chars().count() >= 3)
+        .filter(|x| x.chars().count() >= 3 && !matches!(x.as_str(), "localhost" | "127.0.0.1"))
         .collect();
     out.sort();
     out.dedup();
@@ -182,6 +216,18 @@ fn identifiers(s: &AppState, reports: &[ReportRow], keep: &Keep) -> Result<Vec<S
 fn names_one(v: &str, ids: &[String]) -> Option<String> {
     let low = v.to_lowercase();
     ids.iter().find(|i| low.contains(i.as_str())).cloned()
+}
+
+/// The first identifier found in any string of `v` (keys and values, unescaped).
+fn names_in(v: &Value, ids: &[String]) -> Option<String> {
+    match v {
+        Value::String(x) => names_one(x, ids),
+        Value::Array(a) => a.iter().find_map(|x| names_in(x, ids)),
+        Value::Object(m) => m
+            .iter()
+            .find_map(|(k, x)| names_one(k, ids).or_else(|| names_in(x, ids))),
+        _ => None,
+    }
 }
 
 /// The sanitized draft and what the coordinator is told about it.
@@ -222,6 +268,14 @@ fn draft(s: &AppState, who: &Viewer, case: &IncidentRow, inp: &SanitizeInput) ->
     let all = s.store.incident_reports(&case.id)?;
     let chosen: Vec<ReportRow> = match &inp.reports {
         None => all.iter().filter(|r| r.share_anonymized).cloned().collect(),
+        Some(ids) if ids.is_empty() || ids.len() > 1000 => {
+            return Err(bad(
+                "reports: name 1 to 1000 reports of this incident (or leave it out for all that consent)",
+            ))
+        }
+        Some(ids) if ids.iter().collect::<BTreeSet<_>>().len() != ids.len() => {
+            return Err(bad("reports: a report is named twice"))
+        }
         Some(ids) => ids
             .iter()
             .enumerate()
@@ -261,7 +315,7 @@ fn draft(s: &AppState, who: &Viewer, case: &IncidentRow, inp: &SanitizeInput) ->
             format!("incident {}: no report consents to sharing", case.id),
         ));
     }
-    let ids = identifiers(s, &chosen, &inp.keep)?;
+    let ids = identifiers(s, &all, &chosen, &inp.keep)?;
     // The case's version: a preview and the draft made from the same case are equal.
     let now = case.updated.to_string();
 
@@ -332,8 +386,9 @@ fn draft(s: &AppState, who: &Viewer, case: &IncidentRow, inp: &SanitizeInput) ->
                     .as_array()
                     .into_iter()
                     .flatten()
-                    .filter(|r| public_reference(r))
-                    .cloned()
+                    .filter(|r| public_reference(r) && r["external_id"].is_string())
+                    // The catalogue's name and entry only: a reporter's URL or remark stays.
+                    .map(|r| json!({"source_name": r["source_name"], "external_id": r["external_id"]}))
                     .collect();
                 if !public.is_empty() {
                     v[*k] = json!(public);
@@ -369,8 +424,7 @@ fn draft(s: &AppState, who: &Viewer, case: &IncidentRow, inp: &SanitizeInput) ->
     // The last guard: nothing that names a reporter.
     let mut safe = Vec::new();
     for v in out {
-        let text = v.to_string();
-        match names_one(&text, &ids) {
+        match names_in(&v, &ids) {
             Some(_) => removed.push(json!({"object": v["id"], "why": "it names a reporter"})),
             None => safe.push(v),
         }

@@ -143,6 +143,9 @@ pub fn create(s: &AppState, who: &Viewer, id: &str, inp: ReferralInput) -> Resul
             if ids.is_empty() || ids.len() > 1000 {
                 return Err(bad("reports: name 1 to 1000 reports of this incident"));
             }
+            if ids.iter().collect::<std::collections::BTreeSet<_>>().len() != ids.len() {
+                return Err(bad("reports: a report is named twice"));
+            }
             ids.iter()
                 .enumerate()
                 .map(|(i, r)| {
@@ -180,7 +183,7 @@ pub fn create(s: &AppState, who: &Viewer, id: &str, inp: ReferralInput) -> Resul
         .map(check_preservation)
         .transpose()?;
     let now = s.config.clock.now();
-    let content = content(s, who, &case, &chosen, &parts)?;
+    let content = content(s, who, &case, &chosen, chosen.len() == all.len(), &parts)?;
     let row = ReferralRow {
         id: uuid::Uuid::new_v4().to_string(),
         incident_id: case.id.clone(),
@@ -219,13 +222,19 @@ fn content(
     who: &Viewer,
     case: &hinomi_store::IncidentRow,
     reports: &[hinomi_store::ReportRow],
+    whole: bool,
     parts: &[String],
 ) -> Result<Value> {
     let has = |p: &str| parts.iter().any(|x| x == p);
-    let mut v = json!({});
+    let mut v = json!({"exercise": case.exercise});
     if has("case") {
-        v["case"] = json!({"id": case.id, "title": case.title, "state": case.state,
-            "severity": case.severity, "exercise": case.exercise, "created": case.created.to_string()});
+        v["case"] = json!({"id": case.id, "state": case.state, "severity": case.severity,
+            "exercise": case.exercise, "created": case.created.to_string()});
+        // The case's title is a reporter's own words: it goes only when every report of
+        // the case goes.
+        if whole {
+            v["case"]["title"] = json!(case.title);
+        }
     }
     let orgs = s.store.organizations()?;
     let mut list = Vec::new();
@@ -284,8 +293,9 @@ fn role(who: &Viewer, r: &ReferralRow) -> Option<Role> {
 }
 
 /// A referral as `who` sees it: the coordinator all of it; the law-enforcement
-/// organization what was shared once it is shared; a reporter its own questions and
-/// any preservation request (it is the custodian), never the content.
+/// organization what was shared once it is shared; a reporter its own questions only
+/// (never the content, the note or the preservation request, which may name other
+/// reporters; a preservation request reaches a custodian from the authority itself).
 fn view(s: &AppState, who: &Viewer, r: &ReferralRow) -> Result<Value> {
     let Some(role) = role(who, r) else {
         return Err(Error::new(
@@ -299,7 +309,7 @@ fn view(s: &AppState, who: &Viewer, r: &ReferralRow) -> Result<Value> {
         "state": r.state,
         "to": {"id": r.to_org, "name": to_name},
         "parts": r.parts,
-        "preservation": r.preservation,
+        "exercise": r.content.as_ref().map(|c| c["exercise"].clone()),
         "outcome": r.outcome,
         "outcome_detail": r.outcome_detail,
         "created": r.created.to_string(),
@@ -317,6 +327,7 @@ fn view(s: &AppState, who: &Viewer, r: &ReferralRow) -> Result<Value> {
         };
     match role {
         Role::Coordinator => {
+            v["preservation"] = json!(r.preservation);
             v["incident"] = json!(r.incident_id);
             v["note"] = json!(r.note);
             v["created_by"] = json!(r.created_by);
@@ -324,6 +335,7 @@ fn view(s: &AppState, who: &Viewer, r: &ReferralRow) -> Result<Value> {
             v["content"] = json!(r.content);
         }
         Role::Recipient => {
+            v["preservation"] = json!(r.preservation);
             v["note"] = json!(r.note);
             v["content"] = json!(r.content);
         }

@@ -906,6 +906,28 @@ fn row_from(
     }
 }
 
+/// For a warning drafted from an incident: every report it drew from still consents, as
+/// it did when the draft was made (a reporter may withdraw consent before publication).
+fn consent_holds(s: &AppState, id: &str) -> Result<()> {
+    let Some(o) = s.store.warning_origin(id)? else {
+        return Ok(());
+    };
+    let named = o.kept["reporter"] == true;
+    for r in &o.reports {
+        let ok = s
+            .store
+            .report(r)?
+            .is_some_and(|r| r.share_anonymized && (!named || r.share_named));
+        if !ok {
+            return Err(Error::new(
+                Kind::Forbidden,
+                format!("report {r}: its reporter no longer consents to this warning; draft it again from the incident"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A new draft, issued by the caller's organization.
 pub fn create(s: &AppState, who: &Viewer, inp: WarningInput) -> Result<Value> {
     let w = checked_draft(s, who, inp)?;
@@ -1026,6 +1048,12 @@ pub fn update(s: &AppState, who: &Viewer, id: &str, inp: WarningInput) -> Result
             Error::new(Kind::NotFound, format!("warning {id} not found"))
         });
     }
+    if s.store.warning_origin(id)?.is_some() {
+        return Err(Error::new(
+            Kind::Conflict,
+            format!("warning {id} was drafted from an incident and is not edited by hand (its texts were checked for what names the reporters); draft it again from the incident"),
+        ));
+    }
     let changes = inp.changes.clone();
     let (orgs, comms) = context(s)?;
     let CheckedWarning {
@@ -1130,6 +1158,7 @@ pub fn publish_draft(s: &AppState, who: &Viewer, id: &str) -> Result<Value> {
             format!("warning {id} is {}, not a draft", w.state),
         ));
     }
+    consent_holds(s, id)?;
     if p.org.kind != OrgKind::Coordinator {
         let (orgs, communities) = context(s)?;
         let (named, _) = resolve_audience(&w.body, w.tlp, &w.owner_org, &orgs, &communities);

@@ -31,6 +31,7 @@ const SECRETS: &[&str] = &[
     "kagami-dump.pcap",
     "Kagami billing cluster",
     "call Hanako on +81-3-5555-0100",
+    "kagami-utility.example",
 ];
 
 fn ok(r: &crate::Resp, status: u16) -> Value {
@@ -130,6 +131,17 @@ fn report_triage_correlate_redistribute_refer_and_recover() {
         201,
     );
 
+    // A's own e-mail contact: its domain names A too.
+    ok(
+        &hub.rest(
+            "POST",
+            "/api/v1/subscription/contacts",
+            &ta,
+            Some(json!({"email": "soc@kagami-utility.example"})),
+        ),
+        201,
+    );
+
     // A registered its recovery plan in advance.
     let plan = json!({
         "contacts": [{"name": "Hanako Yamada", "role": "CISO", "email": "hanako.yamada@kagami-utility.example", "phone": "+81-3-5555-0100"}],
@@ -197,7 +209,16 @@ fn report_triage_correlate_redistribute_refer_and_recover() {
     let mut body_a = report_body(
         "C2 beacons on the Kagami billing cluster",
         "Kagami billing cluster beacons to 203.0.113.50; call Hanako on +81-3-5555-0100",
-        vec![ip("203.0.113.50", 1), indicator, coa, rel, note],
+        vec![
+            ip("203.0.113.50", 1),
+            json!({"type": "domain-name", "spec_version": "2.1",
+                "id": "domain-name--1f2e3d4c-5b6a-5978-8a9b-0c1d2e3f4a5b",
+                "value": "vpn.kagami-utility.example"}),
+            indicator,
+            coa,
+            rel,
+            note,
+        ],
         json!({"share_anonymized": true, "share_named": false, "law_enforcement": "ask"}),
     );
     body_a["attachments"] = json!([{"name": "kagami-dump.pcap", "media_type": "application/vnd.tcpdump.pcap",
@@ -413,6 +434,27 @@ fn report_triage_correlate_redistribute_refer_and_recover() {
         "{}",
         drafted["removed"]
     );
+    assert!(
+        drafted["removed"]
+            .to_string()
+            .contains("it names a reporter"),
+        "A's own domain is not sent out as malicious: {}",
+        drafted["removed"]
+    );
+    let edit = hub.rest(
+        "PUT",
+        &format!("/api/v1/warnings/{wid}"),
+        &admin,
+        Some(
+            json!({"title": {"en": "Kagami Utility hit"}, "summary": {"en": "x"}, "severity": "low",
+            "audience": {"organizations": [r_id]}}),
+        ),
+    );
+    assert_eq!(
+        edit.status, 409,
+        "a sanitized draft is not edited by hand: {}",
+        edit.body
+    );
     leaks("the draft", &w.to_string(), &[&a_id, &b_id]);
 
     ok(
@@ -472,6 +514,37 @@ fn report_triage_correlate_redistribute_refer_and_recover() {
         ),
         201,
     );
+    // A second draft; B withdraws consent before it is published: it is not.
+    let second = ok(
+        &hub.rest(
+            "POST",
+            &format!("/api/v1/incidents/{case_a}/warning"),
+            &admin,
+            Some(json!({"audience": {"organizations": [r_id]}})),
+        ),
+        201,
+    );
+    ok(
+        &hub.rest(
+            "PUT",
+            &format!("/api/v1/incidents/reports/{rb_id}/consent"),
+            &tb,
+            Some(json!({"share_anonymized": false, "share_named": false, "law_enforcement": "no"})),
+        ),
+        200,
+    );
+    let late = hub.rest(
+        "POST",
+        &format!(
+            "/api/v1/warnings/{}/publish",
+            second["warning"]["id"].as_str().unwrap()
+        ),
+        &admin,
+        None,
+    );
+    assert_eq!(late.status, 403, "{}", late.body);
+    assert!(late.body.contains(&rb_id), "{}", late.body);
+
     // The mapping back is the coordinator's only.
     let case = ok(
         &hub.rest("GET", &format!("/api/v1/incidents/{case_a}"), &admin, None),
@@ -560,6 +633,16 @@ fn report_triage_correlate_redistribute_refer_and_recover() {
         "A is asked: {mine}"
     );
     assert!(mine["referrals"][0].get("content").is_none());
+    assert!(
+        mine["referrals"][0].get("preservation").is_none()
+            && mine["referrals"][0].get("note").is_none(),
+        "a reporter sees its question, not what others wrote: {mine}"
+    );
+    let asked_event = sse(&hub, &ta, 1);
+    assert!(
+        asked_event[0].contains(&ref_id),
+        "A's feed carries the question: {asked_event:?}"
+    );
     assert_eq!(
         hub.rest(
             "POST",
@@ -1007,6 +1090,17 @@ fn an_exercise_stays_out_of_statistics_recovery_notifications_and_peers() {
         201,
     );
     let real_case = real["incident"].as_str().unwrap().to_string();
+    let mixed = us.rest(
+        "POST",
+        &format!("/api/v1/incidents/{real_case}/merge"),
+        &admin,
+        Some(json!({"incidents": [case]})),
+    );
+    assert_eq!(
+        mixed.status, 409,
+        "an exercise is never merged into a real case: {}",
+        mixed.body
+    );
     ok(
         &us.rest(
             "POST",
