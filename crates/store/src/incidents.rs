@@ -1057,42 +1057,71 @@ impl Store {
         values_of: &ValuesOf<'_>,
         progress: &mut dyn FnMut(u64),
     ) -> Result<(u64, u64), StoreError> {
+        // The context index is random-ordered: built once at the end (sorted, fast)
+        // rather than kept up row by row; the value index gets each batch in value order.
         self.pool.with(|c| {
             c.write_tx(|c| {
                 c.batch("DELETE FROM observable_postings")?;
+                c.batch("DROP INDEX IF EXISTS observable_postings_context")?;
                 append_audit(c, None, "correlation.rebuild", None, &json!({}))
             })
         })?;
-        let mut after = 0i64;
-        let (mut objects, mut postings) = (0u64, 0u64);
-        loop {
-            let rows = self.pool.with(|c| {
-                c.query(
-                    "SELECT pk, stix_id, json, collection_id FROM objects WHERE pk > ? ORDER BY pk LIMIT ?",
-                    &[after.into(), (batch.max(1) as i64).into()],
-                )
-            })?;
-            let Some(last) = rows.last() else {
-                return Ok((objects, postings));
-            };
-            after = last[0].int();
-            let mut params: Vec<Val> = Vec::new();
-            for r in &rows {
-                let (values, context) = values_of(&r[3].text(), &r[1].text(), &r[2].text());
-                let context = context.unwrap_or_else(|| r[1].text());
-                let mut seen = HashSet::new();
-                for v in values {
-                    if seen.insert(v.clone()) {
-                        params.extend([v.into(), r[0].int().into(), (&context).into()]);
-                    }
+        // One connection for the whole fill, so its page cache (bigger on SQLite while the
+        // value index grows) keeps the index's pages from batch to batch.
+        self.pool.with(|c| {
+            let sqlite = c.dialect() == crate::Dialect::Sqlite;
+            if sqlite {
+                c.batch("PRAGMA cache_size = -262144")?;
+            }
+            let result = fill_postings(c, batch, values_of, progress);
+            if sqlite {
+                c.batch("PRAGMA cache_size = -2000")?;
+            }
+            c.batch("CREATE INDEX IF NOT EXISTS observable_postings_context ON observable_postings (context)")?;
+            result
+        })
+    }
+}
+
+/// The rebuild's fill: every latest object version, `batch` at a time, each batch's
+/// postings inserted in value order in its own transaction.
+fn fill_postings(
+    c: &mut Conn,
+    batch: usize,
+    values_of: &ValuesOf<'_>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<(u64, u64), StoreError> {
+    let mut after = 0i64;
+    let (mut objects, mut postings) = (0u64, 0u64);
+    loop {
+        let rows = c.query(
+            "SELECT pk, stix_id, json, collection_id FROM objects WHERE pk > ? AND is_latest = 1 ORDER BY pk LIMIT ?",
+            &[after.into(), (batch.max(1) as i64).into()],
+        )?;
+        let Some(last) = rows.last() else {
+            return Ok((objects, postings));
+        };
+        after = last[0].int();
+        let mut found: Vec<(String, i64, String)> = Vec::new();
+        for r in &rows {
+            let (values, context) = values_of(&r[3].text(), &r[1].text(), &r[2].text());
+            let context = context.unwrap_or_else(|| r[1].text());
+            let mut seen = HashSet::new();
+            for v in values {
+                if seen.insert(v.clone()) {
+                    found.push((v, r[0].int(), context.clone()));
                 }
             }
-            objects += rows.len() as u64;
-            postings += (params.len() / 3) as u64;
-            self.pool
-                .with(|c| c.write_tx(|c| crate::objects::insert_postings(c, &params)))?;
-            progress(objects);
         }
+        found.sort_unstable();
+        let mut params: Vec<Val> = Vec::with_capacity(found.len() * 3);
+        for (v, pk, context) in found {
+            params.extend([v.into(), pk.into(), context.into()]);
+        }
+        objects += rows.len() as u64;
+        postings += (params.len() / 3) as u64;
+        c.write_tx(|c| crate::objects::insert_postings(c, &params))?;
+        progress(objects);
     }
 }
 

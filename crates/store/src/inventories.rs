@@ -87,6 +87,36 @@ pub enum FindingScope {
     },
 }
 
+/// Where a finding stands in the order of [`Store::findings_page`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct FindingKey {
+    /// Minus the score (-1 when there is none), so that ascending is most severe first.
+    pub score: i64,
+    pub tracking_id: String,
+    pub org_id: String,
+    pub asset: String,
+    pub component_index: i64,
+    pub publisher: String,
+    pub vulnerability: String,
+    pub product_id: String,
+}
+
+impl FindingRow {
+    /// This finding's place in the order of [`Store::findings_page`].
+    pub fn page_key(&self) -> FindingKey {
+        FindingKey {
+            score: -self.max_score.unwrap_or(-1),
+            tracking_id: self.tracking_id.clone(),
+            org_id: self.org_id.clone(),
+            asset: self.asset.clone(),
+            component_index: self.component_index,
+            publisher: self.publisher.clone(),
+            vulnerability: self.vulnerability.clone(),
+            product_id: self.product_id.clone(),
+        }
+    }
+}
+
 const FINDING_COLUMNS: &str = "org_id, asset, component_index, component, publisher, tracking_id, vulnerability, product_id, status, max_score, detail, first_seen, changed";
 
 fn finding_from_row(r: &[Val]) -> FindingRow {
@@ -152,6 +182,92 @@ impl Store {
                     json: r[5].take_text(),
                 })
                 .collect())
+        })
+    }
+
+    /// A page of inventories without their documents (organization, then asset), after
+    /// the keyset cursor `after` (organization id and asset of the last one of the
+    /// previous page).
+    pub fn inventory_page(
+        &self,
+        org_id: Option<&str>,
+        after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> Result<Vec<StoredInventory>, StoreError> {
+        let mut cond = vec!["1 = 1"];
+        let mut params: Vec<Val> = Vec::new();
+        if let Some(o) = org_id {
+            cond.push("org_id = ?");
+            params.push(o.into());
+        }
+        if let Some((o, a)) = after {
+            cond.push("(org_id > ? OR (org_id = ? AND asset > ?))");
+            params.extend([o.into(), o.into(), a.into()]);
+        }
+        params.push((limit.clamp(1, 10_000) as i64).into());
+        self.pool.with(|c| {
+            Ok(c.query(
+                &format!(
+                    "SELECT org_id, asset, format, components, updated FROM inventories WHERE {} ORDER BY org_id, asset LIMIT ?",
+                    cond.join(" AND ")
+                ),
+                &params,
+            )?
+            .into_iter()
+            .map(|r| StoredInventory {
+                org_id: r[0].text(),
+                asset: r[1].text(),
+                format: r[2].text(),
+                components: r[3].int(),
+                updated: Timestamp(r[4].int()),
+                json: String::new(),
+            })
+            .collect())
+        })
+    }
+
+    /// A page of findings, most severe first (then advisory, organization, asset,
+    /// component, publisher, vulnerability, product: a total order), after the keyset
+    /// cursor `after`, the [`FindingRow::page_key`] of the last one of the previous page.
+    pub fn findings_page(
+        &self,
+        org_id: Option<&str>,
+        after: Option<&FindingKey>,
+        limit: usize,
+    ) -> Result<Vec<FindingRow>, StoreError> {
+        let mut cond = vec!["1 = 1"];
+        let mut params: Vec<Val> = Vec::new();
+        if let Some(o) = org_id {
+            cond.push("org_id = ?");
+            params.push(o.into());
+        }
+        const ORDER: &str = "-COALESCE(max_score, -1), tracking_id, org_id, asset, component_index, publisher, vulnerability, product_id";
+        let keyset = format!("({ORDER}) > (?, ?, ?, ?, ?, ?, ?, ?)");
+        if let Some(k) = after {
+            cond.push(&keyset);
+            params.extend([
+                k.score.into(),
+                (&k.tracking_id).into(),
+                (&k.org_id).into(),
+                (&k.asset).into(),
+                k.component_index.into(),
+                (&k.publisher).into(),
+                (&k.vulnerability).into(),
+                (&k.product_id).into(),
+            ]);
+        }
+        params.push((limit.clamp(1, 10_000) as i64).into());
+        self.pool.with(|c| {
+            Ok(c.query(
+                &format!(
+                    "SELECT {FINDING_COLUMNS} FROM findings WHERE {} ORDER BY {ORDER} LIMIT ?",
+                    cond.join(" AND ")
+                ),
+                &params,
+            )?
+            .iter()
+            .map(|r| finding_from_row(r))
+            .collect())
         })
     }
 

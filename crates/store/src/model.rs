@@ -437,6 +437,33 @@ impl Store {
         })
     }
 
+    /// A page of organizations in the order they were created, after the keyset cursor
+    /// `after` (created, id of the last one of the previous page).
+    pub fn organizations_page(
+        &self,
+        after: Option<(i64, &str)>,
+        limit: usize,
+    ) -> Result<Vec<Organization>, StoreError> {
+        let mut params: Vec<Val> = Vec::new();
+        let cond = match after {
+            Some((t, id)) => {
+                params.extend([t.into(), t.into(), id.into()]);
+                "created > ? OR (created = ? AND id > ?)"
+            }
+            None => "1 = 1",
+        };
+        params.push((limit.clamp(1, 10_000) as i64).into());
+        self.pool.with(|c| {
+            Ok(c.query(
+                &format!("SELECT {ORG_COLUMNS} FROM organizations WHERE {cond} ORDER BY created, id LIMIT ?"),
+                &params,
+            )?
+            .iter()
+            .map(org_from_row)
+            .collect())
+        })
+    }
+
     pub fn organization(&self, id: &str) -> Result<Organization, StoreError> {
         self.pool.with(|c| {
             c.query_one(

@@ -686,6 +686,45 @@ impl Store {
         })
     }
 
+    /// A page of warnings, most recently changed first (`updated`, then `id`, both
+    /// descending), after the keyset cursor `before` (the last row of the previous
+    /// page), optionally of one state and one severity.
+    pub fn warnings_page(
+        &self,
+        state: Option<&str>,
+        severity: Option<&str>,
+        before: Option<(i64, &str)>,
+        limit: usize,
+    ) -> Result<Vec<WarningRow>, StoreError> {
+        let mut cond = vec!["1 = 1"];
+        let mut params: Vec<Val> = Vec::new();
+        if let Some(st) = state {
+            cond.push("state = ?");
+            params.push(st.into());
+        }
+        if let Some(sev) = severity {
+            cond.push("severity = ?");
+            params.push(sev.into());
+        }
+        if let Some((t, id)) = before {
+            cond.push("(updated < ? OR (updated = ? AND id < ?))");
+            params.extend([t.into(), t.into(), id.into()]);
+        }
+        params.push((limit.clamp(1, 10_000) as i64).into());
+        self.pool.with(|c| {
+            Ok(c.query(
+                &format!(
+                    "SELECT {WARNING_COLUMNS} FROM warnings WHERE {} ORDER BY updated DESC, id DESC LIMIT ?",
+                    cond.join(" AND ")
+                ),
+                &params,
+            )?
+            .into_iter()
+            .map(warning_from_row)
+            .collect())
+        })
+    }
+
     /// The published versions of a warning, oldest first.
     pub fn warning_versions(&self, id: &str) -> Result<Vec<WarningVersion>, StoreError> {
         self.pool.with(|c| {

@@ -10,7 +10,7 @@ use hinomi_store::{
     Principal, Role, Store, TokenInfo,
 };
 
-use super::{Error, Kind, Result, Viewer};
+use super::{parse_cursor, Error, Kind, Result, Viewer};
 use crate::AppState;
 
 /// A new member organization.
@@ -71,9 +71,25 @@ fn members_only(who: &Viewer) -> Result<()> {
 }
 
 /// Every organization (members only; peer hubs do not read the directory).
-pub fn organizations(s: &AppState, who: &Viewer) -> Result<Vec<Organization>> {
+pub fn organizations(
+    s: &AppState,
+    who: &Viewer,
+    after: Option<&str>,
+    limit: Option<usize>,
+) -> Result<(Vec<Organization>, Option<String>)> {
     members_only(who)?;
-    Ok(s.store.organizations()?)
+    let limit = limit.unwrap_or(500).clamp(1, 1000);
+    let after = after.map(parse_cursor).transpose()?;
+    let rows = s
+        .store
+        .organizations_page(after.as_ref().map(|(t, id)| (*t, id.as_str())), limit)?;
+    let next = (rows.len() == limit)
+        .then(|| {
+            rows.last()
+                .map(|o| format!("{}/{}", o.created.micros(), o.id))
+        })
+        .flatten();
+    Ok((rows, next))
 }
 
 /// One organization; a peer hub sees only itself.

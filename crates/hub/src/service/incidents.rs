@@ -33,7 +33,7 @@ use hinomi_store::{
     NoteRow, Principal, ReportRow, ReportWrite, TaskRow, INCIDENTS_COLLECTION,
 };
 
-use super::{correlation, derived_uuid, Error, Kind, Result, Viewer};
+use super::{correlation, derived_uuid, parse_cursor, Error, Kind, Result, Viewer};
 use crate::AppState;
 
 /// Reporting deadlines and bounds.
@@ -1163,17 +1163,6 @@ pub fn my_reports(s: &AppState, who: &Viewer, before: Option<&str>, limit: usize
         .map(|r| report_json(s, r, now))
         .collect::<Result<_>>()?;
     Ok(json!({"reports": items, "next": next}))
-}
-
-fn parse_cursor(c: &str) -> Result<(i64, String)> {
-    c.split_once('/')
-        .and_then(|(t, id)| t.parse::<i64>().ok().map(|t| (t, id.to_string())))
-        .ok_or_else(|| {
-            Error::new(
-                Kind::InvalidFilter,
-                format!("before: '{c}' is not a cursor from a previous page"),
-            )
-        })
 }
 
 /// A supplement by the reporter: a new version of the STIX incident (given fields

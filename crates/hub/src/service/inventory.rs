@@ -8,11 +8,14 @@ use std::collections::HashMap;
 
 use serde_json::{json, Value};
 
+use base64::Engine;
 use hinomi_access::{OrgKind, Scope};
 use hinomi_csaf::inventory::Inventory;
 use hinomi_csaf::matching::Matcher;
 use hinomi_stix::Timestamp;
-use hinomi_store::{AdvisoryQuery, FindingRow, FindingScope, Organization, Store, StoreError};
+use hinomi_store::{
+    AdvisoryQuery, FindingKey, FindingRow, FindingScope, Organization, Store, StoreError,
+};
 
 use super::{Error, Kind, Result, Viewer};
 use crate::AppState;
@@ -209,14 +212,93 @@ fn target_org(who: &Viewer, terms: &[(String, String)]) -> Result<Option<String>
     }
 }
 
-/// The inventories the caller may list (its own; the coordinator's choice).
+/// `limit` (1 to 1000, default `default`) and `after` of a listing's query.
+fn page_terms<'a>(
+    terms: &'a [(String, String)],
+    default: usize,
+) -> Result<(usize, Option<&'a str>)> {
+    let limit = match terms.iter().find(|(k, _)| k == "limit") {
+        Some((_, v)) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| {
+                Error::new(
+                    Kind::InvalidFilter,
+                    format!("limit: '{v}' is not a number from 1 to 1000"),
+                )
+            })?,
+        None => default,
+    };
+    Ok((
+        limit,
+        terms
+            .iter()
+            .find(|(k, _)| k == "after")
+            .map(|(_, v)| v.as_str()),
+    ))
+}
+
+fn bad_cursor(c: &str) -> Error {
+    Error::new(
+        Kind::InvalidFilter,
+        format!("after: '{c}' is not a cursor from a previous page"),
+    )
+}
+
+/// The inventories the caller may list (its own; the coordinator's choice), a page at a
+/// time (`after`: the previous page's `next`).
 pub fn list(s: &AppState, who: &Viewer, terms: &[(String, String)]) -> Result<Value> {
     let org = target_org(who, terms)?;
-    let list = s.store.inventories(org.as_deref())?;
+    let (limit, after) = page_terms(terms, 500)?;
+    let after = after
+        .map(|c| c.split_once('/').ok_or_else(|| bad_cursor(c)))
+        .transpose()?;
+    let list = s.store.inventory_page(org.as_deref(), after, limit)?;
+    let next = (list.len() == limit)
+        .then(|| list.last().map(|i| format!("{}/{}", i.org_id, i.asset)))
+        .flatten();
     Ok(json!({"inventories": list.iter().map(|i| json!({
         "organization_id": i.org_id, "asset": i.asset, "format": i.format,
         "components": i.components, "updated": i.updated.to_string(),
-    })).collect::<Vec<_>>()}))
+    })).collect::<Vec<_>>(), "next": next}))
+}
+
+fn finding_cursor(k: &FindingKey) -> String {
+    let v = json!([
+        k.score,
+        k.tracking_id,
+        k.org_id,
+        k.asset,
+        k.component_index,
+        k.publisher,
+        k.vulnerability,
+        k.product_id
+    ]);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+}
+
+fn finding_key(c: &str) -> Result<FindingKey> {
+    let v: Value = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(c)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| bad_cursor(c))?;
+    let t = |i: usize| {
+        v[i].as_str()
+            .map(str::to_string)
+            .ok_or_else(|| bad_cursor(c))
+    };
+    Ok(FindingKey {
+        score: v[0].as_i64().ok_or_else(|| bad_cursor(c))?,
+        tracking_id: t(1)?,
+        org_id: t(2)?,
+        asset: t(3)?,
+        component_index: v[4].as_i64().ok_or_else(|| bad_cursor(c))?,
+        publisher: t(5)?,
+        vulnerability: t(6)?,
+        product_id: t(7)?,
+    })
 }
 
 /// Deletes the inventory of one of the caller's assets.
@@ -239,10 +321,17 @@ pub fn delete(s: &AppState, who: &Viewer, asset: &str) -> Result<()> {
 }
 
 /// The caller's findings (the coordinator's choice), most severe first, each with the
-/// known-exploited flag.
+/// known-exploited flag, a page at a time (`after`: the previous page's `next`).
 pub fn findings(s: &AppState, who: &Viewer, terms: &[(String, String)]) -> Result<Value> {
     let org = target_org(who, terms)?;
-    let rows = s.store.findings(org.as_deref())?;
+    let (limit, after) = page_terms(terms, 500)?;
+    let after = after.map(finding_key).transpose()?;
+    let rows = s
+        .store
+        .findings_page(org.as_deref(), after.as_ref(), limit)?;
+    let next = (rows.len() == limit)
+        .then(|| rows.last().map(|r| finding_cursor(&r.page_key())))
+        .flatten();
     let cves: Vec<String> = rows
         .iter()
         .map(|r| r.vulnerability.clone())
@@ -257,7 +346,7 @@ pub fn findings(s: &AppState, who: &Viewer, terms: &[(String, String)]) -> Resul
             v
         })
         .collect();
-    Ok(json!({"findings": list}))
+    Ok(json!({"findings": list, "next": next}))
 }
 
 /// Per advisory, how many organizations and assets are affected (coordinator only).

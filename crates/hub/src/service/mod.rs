@@ -39,6 +39,18 @@ use crate::AppState;
 /// A UUID (RFC 4122 layout, version 5 bits) derived from `seed`: the objects the hub
 /// writes beside a warning or a report get stable ids, so a retried write is a
 /// duplicate, not a second object.
+/// A keyset cursor `time/id` from a previous page's `next`.
+pub(crate) fn parse_cursor(c: &str) -> Result<(i64, String)> {
+    c.split_once('/')
+        .and_then(|(t, id)| t.parse::<i64>().ok().map(|t| (t, id.to_string())))
+        .ok_or_else(|| {
+            Error::new(
+                Kind::InvalidFilter,
+                format!("before: '{c}' is not a cursor from a previous page"),
+            )
+        })
+}
+
 pub(crate) fn derived_uuid(seed: &str) -> String {
     use sha2::Digest;
     let h = sha2::Sha256::digest(seed.as_bytes());

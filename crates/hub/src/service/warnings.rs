@@ -20,7 +20,7 @@ use hinomi_store::{
     Recipient, StatusReport, Store, StoreError, WarningRow, WARNINGS_COLLECTION,
 };
 
-use super::{derived_uuid, Error, Kind, Result, Viewer};
+use super::{derived_uuid, parse_cursor, Error, Kind, Result, Viewer};
 use crate::AppState;
 
 /// Warning severities, least severe first.
@@ -967,24 +967,53 @@ pub fn draft_view(w: &WarningRow) -> Value {
 pub struct ListQuery {
     state: Option<String>,
     severity: Option<String>,
+    /// The `next` of the previous page.
+    before: Option<String>,
+    /// Warnings per page (1 to 1000, default 100).
+    limit: Option<usize>,
 }
 
-/// The warnings the caller may see, newest change first.
-pub fn list(s: &AppState, who: &Viewer, q: &ListQuery) -> Result<Vec<Value>> {
-    let all = s.store.warnings()?;
+/// How many stored warnings one page looks at, at most, whatever the caller may see of
+/// them: a page costs what its size says, and `next` goes on from where it stopped.
+const LIST_SCAN: usize = 5000;
+
+/// The warnings the caller may see, newest change first, a page at a time: the page and
+/// the cursor of the next one (None at the end).
+pub fn list(s: &AppState, who: &Viewer, q: &ListQuery) -> Result<(Vec<Value>, Option<String>)> {
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let mut cursor = q.before.as_deref().map(parse_cursor).transpose()?;
     let p = who.principal.as_ref();
     let hub = hub_org(s, who)?;
-    let items: Vec<Value> = all
-        .iter()
-        .filter(|w| visible(who, w))
-        .filter(|w| q.state.as_deref().is_none_or(|x| x == w.state))
-        .filter(|w| q.severity.as_deref().is_none_or(|x| x == w.severity))
-        .map(|w| {
-            let v = view(w, p.is_some_and(|p| can_track(p, w, true)), None);
-            rendered(who, hub.as_deref(), v)
-        })
-        .collect();
-    Ok(items)
+    let batch = (limit * 2).clamp(50, 1000);
+    let mut items = Vec::new();
+    let mut scanned = 0;
+    loop {
+        let rows = s.store.warnings_page(
+            q.state.as_deref(),
+            q.severity.as_deref(),
+            cursor.as_ref().map(|(t, id)| (*t, id.as_str())),
+            batch,
+        )?;
+        let exhausted = rows.len() < batch;
+        for w in &rows {
+            scanned += 1;
+            cursor = Some((w.updated, w.id.clone()));
+            if visible(who, w) {
+                let v = view(w, p.is_some_and(|p| can_track(p, w, true)), None);
+                items.push(rendered(who, hub.as_deref(), v));
+                if items.len() == limit {
+                    break;
+                }
+            }
+        }
+        if items.len() == limit || scanned >= LIST_SCAN {
+            break;
+        }
+        if exhausted {
+            return Ok((items, None));
+        }
+    }
+    Ok((items, cursor.map(|(t, id)| format!("{t}/{id}"))))
 }
 
 /// For a viewer that anonymizes (a peer hub whose agreement says so): the

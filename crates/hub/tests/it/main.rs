@@ -16,6 +16,7 @@ mod malformed;
 mod observations;
 mod offboarding;
 mod outbound;
+mod paging;
 mod rest;
 mod squatting;
 mod taxii;

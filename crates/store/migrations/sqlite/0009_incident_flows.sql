@@ -2,7 +2,7 @@
 -- reporters' answers and an optional preservation request), recovery (plans registered
 -- in advance per organization; per case and affected organization a status, tasks and
 -- the impact as it changes), and the coordinator-only mapping from a sanitized warning
--- back to the case it was drafted from.
+-- back to the case it was drafted from. Also: the keyset index of the warnings list.
 CREATE TABLE referrals (
     id TEXT PRIMARY KEY,
     incident_id TEXT NOT NULL,
@@ -75,3 +75,5 @@ CREATE TABLE incident_warnings (
     created INTEGER NOT NULL
 );
 CREATE INDEX incident_warnings_incident ON incident_warnings (incident_id);
+DROP INDEX warnings_updated;
+CREATE INDEX warnings_updated_id ON warnings (updated, id);

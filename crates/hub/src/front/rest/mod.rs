@@ -307,11 +307,24 @@ async fn create_org(
     Ok(created(org.to_json()))
 }
 
-async fn list_orgs(State(s): State<Shared>, headers: HeaderMap) -> ApiResult<Json<Value>> {
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OrgPage {
+    after: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn list_orgs(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<OrgPage>,
+) -> ApiResult<Json<Value>> {
     let who = viewer(&s, &headers).await?;
-    let orgs = s.call(move |s| directory::organizations(s, &who)).await?;
+    let (orgs, next) = s
+        .call(move |s| directory::organizations(s, &who, q.after.as_deref(), q.limit))
+        .await?;
     Ok(Json(
-        json!({"organizations": orgs.iter().map(|o| o.to_json()).collect::<Vec<_>>()}),
+        json!({"organizations": orgs.iter().map(|o| o.to_json()).collect::<Vec<_>>(), "next": next}),
     ))
 }
 

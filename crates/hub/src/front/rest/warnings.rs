@@ -34,8 +34,8 @@ pub async fn list(
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Value>> {
     let who = viewer(&s, &headers).await?;
-    let items = s.call(move |s| warnings::list(s, &who, &q)).await?;
-    Ok(Json(json!({"warnings": items})))
+    let (items, next) = s.call(move |s| warnings::list(s, &who, &q)).await?;
+    Ok(Json(json!({"warnings": items, "next": next})))
 }
 
 /// `GET /api/v1/warnings/{id}`.
