@@ -1075,7 +1075,10 @@ impl Store {
             }
             let result = fill_postings(c, batch, values_of, progress);
             if sqlite {
-                c.batch("PRAGMA cache_size = -2000")?;
+                c.batch(&format!(
+                    "PRAGMA cache_size = -{}",
+                    crate::db::SQLITE_CACHE_KIB
+                ))?;
             }
             c.batch("CREATE INDEX IF NOT EXISTS observable_postings_context ON observable_postings (context)")?;
             result
