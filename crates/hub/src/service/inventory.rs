@@ -213,10 +213,7 @@ fn target_org(who: &Viewer, terms: &[(String, String)]) -> Result<Option<String>
 }
 
 /// `limit` (1 to 1000, default `default`) and `after` of a listing's query.
-fn page_terms<'a>(
-    terms: &'a [(String, String)],
-    default: usize,
-) -> Result<(usize, Option<&'a str>)> {
+fn page_terms(terms: &[(String, String)], default: usize) -> Result<(usize, Option<&str>)> {
     let limit = match terms.iter().find(|(k, _)| k == "limit") {
         Some((_, v)) => v
             .parse::<usize>()
