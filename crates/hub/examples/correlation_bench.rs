@@ -39,6 +39,9 @@ use hinomi_hub::{AppState, HubConfig};
 use hinomi_stix::{check_object, Tlp};
 use hinomi_store::{Location, NewObject, NewOrganization, Role, Store, SHARED_COLLECTION};
 
+mod common;
+use common::{bench_location, percentile};
+
 /// The value one object in five holds.
 const HOT: &str = "9.9.9.9";
 
@@ -89,31 +92,9 @@ fn address(n: usize) -> String {
     )
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
 fn main() {
     let a = args();
-    let location = match &a.database_url {
-        Some(url) => {
-            let schema = format!("hinomi_bench_{}", uuid::Uuid::new_v4().simple());
-            let mut c =
-                postgres::Client::connect(url, postgres::NoTls).expect("connect to PostgreSQL");
-            c.batch_execute(&format!("CREATE SCHEMA {schema}"))
-                .expect("create schema");
-            let sep = if url.contains('?') { '&' } else { '?' };
-            Location::Postgres(format!("{url}{sep}options=-c%20search_path%3D{schema}"))
-        }
-        None => Location::Sqlite(
-            std::env::temp_dir()
-                .join(format!(
-                    "hinomi-corrbench-{}",
-                    uuid::Uuid::new_v4().simple()
-                ))
-                .join("hinomi.db"),
-        ),
-    };
+    let location = bench_location(a.database_url.as_deref(), "corrbench");
     let backend = if a.database_url.is_some() {
         "postgres"
     } else {

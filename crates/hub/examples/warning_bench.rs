@@ -25,7 +25,10 @@ use serde_json::{json, Value};
 use hinomi_hub::{HubConfig, TestServer};
 use hinomi_notify::testing::WebhookReceiver;
 use hinomi_notify::webhook::{self, WebhookSecret};
-use hinomi_store::{Location, NewOrganization, OrgKind, Store, Timestamp, Webhook};
+use hinomi_store::{NewOrganization, OrgKind, Store, Timestamp, Webhook};
+
+mod common;
+use common::{bench_location, percentile};
 
 struct Args {
     orgs: usize,
@@ -55,14 +58,6 @@ fn args() -> Args {
     a
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i]
-}
-
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     percentile(&v, 0.5)
@@ -70,25 +65,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn main() {
     let a = args();
-    let location = match &a.database_url {
-        Some(url) => {
-            let schema = format!("hinomi_bench_{}", uuid::Uuid::new_v4().simple());
-            let mut c =
-                postgres::Client::connect(url, postgres::NoTls).expect("connect to PostgreSQL");
-            c.batch_execute(&format!("CREATE SCHEMA {schema}"))
-                .expect("create schema");
-            let sep = if url.contains('?') { '&' } else { '?' };
-            Location::Postgres(format!("{url}{sep}options=-c%20search_path%3D{schema}"))
-        }
-        None => Location::Sqlite(
-            std::env::temp_dir()
-                .join(format!(
-                    "hinomi-warnbench-{}",
-                    uuid::Uuid::new_v4().simple()
-                ))
-                .join("hinomi.db"),
-        ),
-    };
+    let location = bench_location(a.database_url.as_deref(), "warnbench");
     let store = Arc::new(Store::open(&location).expect("open the store"));
     let boot = store
         .bootstrap("Coordinator", Some("JP"))

@@ -105,7 +105,8 @@ pub struct WarningOrigin {
     pub created: Timestamp,
 }
 
-/// A case-level change: its timeline entry, the case marked changed, the audit entry.
+/// A case-level change: its timeline entry and audit entry ([`noted`]), and the case
+/// marked changed.
 fn recorded(
     c: &mut Conn,
     incident_id: &str,
@@ -114,15 +115,8 @@ fn recorded(
     event: &str,
     detail: &Value,
 ) -> Result<(), StoreError> {
-    add_event(c, incident_id, at, Some(actor), event, detail)?;
-    touch(c, incident_id, at)?;
-    append_audit(
-        c,
-        Some(actor.org),
-        &format!("incident.{event}"),
-        Some(incident_id),
-        detail,
-    )
+    noted(c, incident_id, at, actor, event, detail)?;
+    touch(c, incident_id, at)
 }
 
 /// A change an affected organization makes to its own recovery: on the timeline and in
@@ -264,6 +258,8 @@ fn task_from(r: &[Val]) -> RecoveryTaskRow {
         updated: Timestamp(r[8].int()),
     }
 }
+
+const ORIGIN_COLUMNS: &str = "warning_id, incident_id, reports, kept, created_by, created";
 
 fn origin_from(r: &[Val]) -> WarningOrigin {
     WarningOrigin {
@@ -869,7 +865,7 @@ impl Store {
                 ensure_case(c, &o.incident_id)?;
                 insert_warning(c, w)?;
                 c.execute(
-                    "INSERT INTO incident_warnings (warning_id, incident_id, reports, kept, created_by, created) VALUES (?, ?, ?, ?, ?, ?)",
+                    &format!("INSERT INTO incident_warnings ({ORIGIN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"),
                     &[
                         (&o.warning_id).into(),
                         (&o.incident_id).into(),
@@ -889,7 +885,7 @@ impl Store {
     pub fn warning_origin(&self, warning_id: &str) -> Result<Option<WarningOrigin>, StoreError> {
         self.pool.with(|c| {
             Ok(c.query_one(
-                "SELECT warning_id, incident_id, reports, kept, created_by, created FROM incident_warnings WHERE warning_id = ?",
+                &format!("SELECT {ORIGIN_COLUMNS} FROM incident_warnings WHERE warning_id = ?"),
                 &[warning_id.into()],
             )?
             .map(|r| origin_from(&r)))
@@ -900,7 +896,7 @@ impl Store {
     pub fn warning_origins(&self, incident_id: &str) -> Result<Vec<WarningOrigin>, StoreError> {
         self.pool.with(|c| {
             Ok(c.query(
-                "SELECT warning_id, incident_id, reports, kept, created_by, created FROM incident_warnings WHERE incident_id = ? ORDER BY created, warning_id",
+                &format!("SELECT {ORIGIN_COLUMNS} FROM incident_warnings WHERE incident_id = ? ORDER BY created, warning_id"),
                 &[incident_id.into()],
             )?
             .iter()

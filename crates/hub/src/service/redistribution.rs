@@ -27,7 +27,7 @@ use serde_json::{json, Map, Value};
 use hinomi_stix::{REPORT_EXTENSION_ID, SCO_TYPES};
 use hinomi_store::{IncidentRow, ReportRow, WarningOrigin, WarningRow};
 
-use super::incidents::{actor, bad, load_case, report_object, report_objects, triager};
+use super::incidents::{actor, bad, load_case, report_objects, triager};
 use super::{derived_uuid, warnings, Error, Kind, Result, Viewer};
 use crate::AppState;
 
@@ -320,14 +320,16 @@ fn draft(s: &AppState, who: &Viewer, case: &IncidentRow, inp: &SanitizeInput) ->
     let now = case.updated.to_string();
 
     // The report facts the generated texts may use.
-    let mut facts: Vec<Value> = Vec::new();
+    // Every object of the drawn reports; the reports' own incidents are among them.
     let mut objects: Vec<Value> = Vec::new();
     for r in &chosen {
-        if let Some(stix) = report_object(s, who, &r.id)? {
-            facts.push(stix);
-        }
         objects.extend(report_objects(s, who, r)?);
     }
+    let facts: Vec<Value> = objects
+        .iter()
+        .filter(|o| o["type"] == "incident" && chosen.iter().any(|r| o["id"] == r.id.as_str()))
+        .cloned()
+        .collect();
 
     // Re-author what may leave.
     let mut map: HashMap<String, String> = HashMap::new();

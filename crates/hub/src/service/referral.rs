@@ -346,6 +346,15 @@ fn view(s: &AppState, who: &Viewer, r: &ReferralRow) -> Result<Value> {
     Ok(v)
 }
 
+/// A referral as a list shows it: [`view`] without the content.
+fn listed(s: &AppState, who: &Viewer, r: &ReferralRow) -> Result<Value> {
+    let mut v = view(s, who, r)?;
+    if let Some(o) = v.as_object_mut() {
+        o.remove("content");
+    }
+    Ok(v)
+}
+
 /// One referral, as the caller may see it.
 pub fn get(s: &AppState, who: &Viewer, id: &str) -> Result<Value> {
     who.require()?;
@@ -395,16 +404,7 @@ pub fn list(s: &AppState, who: &Viewer, q: &ListQuery) -> Result<Value> {
         })?;
         rows.extend(mine.into_iter().filter(|r| r.to_org != p.org.id));
     }
-    let items: Vec<Value> = rows
-        .iter()
-        .filter_map(|r| view(s, who, r).ok())
-        .map(|mut v| {
-            if let Some(o) = v.as_object_mut() {
-                o.remove("content");
-            }
-            v
-        })
-        .collect();
+    let items: Vec<Value> = rows.iter().filter_map(|r| listed(s, who, r).ok()).collect();
     Ok(json!({"referrals": items}))
 }
 
@@ -519,14 +519,5 @@ pub fn for_case(s: &AppState, who: &Viewer, incident_id: &str) -> Result<Vec<Val
         limit: 1000,
         ..ReferralFilter::default()
     })?;
-    rows.iter()
-        .map(|r| {
-            view(s, who, r).map(|mut v| {
-                if let Some(o) = v.as_object_mut() {
-                    o.remove("content");
-                }
-                v
-            })
-        })
-        .collect()
+    rows.iter().map(|r| listed(s, who, r)).collect()
 }

@@ -377,6 +377,16 @@ fn report_triage_correlate_redistribute_refer_and_recover() {
         &preview["warning"].to_string(),
         &[&a_id, &b_id],
     );
+    let summary = preview["warning"]["summary"]["en"].as_str().unwrap();
+    assert!(
+        summary.contains("2 organizations")
+            && summary.contains("Classification: malicious code / c2 server"),
+        "generated from the reports' non-identifying fields: {summary}"
+    );
+    assert_eq!(
+        preview["warning"]["title"]["en"],
+        "Confirmed incident: c2 server"
+    );
     let drafted = ok(
         &hub.rest(
             "POST",

@@ -6,38 +6,14 @@
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Json;
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::http::{json_body, viewer, ApiResult};
-use crate::service::{self, cases, recovery, redistribution, referral, Viewer};
-use crate::{AppState, Shared};
-
-/// Runs a read as the caller.
-async fn answer(
-    s: Shared,
-    headers: HeaderMap,
-    f: impl FnOnce(&AppState, &Viewer) -> service::Result<Value> + Send + 'static,
-) -> ApiResult<Json<Value>> {
-    let who = viewer(&s, &headers).await?;
-    Ok(Json(s.call(move |st| f(st, &who)).await?))
-}
-
-/// Runs a change with a JSON body as the caller, answering `status`.
-async fn change<I: DeserializeOwned + Send + 'static>(
-    s: Shared,
-    headers: HeaderMap,
-    body: Body,
-    status: StatusCode,
-    f: impl FnOnce(&AppState, &Viewer, I) -> service::Result<Value> + Send + 'static,
-) -> ApiResult<Response> {
-    let who = viewer(&s, &headers).await?;
-    let inp: I = json_body(&s, &headers, body).await?;
-    let v = s.call(move |st| f(st, &who, inp)).await?;
-    Ok((status, Json(v)).into_response())
-}
+use super::{answer, change};
+use crate::http::ApiResult;
+use crate::service::{cases, recovery, redistribution, referral};
+use crate::Shared;
 
 /// `GET /api/v1/incidents/{id}`: the case (for the coordinator with its referrals,
 /// recovery and sanitized warnings).

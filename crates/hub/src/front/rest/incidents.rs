@@ -9,7 +9,8 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::http::{json_body, viewer, ApiResult};
+use super::{answer, change};
+use crate::http::{viewer, ApiResult};
 use crate::service::correlation;
 use crate::service::incidents::{
     self, CaseInput, ConsentInput, ListQuery, ReportInput, StateInput, SupplementInput, TaskInput,
@@ -22,10 +23,14 @@ pub async fn file_report(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let who = viewer(&s, &headers).await?;
-    let inp: ReportInput = json_body(&s, &headers, body).await?;
-    let v = s.call(move |s| incidents::report(s, &who, inp)).await?;
-    Ok((StatusCode::CREATED, Json(v)).into_response())
+    change(
+        s,
+        headers,
+        body,
+        StatusCode::CREATED,
+        |st, who, inp: ReportInput| incidents::report(st, who, inp),
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -41,13 +46,10 @@ pub async fn my_reports(
     headers: HeaderMap,
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Value>> {
-    let who = viewer(&s, &headers).await?;
-    Ok(Json(
-        s.call(move |s| {
-            incidents::my_reports(s, &who, q.before.as_deref(), q.limit.unwrap_or(100))
-        })
-        .await?,
-    ))
+    answer(s, headers, move |st, who| {
+        incidents::my_reports(st, who, q.before.as_deref(), q.limit.unwrap_or(100))
+    })
+    .await
 }
 
 /// `GET /api/v1/incidents/reports/{id}`.
@@ -56,11 +58,10 @@ pub async fn get_report(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let who = viewer(&s, &headers).await?;
-    Ok(Json(
-        s.call(move |s| incidents::report_view(s, &who, &id))
-            .await?,
-    ))
+    answer(s, headers, move |st, who| {
+        incidents::report_view(st, who, &id)
+    })
+    .await
 }
 
 /// `POST /api/v1/incidents/reports/{id}/supplements`.
@@ -69,13 +70,15 @@ pub async fn supplement(
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Body,
-) -> ApiResult<Json<Value>> {
-    let who = viewer(&s, &headers).await?;
-    let inp: SupplementInput = json_body(&s, &headers, body).await?;
-    Ok(Json(
-        s.call(move |s| incidents::supplement(s, &who, &id, inp))
-            .await?,
-    ))
+) -> ApiResult<Response> {
+    change(
+        s,
+        headers,
+        body,
+        StatusCode::OK,
+        move |st, who, inp: SupplementInput| incidents::supplement(st, who, &id, inp),
+    )
+    .await
 }
 
 /// `PUT /api/v1/incidents/reports/{id}/consent`.
@@ -84,13 +87,15 @@ pub async fn consent(
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Body,
-) -> ApiResult<Json<Value>> {
-    let who = viewer(&s, &headers).await?;
-    let inp: ConsentInput = json_body(&s, &headers, body).await?;
-    Ok(Json(
-        s.call(move |s| incidents::set_consent(s, &who, &id, inp))
-            .await?,
-    ))
+) -> ApiResult<Response> {
+    change(
+        s,
+        headers,
+        body,
+        StatusCode::OK,
+        move |st, who, inp: ConsentInput| incidents::set_consent(st, who, &id, inp),
+    )
+    .await
 }
 
 /// `GET /api/v1/incidents/reports/{id}/attachments/{attachment}`: always a download,
@@ -161,11 +166,10 @@ pub async fn report_correlation(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let who = viewer(&s, &headers).await?;
-    Ok(Json(
-        s.call(move |s| incidents::report_correlation(s, &who, &id))
-            .await?,
-    ))
+    answer(s, headers, move |st, who| {
+        incidents::report_correlation(st, who, &id)
+    })
+    .await
 }
 
 /// `GET /api/v1/incidents`.
@@ -174,14 +178,12 @@ pub async fn list(
     headers: HeaderMap,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Value>> {
-    let who = viewer(&s, &headers).await?;
-    Ok(Json(s.call(move |s| incidents::list(s, &who, &q)).await?))
+    answer(s, headers, move |st, who| incidents::list(st, who, &q)).await
 }
 
 /// `GET /api/v1/incidents/overdue`.
 pub async fn overdue(State(s): State<Shared>, headers: HeaderMap) -> ApiResult<Json<Value>> {
-    let who = viewer(&s, &headers).await?;
-    Ok(Json(s.call(move |s| incidents::overdue(s, &who)).await?))
+    answer(s, headers, incidents::overdue).await
 }
 
 /// `PATCH /api/v1/incidents/{id}`: title, severity, assignee.
@@ -190,13 +192,15 @@ pub async fn update(
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Body,
-) -> ApiResult<Json<Value>> {
-    let who = viewer(&s, &headers).await?;
-    let inp: CaseInput = json_body(&s, &headers, body).await?;
-    Ok(Json(
-        s.call(move |s| incidents::update(s, &who, &id, inp))
-            .await?,
-    ))
+) -> ApiResult<Response> {
+    change(
+        s,
+        headers,
+        body,
+        StatusCode::OK,
+        move |st, who, inp: CaseInput| incidents::update(st, who, &id, inp),
+    )
+    .await
 }
 
 /// `POST /api/v1/incidents/{id}/state`.
@@ -205,13 +209,15 @@ pub async fn set_state(
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Body,
-) -> ApiResult<Json<Value>> {
-    let who = viewer(&s, &headers).await?;
-    let inp: StateInput = json_body(&s, &headers, body).await?;
-    Ok(Json(
-        s.call(move |s| incidents::set_state(s, &who, &id, inp))
-            .await?,
-    ))
+) -> ApiResult<Response> {
+    change(
+        s,
+        headers,
+        body,
+        StatusCode::OK,
+        move |st, who, inp: StateInput| incidents::set_state(st, who, &id, inp),
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -226,13 +232,15 @@ pub async fn merge(
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Body,
-) -> ApiResult<Json<Value>> {
-    let who = viewer(&s, &headers).await?;
-    let inp: MergeInput = json_body(&s, &headers, body).await?;
-    Ok(Json(
-        s.call(move |s| incidents::merge(s, &who, &id, &inp.incidents))
-            .await?,
-    ))
+) -> ApiResult<Response> {
+    change(
+        s,
+        headers,
+        body,
+        StatusCode::OK,
+        move |st, who, inp: MergeInput| incidents::merge(st, who, &id, &inp.incidents),
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -247,13 +255,15 @@ pub async fn link(
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Body,
-) -> ApiResult<Json<Value>> {
-    let who = viewer(&s, &headers).await?;
-    let inp: LinkInput = json_body(&s, &headers, body).await?;
-    Ok(Json(
-        s.call(move |s| incidents::link(s, &who, &id, &inp.incident))
-            .await?,
-    ))
+) -> ApiResult<Response> {
+    change(
+        s,
+        headers,
+        body,
+        StatusCode::OK,
+        move |st, who, inp: LinkInput| incidents::link(st, who, &id, &inp.incident),
+    )
+    .await
 }
 
 /// `POST /api/v1/incidents/{id}/tasks`.
@@ -263,12 +273,14 @@ pub async fn add_task(
     Path(id): Path<String>,
     body: Body,
 ) -> ApiResult<Response> {
-    let who = viewer(&s, &headers).await?;
-    let inp: TaskInput = json_body(&s, &headers, body).await?;
-    let v = s
-        .call(move |s| incidents::add_task(s, &who, &id, inp))
-        .await?;
-    Ok((StatusCode::CREATED, Json(v)).into_response())
+    change(
+        s,
+        headers,
+        body,
+        StatusCode::CREATED,
+        move |st, who, inp: TaskInput| incidents::add_task(st, who, &id, inp),
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -283,13 +295,15 @@ pub async fn task_done(
     headers: HeaderMap,
     Path(task): Path<String>,
     body: Body,
-) -> ApiResult<Json<Value>> {
-    let who = viewer(&s, &headers).await?;
-    let inp: TaskDone = json_body(&s, &headers, body).await?;
-    Ok(Json(
-        s.call(move |s| incidents::set_task_done(s, &who, &task, inp.done))
-            .await?,
-    ))
+) -> ApiResult<Response> {
+    change(
+        s,
+        headers,
+        body,
+        StatusCode::OK,
+        move |st, who, inp: TaskDone| incidents::set_task_done(st, who, &task, inp.done),
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -305,20 +319,19 @@ pub async fn add_note(
     Path(id): Path<String>,
     body: Body,
 ) -> ApiResult<Response> {
-    let who = viewer(&s, &headers).await?;
-    let inp: NoteInput = json_body(&s, &headers, body).await?;
-    let v = s
-        .call(move |s| incidents::add_note(s, &who, &id, &inp.body))
-        .await?;
-    Ok((StatusCode::CREATED, Json(v)).into_response())
+    change(
+        s,
+        headers,
+        body,
+        StatusCode::CREATED,
+        move |st, who, inp: NoteInput| incidents::add_note(st, who, &id, &inp.body),
+    )
+    .await
 }
 
 /// `GET /api/v1/correlation/exclusions`.
 pub async fn exclusions(State(s): State<Shared>, headers: HeaderMap) -> ApiResult<Json<Value>> {
-    let who = viewer(&s, &headers).await?;
-    Ok(Json(
-        s.call(move |s| correlation::exclusions(s, &who)).await?,
-    ))
+    answer(s, headers, correlation::exclusions).await
 }
 
 /// `PUT /api/v1/correlation/exclusions/{value}`.
@@ -327,11 +340,10 @@ pub async fn exclude(
     headers: HeaderMap,
     Path(value): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let who = viewer(&s, &headers).await?;
-    Ok(Json(
-        s.call(move |s| correlation::set_exclusion(s, &who, &value, true))
-            .await?,
-    ))
+    answer(s, headers, move |st, who| {
+        correlation::set_exclusion(st, who, &value, true)
+    })
+    .await
 }
 
 /// `DELETE /api/v1/correlation/exclusions/{value}`.
@@ -340,17 +352,13 @@ pub async fn include(
     headers: HeaderMap,
     Path(value): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let who = viewer(&s, &headers).await?;
-    Ok(Json(
-        s.call(move |s| correlation::set_exclusion(s, &who, &value, false))
-            .await?,
-    ))
+    answer(s, headers, move |st, who| {
+        correlation::set_exclusion(st, who, &value, false)
+    })
+    .await
 }
 
 /// `POST /api/v1/correlation/rebuild` (coordinator admins): rebuilds the index.
 pub async fn rebuild(State(s): State<Shared>, headers: HeaderMap) -> ApiResult<Json<Value>> {
-    let who = viewer(&s, &headers).await?;
-    Ok(Json(
-        s.call(move |s| correlation::rebuild_for(s, &who)).await?,
-    ))
+    answer(s, headers, correlation::rebuild_for).await
 }

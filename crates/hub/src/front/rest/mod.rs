@@ -18,14 +18,15 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
 use axum::{Json, Router};
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use hinomi_store::Collection;
 
 use crate::http::{json_body, optional_json_body, viewer, ApiError, ApiResult, Code};
-use crate::service::{directory, objects};
-use crate::Shared;
+use crate::service::{self, directory, objects, Viewer};
+use crate::{AppState, Shared};
 
 const OPENAPI: &str = include_str!("openapi.json");
 
@@ -617,4 +618,28 @@ async fn audit_checkpoint(State(s): State<Shared>, headers: HeaderMap) -> ApiRes
         s.call(move |s| directory::audit_checkpoint(s, &who))
             .await?,
     ))
+}
+
+/// Runs a read as the caller.
+pub(super) async fn answer(
+    s: Shared,
+    headers: HeaderMap,
+    f: impl FnOnce(&AppState, &Viewer) -> service::Result<Value> + Send + 'static,
+) -> ApiResult<Json<Value>> {
+    let who = viewer(&s, &headers).await?;
+    Ok(Json(s.call(move |st| f(st, &who)).await?))
+}
+
+/// Runs a change with a JSON body as the caller, answering `status`.
+pub(super) async fn change<I: DeserializeOwned + Send + 'static>(
+    s: Shared,
+    headers: HeaderMap,
+    body: Body,
+    status: StatusCode,
+    f: impl FnOnce(&AppState, &Viewer, I) -> service::Result<Value> + Send + 'static,
+) -> ApiResult<Response> {
+    let who = viewer(&s, &headers).await?;
+    let inp: I = json_body(&s, &headers, body).await?;
+    let v = s.call(move |st| f(st, &who, inp)).await?;
+    Ok((status, Json(v)).into_response())
 }
