@@ -67,7 +67,7 @@ fn body_of<'a>(code: &'a str, name: &str) -> Option<&'a str> {
 }
 
 /// The service modules a front-end file imports by name (`use crate::service::{a, b}`,
-/// `use crate::service::a::{self, X}`).
+/// `use crate::service::a::{self, X}`, `use crate::service::a;`).
 fn service_modules(code: &str) -> Vec<String> {
     let mut out = Vec::new();
     for line in code
@@ -86,8 +86,9 @@ fn service_modules(code: &str) -> Vec<String> {
                     .split(',')
                     .map(|x| x.trim().split("::").next().unwrap().to_string()),
             );
-        } else if let Some((m, _)) = rest.split_once("::") {
-            out.push(m.to_string());
+        } else {
+            // `use crate::service::a::X;` and `use crate::service::a;`
+            out.push(rest.split("::").next().unwrap_or_default().to_string());
         }
     }
     out.retain(|m| !m.is_empty() && m != "self" && m.chars().next().unwrap().is_lowercase());
