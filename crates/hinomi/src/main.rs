@@ -103,6 +103,27 @@ enum AdminCommand {
     /// The correlation index of observable values.
     #[command(subcommand)]
     Correlation(CorrelationCommand),
+    /// Invite a person to become a user of an organization (web UI sign-in).
+    ///
+    /// Prints the invitation link (single use, valid 7 days). The person opens it, sets
+    /// a password and enrols an authenticator app (TOTP). Links start with
+    /// `public_url` from the configuration when it is set.
+    Invite(InviteArgs),
+}
+
+#[derive(Args)]
+struct InviteArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// The organization's id [default: the coordinator].
+    #[arg(long, value_name = "ORG_ID")]
+    organization: Option<String>,
+    /// The person's e-mail address (their sign-in name).
+    #[arg(long)]
+    email: String,
+    /// admin, analyst or read-only.
+    #[arg(long, default_value = "analyst")]
+    role: String,
 }
 
 #[derive(Subcommand)]
@@ -204,6 +225,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Admin(AdminCommand::Audit(AuditCommand::Verify(args))) => audit_verify(args),
+        Command::Admin(AdminCommand::Invite(args)) => invite(args),
         Command::Admin(AdminCommand::Correlation(CorrelationCommand::Rebuild(args))) => {
             let settings = Settings::load(&args.store)?;
             let (state, _) = console(&settings, None, None)?;
@@ -264,6 +286,36 @@ fn bootstrap(args: BootstrapArgs) -> Result<ExitCode> {
         }
         Err(e) => Err(anyhow::anyhow!("bootstrapping the hub: {e}")),
     }
+}
+
+fn invite(args: InviteArgs) -> Result<ExitCode> {
+    let settings = Settings::load(&args.store)?;
+    let (state, who) = console(&settings, None, None)?;
+    let org = match args.organization {
+        Some(o) => o,
+        None => who
+            .org()
+            .map(|o| o.id.clone())
+            .context("this store has no coordinator yet: run 'hinomi admin bootstrap' first")?,
+    };
+    let i =
+        hinomi_hub::service::accounts::invite(&state, &who, None, &org, &args.email, &args.role)
+            .map_err(|e| anyhow::anyhow!("inviting {}: {e}", args.email))?;
+    let link = if i.link.starts_with('/') {
+        let listen = settings.file.listen.as_deref().unwrap_or("127.0.0.1:8640");
+        format!("http://{listen}{}", i.link)
+    } else {
+        i.link
+    };
+    println!(
+        "{}",
+        serde_json::json!({"link": link, "expires": i.expires.to_string()})
+    );
+    eprintln!(
+        "send this link to {} (it works once, until {}; set public_url for the address people reach)",
+        args.email, i.expires
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn backup(args: BackupArgs) -> Result<ExitCode> {
@@ -328,7 +380,10 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
         .listen
         .or(settings.file.listen.clone())
         .unwrap_or_else(|| "127.0.0.1:8640".to_string());
-    let config = hub_config(&settings, &listen, args.default_tlp)?;
+    let mut config = hub_config(&settings, &listen, args.default_tlp)?;
+    if args.tls_cert.is_some() {
+        config.accounts.secure_cookies = true;
+    }
     let tls = match (
         args.tls_cert.or(settings.file.tls_cert.clone()),
         args.tls_key.or(settings.file.tls_key.clone()),
@@ -431,6 +486,15 @@ fn hub_config(settings: &Settings, listen: &str, default_tlp: Option<String>) ->
     config.notify = notify_config(settings, listen)?;
     config.federation = federation_config(settings)?;
     config.metrics_public = settings.file.metrics_public.unwrap_or(false);
+    config.accounts.public_url = settings.file.public_url.clone();
+    // Session cookies are Secure when browsers reach the hub over HTTPS: served with TLS
+    // here, or behind a proxy whose public URL says https.
+    config.accounts.secure_cookies = settings.file.tls_cert.is_some()
+        || settings
+            .file
+            .public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"));
     let f = &settings.file;
     if let Some(n) = f.max_connections {
         config.max_connections = n.max(1);

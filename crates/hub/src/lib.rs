@@ -88,6 +88,8 @@ pub struct HubConfig {
     pub metrics_public: bool,
     /// Incident reporting: deadlines, correlation, attachment bounds.
     pub incidents: service::incidents::IncidentConfig,
+    /// People signing in to the web UI: lockout, sessions, invitations, cookies.
+    pub accounts: service::accounts::AccountsConfig,
 }
 
 impl Default for HubConfig {
@@ -112,6 +114,7 @@ impl Default for HubConfig {
             max_connections: 4096,
             idle_timeout: std::time::Duration::from_secs(120),
             incidents: service::incidents::IncidentConfig::default(),
+            accounts: service::accounts::AccountsConfig::default(),
         }
     }
 }
@@ -158,6 +161,7 @@ pub struct AppState {
     federation_sync_lock: federation::SyncLock,
     federation_backoff: federation::Backoff,
     closing: std::sync::atomic::AtomicBool,
+    password_checks: service::accounts::PasswordChecks,
 }
 
 pub type Shared = Arc<AppState>;
@@ -217,6 +221,7 @@ impl AppState {
             federation_sync_lock: Default::default(),
             federation_backoff: Default::default(),
             closing: std::sync::atomic::AtomicBool::new(false),
+            password_checks: Default::default(),
         }))
     }
 

@@ -9,6 +9,7 @@
 //! [`hinomi_access::Scope`] and filters with it in SQL; no read returns an object the
 //! scope does not allow.
 
+mod accounts;
 mod advisories;
 mod casework;
 mod db;
@@ -25,6 +26,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+pub use accounts::*;
 pub use advisories::*;
 pub use casework::*;
 use db::{Conn, Pool};
@@ -53,6 +55,7 @@ const SQLITE_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0007_offboarding.sql"),
     include_str!("../migrations/sqlite/0008_incidents.sql"),
     include_str!("../migrations/sqlite/0009_incident_flows.sql"),
+    include_str!("../migrations/sqlite/0010_accounts.sql"),
 ];
 const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0001_init.sql"),
@@ -64,6 +67,7 @@ const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0007_offboarding.sql"),
     include_str!("../migrations/postgres/0008_incidents.sql"),
     include_str!("../migrations/postgres/0009_incident_flows.sql"),
+    include_str!("../migrations/postgres/0010_accounts.sql"),
 ];
 
 /// Ids of the collections every hub starts with.
@@ -688,6 +692,33 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     s
 }
 
+thread_local! {
+    static ACTING_USER: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+fn acting_user() -> Option<String> {
+    ACTING_USER.with(|u| u.borrow().clone())
+}
+
+/// While this guard lives, audit entries written on this thread name `user` (in their
+/// detail's `user`) beside the acting organization: a person signed in to the web UI
+/// acts for their organization, and the log says who. Set it around one blocking
+/// service call; dropping it clears it.
+pub struct ActingUser(Option<String>);
+
+impl ActingUser {
+    pub fn set(user: &str) -> ActingUser {
+        ActingUser(ACTING_USER.with(|u| u.replace(Some(user.to_string()))))
+    }
+}
+
+impl Drop for ActingUser {
+    fn drop(&mut self) {
+        let prev = self.0.take();
+        ACTING_USER.with(|u| *u.borrow_mut() = prev);
+    }
+}
+
 /// Appends to the audit log inside the caller's write transaction.
 pub(crate) fn append_audit(
     c: &mut Conn,
@@ -704,7 +735,14 @@ pub(crate) fn append_audit(
         .map(|r| r[0].text())
         .unwrap_or_else(|| "0".to_string());
     let at = Timestamp::now().micros();
-    let detail = serde_json::to_string(detail).unwrap_or_default();
+    let detail = match acting_user() {
+        Some(user) if detail.is_object() && detail.get("user").is_none() => {
+            let mut d = detail.clone();
+            d["user"] = Value::String(user);
+            serde_json::to_string(&d).unwrap_or_default()
+        }
+        _ => serde_json::to_string(detail).unwrap_or_default(),
+    };
     let parts = AuditParts {
         prev: &prev,
         at,

@@ -251,10 +251,10 @@ pub struct Bootstrap {
     pub token: String,
 }
 
-const ORG_COLUMNS: &str =
+pub(crate) const ORG_COLUMNS: &str =
     "id, name, kind, sectors, country, identity_id, created, suspended, removed";
 
-fn org_from_row(r: &Row) -> Organization {
+pub(crate) fn org_from_row(r: &Row) -> Organization {
     Organization {
         id: r[0].text(),
         name: r[1].text(),
@@ -266,6 +266,38 @@ fn org_from_row(r: &Row) -> Organization {
         suspended: r[7].opt_int().map(Timestamp),
         removed: r[8].opt_int().map(Timestamp),
     }
+}
+
+/// The principal of a credential (`token_id`) of `org`: the audience keys of the
+/// organization and its communities, and for a peer hub whether its agreement lets
+/// TLP:GREEN cross.
+pub(crate) fn principal_in(
+    c: &mut Conn,
+    org: Organization,
+    token_id: String,
+    role: Role,
+) -> Result<Principal, StoreError> {
+    let mut keys = vec![org.identity_id.clone()];
+    for k in c.query(
+        "SELECT c.identity_id FROM community_members m JOIN communities c ON c.id = m.community_id WHERE m.org_id = ?",
+        &[(&org.id).into()],
+    )? {
+        keys.push(k[0].text());
+    }
+    let peer_green = org.kind == OrgKind::PeerHub
+        && c.query_one(
+            "SELECT agreement FROM peers WHERE id = ? AND disabled IS NULL",
+            &[(&org.id).into()],
+        )?
+        .and_then(|r| serde_json::from_str::<Value>(&r[0].text()).ok())
+        .is_some_and(|a| a["green"].as_bool() == Some(true));
+    Ok(Principal {
+        token_id,
+        role,
+        org,
+        audience_keys: keys,
+        peer_green,
+    })
 }
 
 fn insert_org(
@@ -568,24 +600,8 @@ impl Store {
                 return Ok(None);
             };
             let org = org_from_row(&r[2..].to_vec());
-            let mut keys = vec![org.identity_id.clone()];
-            for k in c.query(
-                "SELECT c.identity_id FROM community_members m JOIN communities c ON c.id = m.community_id WHERE m.org_id = ?",
-                &[(&org.id).into()],
-            )? {
-                keys.push(k[0].text());
-            }
-            let peer_green = org.kind == OrgKind::PeerHub
-                && c.query_one("SELECT agreement FROM peers WHERE id = ? AND disabled IS NULL", &[(&org.id).into()])?
-                    .and_then(|r| serde_json::from_str::<Value>(&r[0].text()).ok())
-                    .is_some_and(|a| a["green"].as_bool() == Some(true));
-            Ok(Some(Principal {
-                token_id: r[0].text(),
-                role: Role::parse(&r[1].text()).unwrap_or(Role::ReadOnly),
-                org,
-                audience_keys: keys,
-                peer_green,
-            }))
+            let role = Role::parse(&r[1].text()).unwrap_or(Role::ReadOnly);
+            principal_in(c, org, r[0].text(), role).map(Some)
         })
     }
 

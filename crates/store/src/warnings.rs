@@ -903,6 +903,37 @@ impl Store {
         })
     }
 
+    /// For an inbox page: of `warning_ids`, those addressed to `org_id` and the latest
+    /// status it reported on each (None: addressed, nothing reported yet).
+    pub fn inbox_marks(
+        &self,
+        org_id: &str,
+        warning_ids: &[String],
+    ) -> Result<std::collections::HashMap<String, Option<String>>, StoreError> {
+        let mut out = std::collections::HashMap::new();
+        if warning_ids.is_empty() {
+            return Ok(out);
+        }
+        self.pool.with(|c| {
+            for chunk in warning_ids.chunks(500) {
+                let marks = vec!["?"; chunk.len()].join(", ");
+                let mut params: Vec<Val> = vec![org_id.into()];
+                params.extend(chunk.iter().map(|i| i.into()));
+                params.push(org_id.into());
+                for r in c.query(
+                    &format!(
+                        "SELECT r.warning_id, (SELECT s.status FROM warning_statuses s WHERE s.warning_id = r.warning_id AND s.org_id = ? ORDER BY s.seq DESC LIMIT 1) \
+                         FROM warning_recipients r WHERE r.warning_id IN ({marks}) AND r.org_id = ?"
+                    ),
+                    &params,
+                )? {
+                    out.insert(r[0].text(), r[1].opt_text());
+                }
+            }
+            Ok(out)
+        })
+    }
+
     /// The status history of a warning (of one organization, or of all), oldest first.
     pub fn statuses(
         &self,

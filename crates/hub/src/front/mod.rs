@@ -7,6 +7,7 @@ mod provider;
 mod rest;
 mod stream;
 mod taxii;
+mod web;
 
 use axum::Router;
 
@@ -20,4 +21,5 @@ pub fn routes() -> Router<Shared> {
         .merge(taxii::routes())
         .merge(rest::routes())
         .merge(stream::routes())
+        .merge(web::routes())
 }

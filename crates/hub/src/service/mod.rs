@@ -9,6 +9,7 @@
 //! here. Services import nothing from `crate::front` or `crate::http`.
 
 pub mod access;
+pub mod accounts;
 pub mod advisories;
 pub mod cases;
 pub mod correlation;

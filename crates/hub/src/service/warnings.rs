@@ -962,15 +962,34 @@ pub fn draft_view(w: &WarningRow) -> Value {
     view(w, true, None)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
-    state: Option<String>,
-    severity: Option<String>,
+    pub state: Option<String>,
+    pub severity: Option<String>,
+    /// Words that must all occur in the title or summary (any language), case-folded.
+    pub q: Option<String>,
     /// The `next` of the previous page.
-    before: Option<String>,
+    pub before: Option<String>,
     /// Warnings per page (1 to 1000, default 100).
-    limit: Option<usize>,
+    pub limit: Option<usize>,
+}
+
+/// Whether every word of `words` occurs in the warning's titles or summaries.
+fn matches_words(w: &WarningRow, words: &[String]) -> bool {
+    if words.is_empty() {
+        return true;
+    }
+    let mut hay = String::new();
+    for k in ["title", "summary"] {
+        if let Some(m) = w.body[k].as_object() {
+            for v in m.values().filter_map(Value::as_str) {
+                hay.push_str(&v.to_lowercase());
+                hay.push('\n');
+            }
+        }
+    }
+    words.iter().all(|x| hay.contains(x.as_str()))
 }
 
 /// How many stored warnings one page looks at, at most, whatever the caller may see of
@@ -982,6 +1001,15 @@ const LIST_SCAN: usize = 5000;
 pub fn list(s: &AppState, who: &Viewer, q: &ListQuery) -> Result<(Vec<Value>, Option<String>)> {
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let mut cursor = q.before.as_deref().map(parse_cursor).transpose()?;
+    let text = q.q.as_deref().unwrap_or("");
+    if text.len() > 200 {
+        return Err(bad("q: at most 200 bytes"));
+    }
+    let words: Vec<String> = text
+        .split_whitespace()
+        .take(10)
+        .map(str::to_lowercase)
+        .collect();
     let p = who.principal.as_ref();
     let hub = hub_org(s, who)?;
     let batch = (limit * 2).clamp(50, 1000);
@@ -998,7 +1026,7 @@ pub fn list(s: &AppState, who: &Viewer, q: &ListQuery) -> Result<(Vec<Value>, Op
         for w in &rows {
             scanned += 1;
             cursor = Some((w.updated, w.id.clone()));
-            if visible(who, w) {
+            if visible(who, w) && matches_words(w, &words) {
                 let v = view(w, p.is_some_and(|p| can_track(p, w, true)), None);
                 items.push(rendered(who, hub.as_deref(), v));
                 if items.len() == limit {
@@ -1014,6 +1042,25 @@ pub fn list(s: &AppState, who: &Viewer, q: &ListQuery) -> Result<(Vec<Value>, Op
         }
     }
     Ok((items, cursor.map(|(t, id)| format!("{t}/{id}"))))
+}
+
+/// A page of [`list`] for an organization's inbox: each warning also says whether it
+/// was addressed to the caller's organization (`addressed`) and the latest status the
+/// organization reported on it (`your_status`).
+pub fn inbox(s: &AppState, who: &Viewer, q: &ListQuery) -> Result<(Vec<Value>, Option<String>)> {
+    let p = who.require()?;
+    let (mut items, next) = list(s, who, q)?;
+    let ids: Vec<String> = items
+        .iter()
+        .filter_map(|v| v["id"].as_str().map(String::from))
+        .collect();
+    let marks = s.store.inbox_marks(&p.org.id, &ids)?;
+    for v in &mut items {
+        let m = v["id"].as_str().and_then(|id| marks.get(id));
+        v["addressed"] = json!(m.is_some());
+        v["your_status"] = json!(m.cloned().flatten());
+    }
+    Ok((items, next))
 }
 
 /// For a viewer that anonymizes (a peer hub whose agreement says so): the
@@ -1273,9 +1320,9 @@ pub fn withdraw(s: &AppState, who: &Viewer, id: &str, inp: WithdrawInput) -> Res
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StatusInput {
-    status: String,
+    pub status: String,
     #[serde(default)]
-    note: Option<String>,
+    pub note: Option<String>,
 }
 
 fn record_status(

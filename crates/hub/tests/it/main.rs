@@ -21,6 +21,7 @@ mod rest;
 mod squatting;
 mod taxii;
 mod warnings;
+mod web;
 
 use std::sync::Arc;
 

@@ -10,6 +10,7 @@ mod incidents;
 mod inventory;
 mod observations;
 mod subscriptions;
+mod users;
 mod warnings;
 
 use axum::body::Body;
@@ -59,6 +60,11 @@ pub fn routes() -> Router<Shared> {
             "/api/v1/organizations/{id}/tokens",
             get(list_tokens).post(create_token),
         )
+        .route(
+            "/api/v1/organizations/{id}/invitations",
+            axum::routing::post(users::invite),
+        )
+        .route("/api/v1/organizations/{id}/users", get(users::list))
         .route("/api/v1/tokens/{id}", delete(revoke_token))
         .route(
             "/api/v1/communities",

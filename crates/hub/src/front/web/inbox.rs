@@ -1,0 +1,253 @@
+//! A signed-in organization's pages: its inbox of warnings (what it may see, marked
+//! when addressed to it, with its latest status), a warning with the status it reports,
+//! and for the coordinator the situation dashboard.
+
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde_json::Value;
+
+use super::public::{list_query, next_href, DetailPage, WarningCard};
+use super::{as_user, caller, check_post, error_page, field, page, see_other, Caller, Chrome};
+use crate::service::warnings::{self, StatusInput, STATUSES};
+use crate::service::{cases, Error, Kind};
+use crate::Shared;
+
+#[derive(askama::Template)]
+#[template(path = "inbox.html")]
+struct InboxPage {
+    c: Chrome,
+    items: Vec<WarningCard>,
+    q: String,
+    next: String,
+}
+
+const PAGE: usize = 50;
+
+fn need_session(c: &Caller) -> Option<Response> {
+    if c.signed_in().is_none() {
+        return Some(see_other("/login"));
+    }
+    None
+}
+
+pub async fn list(State(s): State<Shared>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    let c = caller(&s, &headers, "/inbox", q.as_deref()).await;
+    if let Some(r) = need_session(&c) {
+        return r;
+    }
+    let lq = list_query(q.as_deref(), PAGE);
+    let query = lq.clone();
+    match as_user(&s, &c, move |s, who| warnings::inbox(s, who, &query)).await {
+        Ok((items, next)) => page(&InboxPage {
+            c: Chrome::new(&c, c.lang.t("inbox.title")),
+            items: items.iter().map(|v| WarningCard::of(v, c.lang)).collect(),
+            q: lq.q.clone().unwrap_or_default(),
+            next: next_href("/inbox", &lq, next),
+        }),
+        Err(e) => error_page(&c, &e),
+    }
+}
+
+fn status_choices(c: &Caller) -> Vec<(&'static str, &'static str)> {
+    STATUSES
+        .iter()
+        .map(|st| (*st, c.lang.t(&format!("status.{st}"))))
+        .collect()
+}
+
+async fn detail_page(s: &Shared, c: &Caller, id: String, notice: &str) -> Response {
+    let i = id.clone();
+    let got = as_user(s, c, move |s, who| {
+        let v = warnings::get(s, who, &i)?;
+        let history = match warnings::acknowledgements(s, who, &i) {
+            Ok(h) => h,
+            Err(e) if e.kind == Kind::Forbidden || e.kind == Kind::NotFound => Value::Null,
+            Err(e) => return Err(e),
+        };
+        Ok((v, history))
+    })
+    .await;
+    match got {
+        Ok((v, history)) => {
+            let w = WarningCard::of(&v, c.lang);
+            let recipient = v["for_you"].is_object() || history["history"].is_array();
+            let org = c
+                .signed_in()
+                .map(|a| a.principal.org.id.clone())
+                .unwrap_or_default();
+            let history = history["history"]
+                .as_array()
+                .or(history["statuses"].as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter(|h| h["organization_id"].as_str().is_none_or(|o| o == org))
+                        .map(|h| {
+                            let st = h["status"].as_str().unwrap_or_default();
+                            (
+                                super::short_time(h["at"].as_str().unwrap_or_default()),
+                                c.lang.t(&format!("status.{st}")).to_string(),
+                                h["note"].as_str().unwrap_or_default().to_string(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let can_report = recipient
+                && w.state == "published"
+                && c.signed_in().is_some_and(|a| a.user.role != "read-only");
+            page(&DetailPage {
+                c: Chrome::new(c, &w.title),
+                w,
+                statuses: if can_report {
+                    status_choices(c)
+                } else {
+                    Vec::new()
+                },
+                history,
+                notice: notice.to_string(),
+            })
+        }
+        Err(e) => error_page(c, &e),
+    }
+}
+
+pub async fn detail(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let path = format!("/warnings/{id}");
+    let c = caller(&s, &headers, &path, q.as_deref()).await;
+    if let Some(r) = need_session(&c) {
+        return r;
+    }
+    let notice = if q.as_deref().is_some_and(|q| q.contains("recorded=1")) {
+        c.lang.t("warning.recorded")
+    } else {
+        ""
+    };
+    detail_page(&s, &c, id, notice).await
+}
+
+pub async fn status(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> Response {
+    let path = format!("/warnings/{id}");
+    let c = caller(&s, &headers, &path, None).await;
+    if let Some(r) = need_session(&c) {
+        return r;
+    }
+    let form = match check_post(&s, &c, &headers, body, false).await {
+        Ok(f) => f,
+        Err(e) => return error_page(&c, &e),
+    };
+    if c.signed_in().is_some_and(|a| a.user.role == "read-only") {
+        return error_page(
+            &c,
+            &Error::new(Kind::Forbidden, "a read-only user reports no status"),
+        );
+    }
+    let note = field(&form, "note").trim().to_string();
+    let inp = StatusInput {
+        status: field(&form, "status").to_string(),
+        note: (!note.is_empty()).then_some(note),
+    };
+    let i = id.clone();
+    match as_user(&s, &c, move |s, who| warnings::acknowledge(s, who, &i, inp)).await {
+        Ok(_) => see_other(&format!("/warnings/{id}?recorded=1")),
+        Err(e) => error_page(&c, &e),
+    }
+}
+
+/// One recent warning on the dashboard, with how its recipients answered.
+pub struct Tracked {
+    pub w: WarningCard,
+    pub recipients: i64,
+    pub acknowledged: i64,
+    pub affected: i64,
+    pub remediated: i64,
+    pub overdue: i64,
+}
+
+#[derive(askama::Template)]
+#[template(path = "dashboard.html")]
+struct DashboardPage {
+    c: Chrome,
+    cases: i64,
+    cases_by_state: Vec<(String, i64)>,
+    reports_by_kind: Vec<(String, i64)>,
+    exercise_cases: i64,
+    warnings: Vec<Tracked>,
+}
+
+const RECENT: usize = 10;
+
+pub async fn dashboard(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let c = caller(&s, &headers, "/dashboard", q.as_deref()).await;
+    if let Some(r) = need_session(&c) {
+        return r;
+    }
+    if !c.is_coordinator() {
+        return see_other("/inbox");
+    }
+    let got = as_user(&s, &c, |s, who| {
+        let stats = cases::stats(s, who)?;
+        let q = warnings::ListQuery {
+            state: Some("published".into()),
+            limit: Some(RECENT),
+            ..Default::default()
+        };
+        let (items, _) = warnings::list(s, who, &q)?;
+        let mut tracked = Vec::new();
+        for v in items {
+            let id = v["id"].as_str().unwrap_or_default().to_string();
+            let t = warnings::tracking(s, who, &id).unwrap_or(Value::Null);
+            tracked.push((v, t["counts"].clone()));
+        }
+        Ok((stats, tracked))
+    })
+    .await;
+    let pairs = |v: &Value| -> Vec<(String, i64)> {
+        v.as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, n)| (k.clone(), n.as_i64().unwrap_or(0)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    match got {
+        Ok((stats, tracked)) => page(&DashboardPage {
+            c: Chrome::new(&c, c.lang.t("dashboard.title")),
+            cases: stats["cases"].as_i64().unwrap_or(0),
+            cases_by_state: pairs(&stats["cases_by_state"])
+                .into_iter()
+                .map(|(k, n)| (c.lang.t(&format!("case.{k}")).to_string(), n))
+                .collect(),
+            reports_by_kind: pairs(&stats["reports_by_kind"]),
+            exercise_cases: stats["exercise"]["cases"].as_i64().unwrap_or(0),
+            warnings: tracked
+                .iter()
+                .map(|(v, n)| Tracked {
+                    w: WarningCard::of(v, c.lang),
+                    recipients: n["recipients"].as_i64().unwrap_or(0),
+                    acknowledged: n["acknowledged"].as_i64().unwrap_or(0),
+                    affected: n["affected"].as_i64().unwrap_or(0),
+                    remediated: n["remediated"].as_i64().unwrap_or(0),
+                    overdue: n["overdue"].as_i64().unwrap_or(0),
+                })
+                .collect(),
+        }),
+        Err(e) => error_page(&c, &e),
+    }
+}

@@ -1,0 +1,610 @@
+//! The web UI over real HTTP, as a browser would speak to it (no redirects followed, so
+//! every cookie and Location is seen): invitation with TOTP enrolment, the two-step
+//! sign-in, replayed codes, lockout, per-form tokens and same-site checks, sessions
+//! listed and ended, the audit naming the user, the public pages and their Atom feed,
+//! escaping, and the security headers.
+
+use serde_json::{json, Value};
+
+use hinomi_hub::{Clock, HubConfig};
+use hinomi_store::Timestamp;
+
+use crate::{Hub, Resp};
+
+fn agent() -> ureq::Agent {
+    ureq::AgentBuilder::new().redirects(0).build()
+}
+
+/// A request with a cookie header and form body; answers everything as [`Resp`].
+fn web(
+    hub: &Hub,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    headers: &[(&str, &str)],
+    form: Option<&[(&str, &str)]>,
+) -> Resp {
+    let mut r = agent().request(method, &hub.url(path));
+    if let Some(c) = cookie {
+        r = r.set("Cookie", c);
+    }
+    for (k, v) in headers {
+        r = r.set(k, v);
+    }
+    let res = match form {
+        Some(f) => r.send_form(f),
+        None => r.call(),
+    };
+    let resp = match res {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{method} {path}: {e}"),
+    };
+    let status = resp.status();
+    let content_type = resp.header("content-type").unwrap_or("").to_string();
+    let mut headers = Vec::new();
+    for n in resp.headers_names() {
+        for v in resp.all(&n) {
+            headers.push((n.clone(), v.to_string()));
+        }
+    }
+    Resp {
+        status,
+        content_type,
+        headers,
+        body: resp.into_string().unwrap_or_default(),
+    }
+}
+
+fn get(hub: &Hub, path: &str, cookie: Option<&str>) -> Resp {
+    web(hub, "GET", path, cookie, &[], None)
+}
+
+/// A POST as a same-site browser form.
+fn post(hub: &Hub, path: &str, cookie: Option<&str>, form: &[(&str, &str)]) -> Resp {
+    web(
+        hub,
+        "POST",
+        path,
+        cookie,
+        &[("Sec-Fetch-Site", "same-origin")],
+        Some(form),
+    )
+}
+
+/// The session cookie a response sets (`name=value`), if any.
+fn session_set(r: &Resp) -> Option<String> {
+    r.headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+        .map(|(_, v)| v.split(';').next().unwrap_or("").to_string())
+        .find(|c| c.starts_with("hinomi_session="))
+}
+
+/// The value of the first `name="…" value="…"` input named `name` on a page.
+fn input(page: &str, name: &str) -> String {
+    let at = page
+        .find(&format!("name=\"{name}\" value=\""))
+        .unwrap_or_else(|| panic!("no input {name} on the page:\n{page}"));
+    let rest = &page[at + name.len() + 15..];
+    rest[..rest.find('"').unwrap()].to_string()
+}
+
+fn between<'a>(page: &'a str, start: &str, end: &str) -> &'a str {
+    let a = page
+        .find(start)
+        .unwrap_or_else(|| panic!("no {start} in:\n{page}"))
+        + start.len();
+    &page[a..a + page[a..].find(end).unwrap()]
+}
+
+/// RFC 4648 base32 (the test's own, to check the hub's encoding independently).
+fn unbase32(s: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let (mut buf, mut bits) = (0u32, 0);
+    for c in s.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'2'..=b'7' => c - b'2' + 26,
+            _ => panic!("not base32: {s}"),
+        };
+        buf = (buf << 5) | u32::from(v);
+        bits += 5;
+        if bits >= 8 {
+            out.push((buf >> (bits - 8)) as u8);
+            bits -= 8;
+        }
+    }
+    out
+}
+
+fn step(hub_clock: &Clock) -> i64 {
+    hub_clock.now().micros() / 1_000_000 / 30
+}
+
+fn code(secret: &[u8], clock: &Clock, ahead: i64) -> String {
+    hinomi_hub::service::accounts::totp(secret, step(clock) + ahead)
+}
+
+struct Lab {
+    hub: Hub,
+    clock: Clock,
+}
+
+fn lab() -> Lab {
+    let clock = Clock::manual(Timestamp::now());
+    let hub = Hub::start_with(HubConfig {
+        clock: clock.clone(),
+        ..crate::lab_config()
+    });
+    Lab { hub, clock }
+}
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// Invites `email` to `org`, accepts in the browser's way; answers the session cookie
+/// and the enrolled TOTP secret.
+fn join(l: &Lab, org: &str, email: &str, role: &str) -> (String, Vec<u8>) {
+    let hub = &l.hub;
+    let r = hub.rest(
+        "POST",
+        &format!("/api/v1/organizations/{org}/invitations"),
+        &hub.admin,
+        Some(json!({"email": email, "role": role})),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let link = r.json()["link"].as_str().unwrap().to_string();
+    let page = get(hub, &link, None);
+    assert_eq!(page.status, 200, "{}", page.body);
+    let secret = unbase32(between(&page.body, "<code id=\"totp-secret\">", "</code>"));
+    assert_eq!(secret.len(), 20);
+    let (token, sealed) = (input(&page.body, "csrf"), input(&page.body, "sealed"));
+    let c = code(&secret, &l.clock, 0);
+    let form = |pw2: &str, code: &str| {
+        vec![
+            ("csrf", token.clone()),
+            ("sealed", sealed.clone()),
+            ("name", format!("{email} person")),
+            ("password", PASSWORD.to_string()),
+            ("password_again", pw2.to_string()),
+            ("locale", "en".to_string()),
+            ("code", code.to_string()),
+        ]
+    };
+    let send = |f: Vec<(&str, String)>| {
+        let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        post(hub, &link, None, &f)
+    };
+    // Mismatched passwords and a wrong code are refused, naming the field; nothing is
+    // created, so the invitation still works.
+    let r = send(form("correct horse battery stable", &c));
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("the two entries differ"), "{}", r.body);
+    let wrong = if c == "000000" { "111111" } else { "000000" };
+    let r = send(form(PASSWORD, wrong));
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("code: not the current code"), "{}", r.body);
+    let r = send(form(PASSWORD, &c));
+    assert_eq!(r.status, 303, "{}", r.body);
+    let cookie = session_set(&r).expect("a session cookie");
+    let set = r.header("set-cookie").unwrap();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Lax"),
+        "{set}"
+    );
+    // The link works once.
+    assert_eq!(get(hub, &link, None).status, 404);
+    assert_eq!(send(form(PASSWORD, &c)).status, 404);
+    (cookie, secret)
+}
+
+fn publish(hub: &Hub, title: &str, tlp: &str, orgs: &[&str]) -> String {
+    let audience = if orgs.is_empty() {
+        json!({"all": true})
+    } else {
+        json!({"organizations": orgs})
+    };
+    let r = hub.rest(
+        "POST",
+        "/api/v1/warnings",
+        &hub.admin,
+        Some(
+            json!({"title": {"en": title, "ja": format!("{title}（日本語）")},
+            "summary": {"en": "What happened."}, "severity": "high", "tlp": tlp,
+            "ack_required": true, "audience": audience}),
+        ),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let r = hub.rest(
+        "POST",
+        &format!("/api/v1/warnings/{id}/publish"),
+        &hub.admin,
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    id
+}
+
+#[test]
+fn a_person_joins_signs_in_with_a_second_factor_and_acknowledges() {
+    let l = lab();
+    let hub = &l.hub;
+    let (org, _) = hub.member("Water Bureau", "local-government");
+    let org_id = org["id"].as_str().unwrap();
+    let (other, _) = hub.member("Other Bureau", "local-government");
+    let amber = publish(hub, "SCADA intrusion", "amber", &[org_id]);
+    let theirs = publish(
+        hub,
+        "Not for the bureau",
+        "amber",
+        &[other["id"].as_str().unwrap()],
+    );
+    let (first, secret) = join(&l, org_id, "Analyst@Water.example", "analyst");
+
+    // The session opens the inbox; the other organization's AMBER warning is not there
+    // and does not exist for this user.
+    let inbox = get(hub, "/inbox", Some(&first));
+    assert_eq!(inbox.status, 200, "{}", inbox.body);
+    assert!(inbox.body.contains("SCADA intrusion") && !inbox.body.contains("Not for the bureau"));
+    assert_eq!(
+        get(hub, &format!("/warnings/{theirs}"), Some(&first)).status,
+        404
+    );
+
+    // Sign in again: the address is case-folded; a wrong password is refused as such.
+    let login = get(hub, "/login", None);
+    let token = input(&login.body, "csrf");
+    let r = post(
+        hub,
+        "/login",
+        None,
+        &[
+            ("csrf", &token),
+            ("email", "analyst@water.example"),
+            ("password", "wrong password here"),
+        ],
+    );
+    assert_eq!(r.status, 401);
+    assert!(r.body.contains("address or the password is wrong"));
+    let r = post(
+        hub,
+        "/login",
+        None,
+        &[
+            ("csrf", &token),
+            ("email", "ANALYST@water.example"),
+            ("password", PASSWORD),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(r.header("location"), Some("/login/code"));
+    let half = session_set(&r).unwrap();
+    // Without the code the session opens nothing.
+    let r = get(hub, "/inbox", Some(&half));
+    assert_eq!((r.status, r.header("location")), (303, Some("/login")));
+    let code_page = get(hub, "/login/code", Some(&half));
+    let csrf = input(&code_page.body, "csrf");
+    // The code used at enrolment is good once: replaying it fails.
+    let replay = code(&secret, &l.clock, 0);
+    let r = post(
+        hub,
+        "/login/code",
+        Some(&half),
+        &[("csrf", &csrf), ("code", &replay)],
+    );
+    assert_eq!(r.status, 401, "{}", r.body);
+    l.clock.advance(std::time::Duration::from_secs(30));
+    let c = code(&secret, &l.clock, 0);
+    let r = post(
+        hub,
+        "/login/code",
+        Some(&half),
+        &[("csrf", &csrf), ("code", &c)],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let second = half;
+    assert_eq!(get(hub, "/inbox", Some(&second)).status, 200);
+
+    // Report a status on the warning: only a same-site form with the session's token.
+    let page = get(hub, &format!("/warnings/{amber}"), Some(&second));
+    assert_eq!(page.status, 200);
+    let csrf = input(&page.body, "csrf");
+    let path = format!("/warnings/{amber}/status");
+    let ack = [
+        ("csrf", csrf.as_str()),
+        ("status", "acknowledged"),
+        ("note", "SOC told"),
+    ];
+    let r = post(hub, &path, Some(&second), &[("status", "acknowledged")]);
+    assert_eq!(r.status, 403, "no token");
+    let r = post(hub, &path, Some(&first), &ack);
+    assert_eq!(r.status, 403, "another session's token");
+    let r = web(
+        hub,
+        "POST",
+        &path,
+        Some(&second),
+        &[("Sec-Fetch-Site", "cross-site")],
+        Some(&ack),
+    );
+    assert_eq!(r.status, 403, "cross-site");
+    let r = web(
+        hub,
+        "POST",
+        &path,
+        Some(&second),
+        &[("Origin", "https://evil.example")],
+        Some(&ack),
+    );
+    assert_eq!(r.status, 403, "foreign origin");
+    let history = |hub: &Hub| {
+        hub.rest(
+            "GET",
+            &format!("/api/v1/warnings/{amber}/acknowledgements"),
+            &hub.admin,
+            None,
+        )
+        .json()["history"]
+            .clone()
+    };
+    assert_eq!(history(hub), json!([]), "nothing refused was recorded");
+    let r = post(hub, &path, Some(&second), &ack);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let h = history(hub);
+    assert_eq!(h[0]["status"], "acknowledged");
+    assert_eq!(h[0]["note"], "SOC told");
+    let page = get(hub, &format!("/warnings/{amber}?recorded=1"), Some(&second));
+    assert!(page.body.contains("Your status has been recorded."));
+    assert!(page.body.contains("SOC told"));
+
+    // The audit log names the person as well as the organization.
+    let audit = hub
+        .rest("GET", "/api/v1/audit?limit=1000", &hub.admin, None)
+        .json();
+    let entries: Vec<Value> = audit["entries"].as_array().cloned().unwrap_or_default();
+    let names_user = |action: &str| {
+        entries.iter().any(|e| {
+            e["action"].as_str().is_some_and(|a| a == action)
+                && e["detail"]["user"] == "analyst@water.example"
+                && e["actor_organization_id"] == org_id
+        })
+    };
+    assert!(names_user("user.login"), "{entries:#?}");
+    assert!(names_user("user.create"));
+    assert!(names_user("user.login-failed"));
+    assert!(
+        names_user("warning.status"),
+        "a change made through the UI names who made it"
+    );
+
+    // Both sessions are listed; ending the first from the second closes it at once.
+    let account = get(hub, "/account", Some(&second));
+    assert_eq!(
+        account.body.matches("/end\"").count(),
+        2,
+        "{}",
+        account.body
+    );
+    let other_row = account
+        .body
+        .split("<tr>")
+        .find(|row| row.contains("/end\"") && !row.contains("This session"))
+        .expect("the other session's row");
+    let first_id = between(other_row, "action=\"/account/sessions/", "/end\"").to_string();
+    let csrf = input(&account.body, "csrf");
+    let r = post(
+        hub,
+        &format!("/account/sessions/{first_id}/end"),
+        Some(&second),
+        &[("csrf", &csrf)],
+    );
+    assert_eq!(r.status, 303);
+    assert_eq!(get(hub, "/inbox", Some(&first)).status, 303);
+    assert_eq!(get(hub, "/inbox", Some(&second)).status, 200);
+
+    // Signing out ends the session on the hub, not only in the browser.
+    let r = post(hub, "/logout", Some(&second), &[("csrf", &csrf)]);
+    assert_eq!(r.status, 303);
+    assert!(r.header("set-cookie").unwrap().contains("Max-Age=0"));
+    assert_eq!(get(hub, "/inbox", Some(&second)).status, 303);
+}
+
+#[test]
+fn repeated_failures_lock_the_account_for_a_while() {
+    let l = lab();
+    let hub = &l.hub;
+    let (org, _) = hub.member("Grid Operator", "private");
+    let org_id = org["id"].as_str().unwrap();
+    join(&l, org_id, "ops@grid.example", "admin");
+    let token = input(&get(hub, "/login", None).body, "csrf");
+    let try_pw = |pw: &str| {
+        post(
+            hub,
+            "/login",
+            None,
+            &[
+                ("csrf", &token),
+                ("email", "ops@grid.example"),
+                ("password", pw),
+            ],
+        )
+    };
+    for _ in 0..5 {
+        assert_eq!(try_pw("guess guess guess").status, 401);
+    }
+    let r = try_pw(PASSWORD);
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert!(r.body.contains("locked"), "{}", r.body);
+    l.clock.advance(std::time::Duration::from_secs(16 * 60));
+    assert_eq!(try_pw(PASSWORD).status, 303);
+    // An unknown address is told the same as a wrong password.
+    let r = post(
+        hub,
+        "/login",
+        None,
+        &[
+            ("csrf", &token),
+            ("email", "nobody@grid.example"),
+            ("password", PASSWORD),
+        ],
+    );
+    assert_eq!(r.status, 401);
+    // A sign-in form token expires, and a forged one is refused.
+    let r = post(
+        hub,
+        "/login",
+        None,
+        &[
+            ("csrf", "1.abc"),
+            ("email", "ops@grid.example"),
+            ("password", PASSWORD),
+        ],
+    );
+    assert_eq!(r.status, 403);
+    l.clock.advance(std::time::Duration::from_secs(2 * 3600));
+    assert_eq!(try_pw(PASSWORD).status, 403);
+}
+
+#[test]
+fn the_public_sees_clear_warnings_escaped_with_a_feed_in_either_language() {
+    let l = lab();
+    let hub = &l.hub;
+    let (org, _) = hub.member("Water Bureau", "local-government");
+    let clear = publish(hub, "Phishing <script>alert(1)</script> wave", "clear", &[]);
+    let amber = publish(
+        hub,
+        "Private matter",
+        "amber",
+        &[org["id"].as_str().unwrap()],
+    );
+
+    let r = get(hub, "/", None);
+    assert_eq!((r.status, r.header("location")), (303, Some("/public")));
+    let page = get(hub, "/public", None);
+    assert_eq!(page.status, 200);
+    assert!(page.content_type.starts_with("text/html"));
+    assert!(
+        page.body
+            .contains("Phishing &#60;script&#62;alert(1)&#60;/script&#62; wave"),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains("<script"),
+        "no script at all, and nothing unescaped"
+    );
+    assert!(!page.body.contains("Private matter"));
+    assert!(page.body.contains("TLP:CLEAR"));
+    assert!(
+        page.body.contains("type=\"application/atom+xml\""),
+        "feed autodiscovery"
+    );
+    let csp = page.header("content-security-policy").unwrap();
+    assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"));
+    assert!(!csp.contains("unsafe-inline"));
+    assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(
+        get(hub, &format!("/public/warnings/{amber}"), None).status,
+        404
+    );
+    assert_eq!(
+        get(hub, &format!("/public/warnings/{clear}"), None).status,
+        200
+    );
+
+    // Search finds by words in any language.
+    let found = get(hub, "/public?q=PHISHING+wave", None);
+    assert!(found.body.contains("Phishing"));
+    let none = get(hub, "/public?q=ransomware", None);
+    assert!(!none.body.contains("Phishing") && none.body.contains("No public warnings match."));
+
+    // Japanese by Accept-Language, by the switch (remembered in a cookie).
+    let ja = web(
+        hub,
+        "GET",
+        "/public",
+        None,
+        &[("Accept-Language", "ja,en;q=0.5")],
+        None,
+    );
+    assert!(ja.body.contains("<html lang=\"ja\">") && ja.body.contains("公開アドバイザリー"));
+    assert!(ja
+        .body
+        .contains("Phishing &#60;script&#62;alert(1)&#60;/script&#62; wave（日本語）"));
+    let switched = get(hub, "/public?lang=ja", None);
+    assert!(switched.body.contains("<html lang=\"ja\">"));
+    let set = switched.header("set-cookie").unwrap();
+    assert!(set.starts_with("hinomi_lang=ja"), "{set}");
+    let back = get(hub, "/public", Some("hinomi_lang=ja"));
+    assert!(back.body.contains("<html lang=\"ja\">"));
+
+    // The Atom feed: well-formed, one entry (the CLEAR one), escaped.
+    let feed = get(hub, "/public/feed.atom", None);
+    assert_eq!(feed.status, 200);
+    assert!(feed.content_type.starts_with("application/atom+xml"));
+    assert!(feed.body.starts_with(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\""
+    ));
+    assert_eq!(feed.body.matches("<entry>").count(), 1);
+    assert!(feed.body.contains(&format!("/public/warnings/{clear}\"/>")));
+    assert!(feed.body.contains("&lt;script&gt;") && !feed.body.contains("<script"));
+    let feed_ja = get(hub, "/public/feed.atom?lang=ja", None);
+    assert!(feed_ja.body.contains("xml:lang=\"ja\"") && feed_ja.body.contains("（日本語）"));
+
+    // The stylesheet is served from the binary.
+    let css = get(hub, "/assets/hinomi.css", None);
+    assert_eq!(css.status, 200);
+    assert!(css.content_type.starts_with("text/css") && css.body.contains(".tlp-amber"));
+}
+
+#[test]
+fn only_admins_invite_and_an_address_is_one_user() {
+    let l = lab();
+    let hub = &l.hub;
+    let (org, member_token) = hub.member("Water Bureau", "local-government");
+    let org_id = org["id"].as_str().unwrap();
+    let path = format!("/api/v1/organizations/{org_id}/invitations");
+    let r = hub.rest(
+        "POST",
+        &path,
+        &member_token,
+        Some(json!({"email": "x@water.example", "role": "admin"})),
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    for (body, field) in [
+        (json!({"email": "not an address", "role": "admin"}), "email"),
+        (json!({"email": "x@water.example", "role": "owner"}), "role"),
+    ] {
+        let r = hub.rest("POST", &path, &hub.admin, Some(body));
+        assert_eq!(r.status, 400);
+        assert!(r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with(field));
+    }
+    join(&l, org_id, "x@water.example", "read-only");
+    let r = hub.rest(
+        "POST",
+        &path,
+        &hub.admin,
+        Some(json!({"email": "X@water.example", "role": "admin"})),
+    );
+    assert_eq!(r.status, 409, "{}", r.body);
+    let users = hub.rest(
+        "GET",
+        &format!("/api/v1/organizations/{org_id}/users"),
+        &member_token,
+        None,
+    );
+    assert_eq!(users.status, 200);
+    let u = &users.json()["users"][0];
+    assert_eq!(
+        (u["email"].as_str(), u["role"].as_str()),
+        (Some("x@water.example"), Some("read-only"))
+    );
+    assert!(
+        !users.body.contains("argon2") && !users.body.contains("totp"),
+        "no secrets"
+    );
+}
