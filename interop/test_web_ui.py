@@ -156,7 +156,11 @@ def check_page(d, name, lang):
     assert d.find_element(By.TAG_NAME, "html").get_attribute("lang") == lang
     if SHOTS:
         os.makedirs(SHOTS, exist_ok=True)
+        # The whole page, not only the window.
+        height = d.execute_script("return document.documentElement.scrollHeight")
+        d.set_window_size(1280, min(max(height, 600), 4000))
         d.save_screenshot(os.path.join(SHOTS, f"{name}-{lang}.png"))
+        d.set_window_size(1280, 1000)
 
 
 def accept_invitation(d, link, name):
@@ -303,3 +307,92 @@ def test_public_page_and_atom_feed(hub, lang):
     assert t["public"] in e.find(ATOM + "title").text
     assert e.find(ATOM + "link").get("href").endswith(f"/public/warnings/{hub['public']['id']}")
     assert e.find(ATOM + "id").text.startswith("urn:uuid:")
+
+
+REPORT = {
+    "en": {"title": "Ransomware on the billing servers", "warn": "Ransomware hitting billing servers",
+           "summary": "Encryption of billing servers after VPN compromise.", "filed": "Your report has been received.",
+           "removed": "Removed before it leaves"},
+    "ja": {"title": "請求サーバーのランサムウェア感染", "warn": "請求サーバーを狙うランサムウェア",
+           "summary": "VPN 侵害後に請求サーバーが暗号化されています。", "filed": "報告を受け付けました。",
+           "removed": "送信前に除去される情報"},
+}
+
+
+def set_value(d, element_id, value):
+    """Sets an input a person would pick from a widget (datetime-local)."""
+    d.execute_script("arguments[0].value = arguments[1]", d.find_element(By.ID, element_id), value)
+
+
+@pytest.mark.parametrize("lang", ["en", "ja"])
+def test_report_triage_and_redistribute_as_a_sanitized_warning(hub, lang, tmp_path):
+    base, t = hub["base"], REPORT[lang]
+    # A member reports, with observables and an attachment.
+    member = browser(lang)
+    coord = browser(lang)
+    try:
+        link = hub["invite"](f"reporter-{lang}@water.example.jp", hub["org"]["id"])
+        accept_invitation(member, link, f"Reporter {lang.upper()}")
+        submit(member)
+        member.get(base + "/report")
+        check_page(member, "report-form", lang)
+        member.find_element(By.ID, "title").send_keys(t["title"])
+        member.find_element(By.ID, "description").send_keys("Billing at Prefecture Water Bureau encrypted.")
+        set_value(member, "discovered", "2026-12-07T08:00")
+        member.find_element(By.ID, "observables").send_keys(f"198.51.100.23\nbilling-{lang}.evil.example")
+        log = tmp_path / "vpn.log"
+        log.write_text("Dec  7 07:58:01 vpn login admin from 198.51.100.23\n")
+        member.find_element(By.ID, "attachments").send_keys(str(log))
+        submit(member)
+        assert "/reports/" in member.current_url and "filed=1" in member.current_url, member.current_url
+        assert t["filed"] in member.find_element(By.CSS_SELECTOR, ".notice").text
+        check_page(member, "report", lang)
+        body = member.find_element(By.TAG_NAME, "main").text
+        assert "198.51.100.23" in body and "vpn.log" in body
+
+        # The coordinator triages the case and redistributes it, previewed in both languages.
+        link = hub["invite"](f"triage-{lang}@ncert.example.jp", role="analyst")
+        accept_invitation(coord, link, f"Triage {lang.upper()}")
+        submit(coord)
+        coord.get(base + "/incidents")
+        check_page(coord, "incidents", lang)
+        go(coord, coord.find_element(By.LINK_TEXT, t["title"]))
+        case_url = coord.current_url
+        check_page(coord, "incident", lang)
+        coord.find_element(By.CSS_SELECTOR, "#state option[value=triaging]").click()
+        submit(coord, "form[action$='/state'] button")
+        assert coord.current_url == case_url
+        assert coord.find_element(By.CSS_SELECTOR, "#state option[value=triaging]").is_selected()
+        # A warning is drafted from a confirmed case.
+        coord.find_element(By.CSS_SELECTOR, "#state option[value=confirmed]").click()
+        coord.find_element(By.ID, "reason").send_keys("VPN logs match a known campaign")
+        submit(coord, "form[action$='/state'] button")
+        assert coord.find_element(By.CSS_SELECTOR, "#state option[value=confirmed]").is_selected()
+        coord.find_element(By.ID, "title_en").send_keys(REPORT["en"]["warn"])
+        coord.find_element(By.ID, "summary_en").send_keys(REPORT["en"]["summary"])
+        coord.find_element(By.ID, "title_ja").send_keys(REPORT["ja"]["warn"])
+        coord.find_element(By.ID, "summary_ja").send_keys(REPORT["ja"]["summary"])
+        submit(coord, "form[action$='/redistribute'] button[value=preview]")
+        previews = coord.find_elements(By.CSS_SELECTOR, "article.preview")
+        assert [p.get_attribute("lang") for p in previews] == ["en", "ja"], \
+            [e.text for e in coord.find_elements(By.CSS_SELECTOR, ".error")]
+        assert REPORT["en"]["warn"] in previews[0].text and REPORT["ja"]["warn"] in previews[1].text
+        page = coord.find_element(By.TAG_NAME, "main").text
+        assert t["removed"] in page
+        # Nothing identifying the reporter is in the preview.
+        for p in previews:
+            assert "Prefecture Water Bureau" not in p.text and "Billing at" not in p.text
+        check_page(coord, "incident-preview", lang)
+        submit(coord, "form[action$='/redistribute'] button[value=create]")
+        assert "/warnings/" in coord.current_url, coord.current_url
+        check_page(coord, "warning-draft", lang)
+        submit(coord, "form[action$='/publish'] button")
+        assert coord.find_elements(By.CSS_SELECTOR, "form[action$='/publish']") == []
+
+        # Members receive it.
+        member.get(base + "/inbox")
+        titles = [e.text for e in member.find_elements(By.CSS_SELECTOR, ".cards h2")]
+        assert REPORT[lang]["warn"] in titles, titles
+    finally:
+        member.quit()
+        coord.quit()

@@ -322,7 +322,11 @@ async fn observe(State(s): State<Shared>, mut req: Request, next: Next) -> Respo
         .map(str::to_string)
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
     let method = req.method().clone();
-    let path = req.uri().path().to_string();
+    let mut path = req.uri().path().to_string();
+    // An invitation link's secret opens an account: it never reaches the log.
+    if path.starts_with("/invite/") {
+        path = "/invite/…".to_string();
+    }
     req.extensions_mut().insert(RequestId(id.clone()));
     let mut resp = next.run(req).await;
     let status = resp.status().as_u16();
@@ -351,12 +355,15 @@ pub async fn serve(
         state.config.max_connections,
         state.config.idle_timeout,
     );
-    axum::serve(guarded, router(state))
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            s.close();
-        })
-        .await
+    axum::serve(
+        guarded,
+        router(state).into_make_service_with_connect_info::<conn::ClientAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        s.close();
+    })
+    .await
 }
 
 /// Serves `router(state)` over HTTPS with `config` until `shutdown` resolves.
@@ -369,12 +376,15 @@ pub async fn serve_tls(
     let tls = tls::TlsListener::new(listener, config)?;
     let s = state.clone();
     let guarded = conn::Guarded::new(tls, state.config.max_connections, state.config.idle_timeout);
-    axum::serve(guarded, router(state))
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            s.close();
-        })
-        .await
+    axum::serve(
+        guarded,
+        router(state).into_make_service_with_connect_info::<conn::ClientAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        s.close();
+    })
+    .await
 }
 
 /// A server running on a background thread (tests, benchmarks, embedded use).

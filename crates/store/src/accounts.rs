@@ -90,6 +90,9 @@ fn session_from_row(r: &Row) -> SessionRow {
     }
 }
 
+/// How long a session waits for its second factor.
+const HALF_OPEN_MICROS: i64 = 5 * 60 * 1_000_000;
+
 /// An invitation to become a user of an organization.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InvitationRow {
@@ -209,6 +212,16 @@ impl Store {
                         "this invitation has been used or has expired".into(),
                     ));
                 }
+                if c.query_one(
+                    "SELECT 1 FROM organizations WHERE id = ? AND suspended IS NULL AND removed IS NULL",
+                    &[(&user.org_id).into()],
+                )?
+                .is_none()
+                {
+                    return Err(StoreError::Conflict(
+                        "the organization of this invitation is suspended or removed".into(),
+                    ));
+                }
                 if c.query_one("SELECT 1 FROM users WHERE email = ?", &[(&user.email).into()])?
                     .is_some()
                 {
@@ -277,34 +290,80 @@ impl Store {
         })
     }
 
-    /// Counts a failed login (wrong password or code); at `lock_after` consecutive
-    /// failures the account is locked until `lock_until`. Answers the failures so far.
-    pub fn login_failed(
+    /// Counts a sign-in attempt (a password or a code) on `user_id` before it is
+    /// checked, so that however many run at once, at most `lock_after` failures are
+    /// ever checked before the account locks: an attempt beyond them locks it until
+    /// `lock_until`. A lock that has run out starts the count again. Answers when the
+    /// account is locked until (the attempt is refused, and the lock is not extended),
+    /// or None: go on and check.
+    pub fn login_attempt(
         &self,
         user_id: &str,
+        now: Timestamp,
         lock_after: i64,
         lock_until: Timestamp,
-        what: &str,
-    ) -> Result<i64, StoreError> {
+    ) -> Result<Option<Timestamp>, StoreError> {
+        self.pool.with(|c| {
+            c.write_tx(|c| {
+                c.execute(
+                    "UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ? AND locked_until IS NOT NULL AND locked_until <= ?",
+                    &[user_id.into(), now.micros().into()],
+                )?;
+                let n = c.execute(
+                    "UPDATE users SET failed_logins = failed_logins + 1 WHERE id = ? AND locked_until IS NULL",
+                    &[user_id.into()],
+                )?;
+                if n == 0 {
+                    return Ok(user_in(c, user_id)?.and_then(|u| u.locked_until));
+                }
+                let locked = c.execute(
+                    "UPDATE users SET locked_until = ? WHERE id = ? AND failed_logins > ?",
+                    &[lock_until.micros().into(), user_id.into(), lock_after.into()],
+                )?;
+                if locked == 0 {
+                    return Ok(None);
+                }
+                let u = user_in(c, user_id)?
+                    .ok_or_else(|| StoreError::NotFound(format!("user {user_id} not found")))?;
+                append_audit(
+                    c,
+                    Some(&u.org_id),
+                    "user.locked",
+                    Some(&u.id),
+                    &json!({"user": u.email, "until": lock_until.to_string()}),
+                )?;
+                Ok(Some(lock_until))
+            })
+        })
+    }
+
+    /// An attempt counted by [`Store::login_attempt`] failed: the audit entry.
+    pub fn login_failed(&self, user_id: &str, what: &str) -> Result<(), StoreError> {
         self.pool.with(|c| {
             c.write_tx(|c| {
                 let Some(u) = user_in(c, user_id)? else {
-                    return Ok(0);
+                    return Ok(());
                 };
-                let n = u.failed_logins + 1;
-                let lock = (n >= lock_after).then_some(lock_until.micros());
-                c.execute(
-                    "UPDATE users SET failed_logins = ?, locked_until = COALESCE(?, locked_until) WHERE id = ?",
-                    &[n.into(), lock.into(), user_id.into()],
-                )?;
                 append_audit(
                     c,
                     Some(&u.org_id),
                     "user.login-failed",
                     Some(&u.id),
-                    &json!({"user": u.email, "failure": what, "consecutive": n, "locked": lock.is_some()}),
+                    &json!({"user": u.email, "failure": what, "attempts": u.failed_logins}),
+                )
+            })
+        })
+    }
+
+    /// The password was right: its attempt no longer counts (the code's still will).
+    pub fn password_passed(&self, user_id: &str) -> Result<(), StoreError> {
+        self.pool.with(|c| {
+            c.write_tx(|c| {
+                c.execute(
+                    "UPDATE users SET failed_logins = CASE WHEN failed_logins > 0 THEN failed_logins - 1 ELSE 0 END WHERE id = ?",
+                    &[user_id.into()],
                 )?;
-                Ok(n)
+                Ok(())
             })
         })
     }
@@ -334,13 +393,17 @@ impl Store {
     }
 
     /// The second factor was given with the code of time step `step`: the session is
-    /// whole, the failure count starts again, and no code of that step or before is
-    /// accepted again. False when the step was used already (a replayed code).
+    /// whole under a new cookie secret and form token (a session planted before
+    /// sign-in is not the one that opens), the failure count starts again, and no code
+    /// of that step or before is accepted again. False when the step was used already
+    /// (a replayed code) or the session was completed meanwhile.
     pub fn complete_session(
         &self,
         session_id: &str,
         user_id: &str,
         step: i64,
+        new_secret: &str,
+        new_csrf: &str,
     ) -> Result<bool, StoreError> {
         self.pool.with(|c| {
             c.write_tx(|c| {
@@ -351,10 +414,15 @@ impl Store {
                 if n == 0 {
                     return Ok(false);
                 }
-                c.execute(
-                    "UPDATE user_sessions SET second_factor = 1 WHERE id = ? AND user_id = ?",
-                    &[session_id.into(), user_id.into()],
+                let n = c.execute(
+                    "UPDATE user_sessions SET second_factor = 1, hash = ?, csrf = ? WHERE id = ? AND user_id = ? AND second_factor = 0 AND revoked IS NULL",
+                    &[hash_token(new_secret).into(), new_csrf.into(), session_id.into(), user_id.into()],
                 )?;
+                if n == 0 {
+                    return Err(StoreError::Conflict(
+                        "this sign-in was completed or ended meanwhile; sign in again".into(),
+                    ));
+                }
                 let u = user_in(c, user_id)?
                     .ok_or_else(|| StoreError::NotFound(format!("user {user_id} not found")))?;
                 append_audit(
@@ -392,7 +460,12 @@ impl Store {
             };
             let session = session_from_row(&r);
             let user = user_from_row(&r[9..].to_vec());
-            if session.expires <= now || now.micros() - session.last_seen.micros() > idle_micros {
+            let half_open_gone =
+                !session.second_factor && now.micros() - session.created.micros() > HALF_OPEN_MICROS;
+            if session.expires <= now
+                || now.micros() - session.last_seen.micros() > idle_micros
+                || half_open_gone
+            {
                 return Ok(None);
             }
             let Some(o) = c.query_one(

@@ -31,11 +31,21 @@ pub async fn read_body(
     body: Body,
     headers: &HeaderMap,
 ) -> ApiResult<axum::body::Bytes> {
-    let limit = s.config.max_content_length;
+    read_body_up_to(s, body, headers, s.config.max_content_length).await
+}
+
+/// [`read_body`] with a smaller limit than `max_content_length` (web forms).
+pub async fn read_body_up_to(
+    s: &Shared,
+    body: Body,
+    headers: &HeaderMap,
+    limit: usize,
+) -> ApiResult<axum::body::Bytes> {
+    let limit = limit.min(s.config.max_content_length);
     let too_large = || {
         ApiError::new(
             Code::PayloadTooLarge,
-            format!("the request body is larger than max_content_length ({limit} bytes)"),
+            format!("the request body is larger than {limit} bytes"),
         )
     };
     let declared = headers

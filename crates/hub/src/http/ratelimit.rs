@@ -1,14 +1,16 @@
-//! Per-credential limits on writes: a token bucket keyed by the SHA-256 of the token
-//! the request carries (however it is sent: Bearer, or Basic with any user name), so
-//! the limiter holds no secret and also slows guessing. Buckets that have refilled are
-//! dropped (a full bucket is the same as none), so the map holds only the credentials
-//! of the last refill period.
+//! Per-credential limits on writes: a token bucket keyed by the SHA-256 of the
+//! credential the request carries (a token however it is sent: Bearer, or Basic with
+//! any user name; else a web session cookie; else, for the anonymous, the client's
+//! address), so the limiter holds no secret and also slows guessing. Sign-in forms
+//! (password, code, invitation) have their own, smaller bucket per client address.
+//! Buckets that have refilled are dropped (a full bucket is the same as none), so the
+//! map holds only the credentials of the last refill period.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -59,11 +61,32 @@ pub async fn limit_writes(State(s): State<Shared>, req: Request, next: Next) -> 
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
     );
     if per_minute > 0 && write {
-        // A malformed header shares the anonymous bucket; authentication refuses it.
+        let ip = req
+            .extensions()
+            .get::<ConnectInfo<crate::conn::ClientAddr>>()
+            .map(|c| c.0 .0.ip().to_string())
+            .unwrap_or_default();
+        let path = req.uri().path();
+        let sign_in = path == "/login" || path == "/login/code" || path.starts_with("/invite/");
+        let sign_in_rate = s.config.accounts.sign_in_rate_per_minute;
+        if sign_in && sign_in_rate > 0 {
+            let key: [u8; 32] = Sha256::digest(format!("sign-in|{ip}").as_bytes()).into();
+            if !s.limiter.allow(key, sign_in_rate) {
+                return ApiError::new(
+                    Code::TooManyRequests,
+                    format!("more than {sign_in_rate} sign-in attempts per minute from this address; retry later"),
+                )
+                .into_response();
+            }
+        }
+        // A malformed header shares its client's anonymous bucket; authentication
+        // refuses it.
         let cred = super::auth::token_of(req.headers())
             .ok()
             .flatten()
-            .unwrap_or_default();
+            .map(|t| format!("token|{t}"))
+            .or_else(|| session_cookie(req.headers()).map(|c| format!("session|{c}")))
+            .unwrap_or_else(|| format!("anonymous|{ip}"));
         let key: [u8; 32] = Sha256::digest(cred.as_bytes()).into();
         if !s.limiter.allow(key, per_minute) {
             let e = ApiError::new(
@@ -81,4 +104,16 @@ pub async fn limit_writes(State(s): State<Shared>, req: Request, next: Next) -> 
         }
     }
     next.run(req).await
+}
+
+/// The web session cookie of a request, if any.
+fn session_cookie(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == "hinomi_session" || *k == "__Host-hinomi_session")
+        .map(|(_, v)| v)
 }

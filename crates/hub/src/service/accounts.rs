@@ -3,10 +3,11 @@
 //! are listed and revocable. API tokens stay for machines.
 //!
 //! Bounded cost: a password check is deliberately expensive, so at most
-//! [`AccountsConfig::max_password_checks`] run at once and more are refused (busy), not
-//! queued; an unknown address costs the same check as a known one.
+//! [`AccountsConfig::max_password_checks`] run at once and more wait a few seconds for
+//! their turn, then are refused (busy); an unknown address costs the same check as a
+//! known one. Every attempt (password or code) is counted before it is checked, so
+//! parallel guesses cannot outrun the lockout.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -39,6 +40,9 @@ pub struct AccountsConfig {
     pub secure_cookies: bool,
     /// The hub's public base URL for links (invitations); None: relative links.
     pub public_url: Option<String>,
+    /// Sign-in form posts (password, code, invitation) per client address per minute;
+    /// 0 turns the limit off.
+    pub sign_in_rate_per_minute: u32,
 }
 
 impl Default for AccountsConfig {
@@ -52,6 +56,7 @@ impl Default for AccountsConfig {
             max_password_checks: 2,
             secure_cookies: false,
             public_url: None,
+            sign_in_rate_per_minute: 30,
         }
     }
 }
@@ -149,28 +154,43 @@ fn password_matches(password: &str, stored: &str) -> bool {
     })
 }
 
-/// Running password checks; see [`AccountsConfig::max_password_checks`].
+/// Running password checks; see [`AccountsConfig::max_password_checks`]. More wait
+/// their turn for up to [`CHECK_WAIT`], then are refused (busy).
 #[derive(Default)]
-pub struct PasswordChecks(AtomicUsize);
+pub struct PasswordChecks {
+    running: std::sync::Mutex<usize>,
+    freed: std::sync::Condvar,
+}
 
-struct CheckPermit<'a>(&'a AtomicUsize);
+/// How long a sign-in waits for a password check slot.
+const CHECK_WAIT: Duration = Duration::from_secs(3);
+
+struct CheckPermit<'a>(&'a PasswordChecks);
 
 impl Drop for CheckPermit<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        let mut n = self.0.running.lock().unwrap_or_else(|p| p.into_inner());
+        *n = n.saturating_sub(1);
+        self.0.freed.notify_one();
     }
 }
 
 fn check_permit(s: &AppState) -> Result<CheckPermit<'_>> {
-    let n = s.password_checks.0.fetch_add(1, Ordering::SeqCst);
-    let permit = CheckPermit(&s.password_checks.0);
-    if n >= s.config.accounts.max_password_checks.max(1) {
+    let checks = &s.password_checks;
+    let max = s.config.accounts.max_password_checks.max(1);
+    let n = checks.running.lock().unwrap_or_else(|p| p.into_inner());
+    let (mut n, waited) = checks
+        .freed
+        .wait_timeout_while(n, CHECK_WAIT, |n| *n >= max)
+        .unwrap_or_else(|p| p.into_inner());
+    if waited.timed_out() && *n >= max {
         return Err(Error::new(
             Kind::TooManyRequests,
             "too many sign-ins at once; try again in a moment",
         ));
     }
-    Ok(permit)
+    *n += 1;
+    Ok(CheckPermit(checks))
 }
 
 fn bad(m: impl Into<String>) -> Error {
@@ -463,23 +483,25 @@ pub fn sign_in(
         return Err(wrong_login());
     }
     let email = email.trim().to_lowercase();
-    let _permit = check_permit(s)?;
     let user = s.store.user_by_email(&email)?;
     let Some(user) = user.filter(|u| u.disabled.is_none()) else {
+        let _permit = check_permit(s)?;
         let _ = password_matches(password, dummy_hash());
         return Err(wrong_login());
     };
-    let now = s.config.clock.now();
-    let ok = password_matches(password, &user.password_hash);
-    if let Some(until) = user.locked_until.filter(|t| *t > now) {
-        if ok {
-            return Err(locked(until));
-        }
+    // Counted before it is checked; a locked account checks nothing.
+    if let Some(until) = attempt(s, &user)? {
+        return Err(locked(until));
     }
+    let ok = {
+        let _permit = check_permit(s)?;
+        password_matches(password, &user.password_hash)
+    };
     if !ok {
-        failed(s, &user, "password")?;
+        s.store.login_failed(&user.id, "password")?;
         return Err(wrong_login());
     }
+    s.store.password_passed(&user.id)?;
     open_session(s, &user.id, false, user_agent)
 }
 
@@ -493,17 +515,24 @@ fn locked(until: Timestamp) -> Error {
     )
 }
 
-fn failed(s: &AppState, user: &UserRow, what: &str) -> Result<()> {
+/// Counts an attempt; the lock's end when the account is locked.
+fn attempt(s: &AppState, user: &UserRow) -> Result<Option<Timestamp>> {
     let a = &s.config.accounts;
-    let until = Timestamp(s.config.clock.now().micros() + a.lock_for.as_micros() as i64);
-    s.store.login_failed(&user.id, a.lock_after, until, what)?;
-    Ok(())
+    let now = s.config.clock.now();
+    let until = Timestamp(now.micros() + a.lock_for.as_micros() as i64);
+    Ok(s.store.login_attempt(&user.id, now, a.lock_after, until)?)
 }
 
-/// The second step: the authenticator's code for a half-open session.
-pub fn second_factor(s: &AppState, auth: &SessionAuth, code: &str) -> Result<()> {
-    let now = s.config.clock.now();
-    if let Some(until) = auth.user.locked_until.filter(|t| *t > now) {
+/// The second step: the authenticator's code for a half-open session. The session
+/// opens under a new cookie secret (answered) and form token.
+pub fn second_factor(s: &AppState, auth: &SessionAuth, code: &str) -> Result<NewSession> {
+    if auth.session.second_factor {
+        return Err(Error::new(
+            Kind::Conflict,
+            "this session is signed in already",
+        ));
+    }
+    if let Some(until) = attempt(s, &auth.user)? {
         return Err(locked(until));
     }
     let secret = s
@@ -512,21 +541,30 @@ pub fn second_factor(s: &AppState, auth: &SessionAuth, code: &str) -> Result<()>
         .key
         .open(&auth.user.totp_sealed, totp_aad(&auth.user.id).as_bytes())
         .map_err(Error::internal)?;
+    let now = s.config.clock.now();
     let step = code_step(&secret, code, now).filter(|st| *st > auth.user.totp_last_step);
     let Some(step) = step else {
-        failed(s, &auth.user, "code")?;
+        s.store.login_failed(&auth.user.id, "code")?;
         return Err(Error::new(
             Kind::Unauthorized,
             "the code is wrong or was used already",
         ));
     };
+    let cookie = format!("hnm_s_{}", hex(&random_bytes::<32>()?));
+    let csrf = hex(&random_bytes::<24>()?);
     if !s
         .store
-        .complete_session(&auth.session.id, &auth.user.id, step)?
+        .complete_session(&auth.session.id, &auth.user.id, step, &cookie, &csrf)?
     {
         return Err(Error::new(Kind::Unauthorized, "the code was used already"));
     }
-    Ok(())
+    let mut session = auth.session.clone();
+    session.second_factor = true;
+    session.csrf = csrf;
+    Ok(NewSession {
+        secret: cookie,
+        session,
+    })
 }
 
 /// What a session cookie opens now, if anything.

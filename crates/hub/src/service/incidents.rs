@@ -100,7 +100,7 @@ fn allowed(from: &str, to: &str) -> bool {
 }
 
 /// CISA Federal Incident Notification Guidelines: functional impact.
-const FUNCTIONAL_IMPACT: &[&str] = &[
+pub const FUNCTIONAL_IMPACT: &[&str] = &[
     "no-impact",
     "no-impact-to-services",
     "minimal-impact-to-non-critical-services",
@@ -214,7 +214,7 @@ const TAXONOMY: &[(&str, &[&str])] = &[
 ];
 
 /// The determination vocabulary of the pinned draft (version 2).
-const DETERMINATIONS: &[&str] = &[
+pub const DETERMINATIONS: &[&str] = &[
     "blocked",
     "confirmed",
     "failed-attempt",
@@ -1826,4 +1826,73 @@ pub fn overdue(s: &AppState, who: &Viewer) -> Result<Value> {
     let org = (!is_coordinator(who)).then_some(p.org.id.as_str());
     let rows = s.store.overdue_reports(now, org, 1000)?;
     Ok(json!({"reports": rows.iter().map(|r| report_json(s, r, now)).collect::<Result<Vec<_>>>()?}))
+}
+
+/// How many observables one list may give.
+const MAX_OBSERVABLE_LINES: usize = 1000;
+
+/// Cyber observables (STIX SCOs) from a list an analyst typed or pasted, one per line:
+/// IPv4 and IPv6 addresses (with an optional prefix), URLs, e-mail addresses, MD5,
+/// SHA-1 and SHA-256 file hashes, and domain names. Blank lines and `#` comments are
+/// skipped; a line that is none of these is an error naming the line.
+pub fn observables(text: &str) -> Result<Vec<Value>> {
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    for (n, line) in text.lines().enumerate() {
+        let v = line.trim();
+        if v.is_empty() || v.starts_with('#') {
+            continue;
+        }
+        if out.len() == MAX_OBSERVABLE_LINES {
+            return Err(bad(format!(
+                "observables: at most {MAX_OBSERVABLE_LINES} lines; attach longer lists as a file"
+            )));
+        }
+        if v.len() > 2048 {
+            return Err(bad(format!(
+                "observables line {}: longer than 2048 bytes",
+                n + 1
+            )));
+        }
+        let addr = v.split_once('/').map_or(v, |(a, _)| a);
+        let hex = v.bytes().all(|b| b.is_ascii_hexdigit());
+        let (t, body) = if addr.parse::<std::net::Ipv4Addr>().is_ok() {
+            ("ipv4-addr", json!({"value": v}))
+        } else if addr.parse::<std::net::Ipv6Addr>().is_ok() {
+            ("ipv6-addr", json!({"value": v}))
+        } else if v.contains("://") {
+            ("url", json!({"value": v}))
+        } else if hex && [32, 40, 64].contains(&v.len()) {
+            let alg = match v.len() {
+                32 => "MD5",
+                40 => "SHA-1",
+                _ => "SHA-256",
+            };
+            ("file", json!({"hashes": {alg: v.to_ascii_lowercase()}}))
+        } else if v.contains('@') && !v.contains(' ') {
+            ("email-addr", json!({"value": v}))
+        } else if v.contains('.')
+            && v.split('.').all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            })
+        {
+            ("domain-name", json!({"value": v.to_ascii_lowercase()}))
+        } else {
+            return Err(bad(format!(
+                "observables line {}: '{v}' is not an IP address, URL, e-mail address, file hash or domain name",
+                n + 1
+            )));
+        };
+        if !seen.insert((t, body.to_string())) {
+            continue;
+        }
+        let mut o = body;
+        o["type"] = json!(t);
+        o["spec_version"] = json!("2.1");
+        o["id"] = json!(format!("{t}--{}", derived_uuid(&format!("{t}|{}", o))));
+        out.push(o);
+    }
+    Ok(out)
 }

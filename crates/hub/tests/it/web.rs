@@ -303,7 +303,10 @@ fn a_person_joins_signs_in_with_a_second_factor_and_acknowledges() {
         &[("csrf", &csrf), ("code", &c)],
     );
     assert_eq!(r.status, 303, "{}", r.body);
-    let second = half;
+    // The completed session has a new cookie: the half-open one opens nothing.
+    let second = session_set(&r).expect("a new session cookie");
+    assert_ne!(second, half);
+    assert_eq!(get(hub, "/inbox", Some(&half)).status, 303);
     assert_eq!(get(hub, "/inbox", Some(&second)).status, 200);
 
     // Report a status on the warning: only a same-site form with the session's token.
@@ -607,4 +610,82 @@ fn only_admins_invite_and_an_address_is_one_user() {
         !users.body.contains("argon2") && !users.body.contains("totp"),
         "no secrets"
     );
+}
+
+#[test]
+fn parallel_guesses_cannot_outrun_the_lockout() {
+    let l = lab();
+    let hub = &l.hub;
+    let (org, _) = hub.member("Rail Operator", "private");
+    join(
+        &l,
+        org["id"].as_str().unwrap(),
+        "signal@rail.example",
+        "analyst",
+    );
+    let token = input(&get(hub, "/login", None).body, "csrf");
+    let statuses: Vec<u16> = std::thread::scope(|sc| {
+        let handles: Vec<_> = (0..20)
+            .map(|i| {
+                let token = token.clone();
+                sc.spawn(move || {
+                    let pw = format!("guess number {i} here");
+                    post(
+                        hub,
+                        "/login",
+                        None,
+                        &[
+                            ("csrf", &token),
+                            ("email", "signal@rail.example"),
+                            ("password", &pw),
+                        ],
+                    )
+                    .status
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    // However they interleave, only the first five guesses were checked.
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    assert_eq!(checked, 5, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 15);
+    let audit = hub
+        .rest("GET", "/api/v1/audit?limit=1000", &hub.admin, None)
+        .json();
+    let failed = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "user.login-failed")
+        .count();
+    assert_eq!(failed, 5);
+}
+
+#[test]
+fn sign_in_forms_are_rate_limited_per_client() {
+    let l = lab();
+    let hub = &l.hub;
+    let token = input(&get(hub, "/login", None).body, "csrf");
+    let statuses: Vec<u16> = (0..40)
+        .map(|_| {
+            post(
+                hub,
+                "/login",
+                None,
+                &[
+                    ("csrf", &token),
+                    ("email", "nobody@example.org"),
+                    ("password", "x"),
+                ],
+            )
+            .status
+        })
+        .collect();
+    // A full bucket lets 30 through at once; the rest wait for it to refill (one every
+    // 2 s), so some of the next ten are refused however slow this machine is.
+    assert!(statuses[..30].iter().all(|s| *s == 401), "{statuses:?}");
+    assert!(statuses[30..].contains(&429), "{statuses:?}");
+    // Reading pages is not limited.
+    assert_eq!(get(hub, "/public", None).status, 200);
 }

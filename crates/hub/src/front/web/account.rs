@@ -148,7 +148,11 @@ pub async fn code(State(s): State<Shared>, headers: HeaderMap, body: Body) -> Re
         .call(move |s| accounts::second_factor(s, &auth, &code))
         .await
     {
-        Ok(()) => see_other("/"),
+        Ok(n) => {
+            let mut r = see_other("/");
+            set_cookie(&mut r, &session_cookie(&s, &n.secret, max_age(&s)));
+            r
+        }
         Err(e) => {
             let msg = match e.kind {
                 Kind::Unauthorized => c.lang.t("code.wrong").to_string(),

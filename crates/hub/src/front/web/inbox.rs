@@ -94,6 +94,11 @@ async fn detail_page(s: &Shared, c: &Caller, id: String, notice: &str) -> Respon
                         .collect()
                 })
                 .unwrap_or_default();
+            let can_publish = w.state == "draft"
+                && c.signed_in().is_some_and(|a| {
+                    a.user.role != "read-only"
+                        && v["owner_organization"].as_str() == Some(a.principal.org.id.as_str())
+                });
             let can_report = recipient
                 && w.state == "published"
                 && c.signed_in().is_some_and(|a| a.user.role != "read-only");
@@ -107,6 +112,7 @@ async fn detail_page(s: &Shared, c: &Caller, id: String, notice: &str) -> Respon
                 },
                 history,
                 notice: notice.to_string(),
+                can_publish,
             })
         }
         Err(e) => error_page(c, &e),
@@ -161,6 +167,27 @@ pub async fn status(
     let i = id.clone();
     match as_user(&s, &c, move |s, who| warnings::acknowledge(s, who, &i, inp)).await {
         Ok(_) => see_other(&format!("/warnings/{id}?recorded=1")),
+        Err(e) => error_page(&c, &e),
+    }
+}
+
+pub async fn publish(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> Response {
+    let path = format!("/warnings/{id}");
+    let c = caller(&s, &headers, &path, None).await;
+    if let Some(r) = need_session(&c) {
+        return r;
+    }
+    if let Err(e) = check_post(&s, &c, &headers, body, false).await {
+        return error_page(&c, &e);
+    }
+    let i = id.clone();
+    match as_user(&s, &c, move |s, who| warnings::publish_draft(s, who, &i)).await {
+        Ok(_) => see_other(&path),
         Err(e) => error_page(&c, &e),
     }
 }

@@ -12,6 +12,7 @@
 //!   `frame-ancestors 'none'`; there is no JavaScript at all.
 
 mod account;
+mod cases;
 mod i18n;
 mod inbox;
 mod public;
@@ -53,6 +54,16 @@ pub fn routes() -> Router<Shared> {
         .route("/warnings/{id}", get(inbox::detail))
         .route("/warnings/{id}/status", post(inbox::status))
         .route("/dashboard", get(inbox::dashboard))
+        .route("/warnings/{id}/publish", post(inbox::publish))
+        .route("/report", get(cases::report_form).post(cases::report))
+        .route("/reports", get(cases::my_reports))
+        .route("/reports/{id}", get(cases::my_report))
+        .route("/incidents", get(cases::list))
+        .route("/incidents/{id}", get(cases::case))
+        .route("/incidents/{id}/state", post(cases::set_state))
+        .route("/incidents/{id}/notes", post(cases::add_note))
+        .route("/incidents/{id}/merge", post(cases::merge))
+        .route("/incidents/{id}/redistribute", post(cases::redistribute))
         .layer(middleware::from_fn(headers))
 }
 
@@ -249,8 +260,12 @@ impl Chrome {
         if let Some(a) = c.signed_in() {
             if a.principal.org.kind == hinomi_access::OrgKind::Coordinator {
                 item("/dashboard", "nav.dashboard");
+                item("/incidents", "nav.incidents");
             }
             item("/inbox", "nav.inbox");
+            if a.principal.org.kind != hinomi_access::OrgKind::Coordinator {
+                item("/reports", "nav.reports");
+            }
         }
         item("/public", "nav.public");
         if c.signed_in().is_some() {
@@ -446,6 +461,104 @@ pub async fn check_post(
         return Err(refused());
     }
     Ok(form)
+}
+
+/// A file sent with a multipart form.
+pub struct Upload {
+    pub name: String,
+    pub media_type: Option<String>,
+    pub bytes: Vec<u8>,
+}
+
+/// Reads a multipart form POST (files: at most `max_files`, each at most `max_file`
+/// bytes; the whole body at most `max_content_length`) with the same checks as
+/// [`check_post`]: same site, and the session's token.
+pub async fn check_multipart(
+    s: &Shared,
+    c: &Caller,
+    headers: &HeaderMap,
+    body: Body,
+    max_files: usize,
+    max_file: usize,
+) -> Result<(Form, Vec<Upload>), Error> {
+    let refused = || {
+        Error::new(
+            Kind::Forbidden,
+            "this form did not come from this site, or it is stale: reload the page and send it again",
+        )
+    };
+    if !same_site(headers) {
+        return Err(refused());
+    }
+    let ct = crate::http::content_type(headers);
+    let boundary = multer::parse_boundary(ct)
+        .map_err(|_| Error::new(Kind::BadRequest, "send the form as a browser does"))?;
+    let bytes = read_body(s, body, headers)
+        .await
+        .map_err(|e| Error::new(Kind::PayloadTooLarge, e.message))?;
+    let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(bytes) });
+    let mut mp = multer::Multipart::new(stream, boundary);
+    let (mut form, mut files) = (Form::new(), Vec::new());
+    let bad = |m: String| Error::new(Kind::BadRequest, m);
+    while let Some(field) = mp
+        .next_field()
+        .await
+        .map_err(|e| bad(format!("the form does not decode: {e}")))?
+    {
+        let name = field.name().unwrap_or_default().to_string();
+        if form.len() + files.len() > 200 {
+            return Err(bad("the form has too many fields".into()));
+        }
+        match field.file_name().map(str::to_string) {
+            Some(file) => {
+                let media_type = field.content_type().map(|m| m.to_string());
+                let data = field
+                    .bytes()
+                    .await
+                    .map_err(|e| bad(format!("{name}: {e}")))?;
+                if file.is_empty() && data.is_empty() {
+                    continue; // a file input left empty
+                }
+                if files.len() == max_files {
+                    return Err(bad(format!("attachments: at most {max_files} files")));
+                }
+                if data.len() > max_file {
+                    return Err(Error::new(
+                        Kind::PayloadTooLarge,
+                        format!("{file}: larger than {max_file} bytes"),
+                    ));
+                }
+                files.push(Upload {
+                    name: file,
+                    media_type,
+                    bytes: data.to_vec(),
+                });
+            }
+            None => {
+                let text = field
+                    .text()
+                    .await
+                    .map_err(|e| bad(format!("{name}: {e}")))?;
+                form.push((name, text));
+            }
+        }
+    }
+    let token = field(&form, "csrf");
+    let ok = c.auth.as_ref().is_some_and(|a| {
+        !a.session.csrf.is_empty() && accounts::same(a.session.csrf.as_bytes(), token.as_bytes())
+    });
+    if !ok {
+        return Err(refused());
+    }
+    Ok((form, files))
+}
+
+/// Every value of a repeated field (checkboxes, multiple selects).
+pub fn fields<'a>(f: &'a Form, name: &str) -> Vec<&'a str> {
+    f.iter()
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .collect()
 }
 
 const FORM_MAC: &str = "web-form";

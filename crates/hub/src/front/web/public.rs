@@ -9,6 +9,25 @@ use serde_json::Value;
 
 use super::{caller, error_page, page, short_time, tlp_class, Caller, Chrome, Lang};
 use crate::http::escape_html;
+
+/// Text safe in XML 1.0: escaped, and without the control characters XML forbids
+/// (one such character in one warning would break the feed for every reader).
+fn xml(s: &str) -> String {
+    let clean: String = s
+        .chars()
+        .map(|c| {
+            if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r')
+                || c == '\u{FFFE}'
+                || c == '\u{FFFF}'
+            {
+                '\u{FFFD}'
+            } else {
+                c
+            }
+        })
+        .collect();
+    escape_html(&clean)
+}
 use crate::service::warnings::{self, ListQuery};
 use crate::service::Viewer;
 use crate::Shared;
@@ -172,6 +191,8 @@ pub struct DetailPage {
     pub statuses: Vec<(&'static str, &'static str)>,
     pub history: Vec<(String, String, String)>,
     pub notice: String,
+    /// Its issuer's draft: a publish button.
+    pub can_publish: bool,
 }
 
 pub async fn detail(
@@ -200,6 +221,7 @@ async fn public_detail(s: &Shared, c: Caller, id: String) -> Response {
                 statuses: Vec::new(),
                 history: Vec::new(),
                 notice: String::new(),
+                can_publish: false,
             })
         }
         Err(e) => error_page(&c, &e),
@@ -239,14 +261,14 @@ pub async fn feed(State(s): State<Shared>, headers: HeaderMap, RawQuery(q): RawQ
     ));
     x.push_str(&format!(
         "<id>{}</id>\n<title>{}</title>\n<updated>{}</updated>\n",
-        escape_html(&format!("{base}/public/feed.atom")),
-        escape_html(&format!("{} — {}", s.config.title, lang.t("public.title"))),
-        escape_html(&updated)
+        xml(&format!("{base}/public/feed.atom")),
+        xml(&format!("{} — {}", s.config.title, lang.t("public.title"))),
+        xml(&updated)
     ));
     x.push_str(&format!(
         "<link rel=\"self\" type=\"application/atom+xml\" href=\"{0}/public/feed.atom\"/>\n<link rel=\"alternate\" type=\"text/html\" href=\"{0}/public\"/>\n<author><name>{1}</name></author>\n<generator>hinomi</generator>\n",
-        escape_html(&base),
-        escape_html(&s.config.title)
+        xml(&base),
+        xml(&s.config.title)
     ));
     for v in &items {
         let w = WarningCard::of(v, lang);
@@ -261,22 +283,30 @@ pub async fn feed(State(s): State<Shared>, headers: HeaderMap, RawQuery(q): RawQ
         }
         x.push_str(&format!(
             "<entry>\n<id>urn:uuid:{}</id>\n<title>{}</title>\n<link rel=\"alternate\" type=\"text/html\" href=\"{}\"/>\n<updated>{}</updated>\n<published>{}</published>\n<category term=\"{}\" label=\"{}\"/>\n<category term=\"{}\"/>\n<summary>{}</summary>\n</entry>\n",
-            escape_html(w.id.trim_start_matches("warning--")),
-            escape_html(&title),
-            escape_html(&link),
-            escape_html(v["updated"].as_str().unwrap_or(&updated)),
-            escape_html(published),
-            escape_html(&w.severity),
-            escape_html(w.severity_label),
-            escape_html(&w.tlp),
-            escape_html(&w.summary),
+            xml(w.id.trim_start_matches("warning--")),
+            xml(&title),
+            xml(&link),
+            xml(v["updated"].as_str().unwrap_or(&updated)),
+            xml(published),
+            xml(&w.severity),
+            xml(w.severity_label),
+            xml(&w.tlp),
+            xml(&w.summary),
         ));
     }
     x.push_str("</feed>\n");
     (
         [
             (header::CONTENT_TYPE, "application/atom+xml; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=60"),
+            // Links built from the Host header must not be cached for other hosts.
+            (
+                header::CACHE_CONTROL,
+                if s.config.accounts.public_url.is_some() {
+                    "public, max-age=60"
+                } else {
+                    "no-cache"
+                },
+            ),
         ],
         x,
     )
