@@ -26,7 +26,7 @@ import requests
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions as EC
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.support.ui import WebDriverWait
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -133,10 +133,13 @@ def browser(lang):
 def go(d, element):
     """Clicks `element` and waits for the page it leads to (a click returns before the
     browser has navigated)."""
-    old = d.find_element(By.TAG_NAME, "html")
+    # A mark on the old document; the new one does not have it. (Asking the browser
+    # while it is between documents may fail: such answers are retried.)
+    d.execute_script("window.hinomiOldPage = true")
     element.click()
-    WebDriverWait(d, 15).until(EC.staleness_of(old))
-    WebDriverWait(d, 15).until(lambda d: d.execute_script("return document.readyState") == "complete")
+    WebDriverWait(d, 15, ignored_exceptions=(WebDriverException,)).until(
+        lambda d: d.execute_script(
+            "return window.hinomiOldPage === undefined && document.readyState === 'complete'"))
 
 
 def submit(d, css="main form button[type=submit]"):
@@ -396,3 +399,63 @@ def test_report_triage_and_redistribute_as_a_sanitized_warning(hub, lang, tmp_pa
     finally:
         member.quit()
         coord.quit()
+
+
+@pytest.mark.parametrize("lang", ["en", "ja"])
+def test_an_exercise_from_plan_to_after_action(hub, lang):
+    base = hub["base"]
+    name = f"Tabletop {lang.upper()} 2026"
+    inject = {"en": f"EXERCISE {lang}: ransomware at the water plant",
+              "ja": f"訓練 {lang}: 浄水場のランサムウェア"}
+    banner = {"en": "Exercise running", "ja": "訓練実施中"}[lang]
+    coord = browser(lang)
+    member = browser(lang)
+    try:
+        accept_invitation(coord, hub["invite"](f"exercise-lead-{lang}@ncert.example.jp", role="analyst"),
+                          f"Exercise lead {lang.upper()}")
+        submit(coord)
+        accept_invitation(member, hub["invite"](f"player-{lang}@water.example.jp", hub["org"]["id"]),
+                          f"Player {lang.upper()}")
+        submit(member)
+
+        coord.get(base + "/exercises")
+        coord.find_element(By.ID, "name").send_keys(name)
+        coord.find_element(By.CSS_SELECTOR, f"input[name=participants][value='{hub['org']['id']}']").click()
+        check_page(coord, "exercises", lang)
+        submit(coord, "form[action='/exercises'] button")
+        assert "/exercises/exercise--" in coord.current_url
+        assert coord.find_elements(By.CSS_SELECTOR, ".top-banner") == []  # planned, not running
+        submit(coord, "form[action$='/start'] button")
+        assert banner in coord.find_element(By.CSS_SELECTOR, ".top-banner").text
+        coord.find_element(By.ID, "title_en").send_keys(inject["en"])
+        coord.find_element(By.ID, "summary_en").send_keys("Scenario: the plant's SCADA is encrypted.")
+        coord.find_element(By.ID, "title_ja").send_keys(inject["ja"])
+        coord.find_element(By.ID, "summary_ja").send_keys("想定: 浄水場の SCADA が暗号化された。")
+        submit(coord, "form[action$='/inject'] button")
+
+        # The participant sees the banner on every page and the inject marked as exercise.
+        member.get(base + "/inbox")
+        assert name in member.find_element(By.CSS_SELECTOR, ".top-banner").text
+        card = next(c for c in member.find_elements(By.CSS_SELECTOR, ".cards .card")
+                    if inject[lang] in c.text)
+        assert "exercise" in card.get_attribute("class")
+        assert card.find_elements(By.CSS_SELECTOR, ".badge-exercise")
+        go(member, card.find_element(By.LINK_TEXT, inject[lang]))
+        assert member.find_elements(By.CSS_SELECTOR, "article .exercise-banner")
+        member.find_element(By.CSS_SELECTOR, "input[name=status][value=acknowledged]").click()
+        submit(member, ".status-form button[type=submit]")
+        member.get(base + "/public")
+        assert name in member.find_element(By.CSS_SELECTOR, ".top-banner").text
+
+        # After action: who answered, how fast; ending the exercise removes the banner.
+        coord.refresh()
+        check_page(coord, "exercise", lang)
+        nums = [e.text for e in coord.find_elements(By.CSS_SELECTOR, ".tiles .num")]
+        assert nums[:2] == ["1", "1"], nums
+        submit(coord, "form[action$='/end'] button")
+        assert coord.find_elements(By.CSS_SELECTOR, ".top-banner") == []
+        member.get(base + "/inbox")
+        assert member.find_elements(By.CSS_SELECTOR, ".top-banner") == []
+    finally:
+        coord.quit()
+        member.quit()

@@ -13,6 +13,7 @@ mod accounts;
 mod advisories;
 mod casework;
 mod db;
+mod exercises;
 mod federation;
 mod incidents;
 mod inventories;
@@ -31,6 +32,7 @@ pub use advisories::*;
 pub use casework::*;
 use db::{Conn, Pool};
 pub use db::{Dialect, Val};
+pub use exercises::*;
 pub use federation::*;
 pub use hinomi_access::{OrgKind, Scope};
 pub use hinomi_stix::{Timestamp, Tlp};
@@ -56,6 +58,7 @@ const SQLITE_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0008_incidents.sql"),
     include_str!("../migrations/sqlite/0009_incident_flows.sql"),
     include_str!("../migrations/sqlite/0010_accounts.sql"),
+    include_str!("../migrations/sqlite/0011_exercises.sql"),
 ];
 const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0001_init.sql"),
@@ -68,6 +71,7 @@ const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0008_incidents.sql"),
     include_str!("../migrations/postgres/0009_incident_flows.sql"),
     include_str!("../migrations/postgres/0010_accounts.sql"),
+    include_str!("../migrations/postgres/0011_exercises.sql"),
 ];
 
 /// Ids of the collections every hub starts with.

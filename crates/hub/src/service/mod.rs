@@ -16,6 +16,7 @@ pub mod correlation;
 pub mod delivery;
 pub mod directory;
 mod error;
+pub mod exercises;
 pub mod federation;
 pub mod feed;
 pub mod incidents;

@@ -689,3 +689,130 @@ fn sign_in_forms_are_rate_limited_per_client() {
     // Reading pages is not limited.
     assert_eq!(get(hub, "/public", None).status, 200);
 }
+
+#[test]
+fn an_exercise_runs_with_a_banner_injects_and_an_after_action_view() {
+    let l = lab();
+    let hub = &l.hub;
+    let coordinator = hub.store.coordinator().unwrap().unwrap().id;
+    let (org, _) = hub.member("Water Bureau", "local-government");
+    let org_id = org["id"].as_str().unwrap();
+    let (outsider, _) = hub.member("Not Playing", "private");
+    let (lead, _) = join(&l, &coordinator, "lead@ncert.example", "analyst");
+    let (player, _) = join(&l, org_id, "player@water.example", "analyst");
+    let (other, _) = join(
+        &l,
+        outsider["id"].as_str().unwrap(),
+        "bystander@other.example",
+        "analyst",
+    );
+    let csrf = |cookie: &str| input(&get(hub, "/account", Some(cookie)).body, "csrf");
+    let lc = csrf(&lead);
+
+    // A member may not plan one; a plan needs participants.
+    let pc = csrf(&player);
+    let r = post(
+        hub,
+        "/exercises",
+        Some(&player),
+        &[("csrf", &pc), ("name", "x")],
+    );
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), Some("/login"));
+    let r = post(
+        hub,
+        "/exercises",
+        Some(&lead),
+        &[("csrf", &lc), ("name", "Tabletop")],
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("participants: at least one organization"));
+    let r = post(
+        hub,
+        "/exercises",
+        Some(&lead),
+        &[
+            ("csrf", &lc),
+            ("name", "Tabletop"),
+            ("participants", org_id),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let path = r.header("location").unwrap().to_string();
+    let banner = "Exercise running: Tabletop";
+    assert!(!get(hub, "/inbox", Some(&player)).body.contains(banner));
+    // Injects are sent only while it runs.
+    let inject = [
+        ("csrf", lc.as_str()),
+        ("title_en", "Inject one"),
+        ("summary_en", "The plant's SCADA is encrypted."),
+    ];
+    let r = post(hub, &format!("{path}/inject"), Some(&lead), &inject);
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert_eq!(
+        post(hub, &format!("{path}/start"), Some(&lead), &[("csrf", &lc)]).status,
+        303
+    );
+    assert_eq!(
+        post(hub, &format!("{path}/start"), Some(&lead), &[("csrf", &lc)]).status,
+        409,
+        "a running exercise does not start again"
+    );
+    assert_eq!(
+        post(hub, &format!("{path}/inject"), Some(&lead), &inject).status,
+        303
+    );
+
+    // The banner is on every page of the participants and the coordinator, not others'.
+    for page in ["/inbox", "/public", "/account", "/reports"] {
+        assert!(
+            get(hub, page, Some(&player)).body.contains(banner),
+            "{page}"
+        );
+    }
+    assert!(get(hub, "/dashboard", Some(&lead)).body.contains(banner));
+    assert!(!get(hub, "/inbox", Some(&other)).body.contains(banner));
+    assert!(!get(hub, "/public", None).body.contains(banner));
+    // The inject reached the participant, marked as exercise; not the bystander.
+    let inbox = get(hub, "/inbox", Some(&player)).body;
+    assert!(inbox.contains("Inject one") && inbox.contains("card exercise"));
+    assert!(!get(hub, "/inbox", Some(&other)).body.contains("Inject one"));
+    let wid = between(&inbox, "<a href=\"/warnings/", "\"").to_string();
+    let w = hub
+        .rest("GET", &format!("/api/v1/warnings/{wid}"), &hub.admin, None)
+        .json();
+    assert_eq!(w["exercise"], true);
+    let pc = csrf(&player);
+    l.clock.advance(std::time::Duration::from_secs(12 * 60));
+    let r = post(
+        hub,
+        &format!("/warnings/{wid}/status"),
+        Some(&player),
+        &[("csrf", &pc), ("status", "acknowledged")],
+    );
+    assert_eq!(r.status, 303);
+
+    // After action: one delivered, one answered, twelve minutes after the inject.
+    let after = get(hub, &path, Some(&lead)).body;
+    assert!(
+        after.contains("<td>Water Bureau</td><td>Acknowledged</td><td>12</td>"),
+        "{after}"
+    );
+    assert_eq!(
+        post(hub, &format!("{path}/end"), Some(&lead), &[("csrf", &lc)]).status,
+        303
+    );
+    assert!(!get(hub, "/inbox", Some(&player)).body.contains(banner));
+    assert_eq!(
+        post(hub, &format!("{path}/inject"), Some(&lead), &inject).status,
+        409
+    );
+    // Members see the exercises they took part in, not the after-action view.
+    assert!(get(hub, "/exercises", Some(&player))
+        .body
+        .contains("Tabletop"));
+    assert!(!get(hub, "/exercises", Some(&other))
+        .body
+        .contains("Tabletop"));
+    assert_eq!(get(hub, &path, Some(&player)).status, 303);
+}

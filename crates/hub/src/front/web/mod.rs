@@ -13,6 +13,7 @@
 
 mod account;
 mod cases;
+mod drills;
 mod i18n;
 mod inbox;
 mod public;
@@ -28,7 +29,7 @@ use axum::Router;
 use hinomi_store::SessionAuth;
 
 use crate::http::read_body;
-use crate::service::{accounts, Error, Kind, Viewer};
+use crate::service::{accounts, exercises, Error, Kind, Viewer};
 use crate::Shared;
 
 pub use i18n::Lang;
@@ -64,6 +65,11 @@ pub fn routes() -> Router<Shared> {
         .route("/incidents/{id}/notes", post(cases::add_note))
         .route("/incidents/{id}/merge", post(cases::merge))
         .route("/incidents/{id}/redistribute", post(cases::redistribute))
+        .route("/exercises", get(drills::list).post(drills::plan))
+        .route("/exercises/{id}", get(drills::show))
+        .route("/exercises/{id}/start", post(drills::start))
+        .route("/exercises/{id}/end", post(drills::end))
+        .route("/exercises/{id}/inject", post(drills::inject))
         .layer(middleware::from_fn(headers))
 }
 
@@ -161,6 +167,8 @@ pub struct Caller {
     pub lang: Lang,
     /// The request path, for the language switch.
     pub path: String,
+    /// The running exercise the caller takes part in: the banner on every page.
+    pub exercise: Option<String>,
 }
 
 impl Caller {
@@ -214,11 +222,23 @@ pub async fn caller(s: &Shared, headers: &HeaderMap, path: &str, query: Option<&
                 .and_then(|a| Lang::parse(&a.user.locale))
         })
         .unwrap_or_else(|| Lang::from_accept(headers));
+    let exercise = if who.principal.is_some() {
+        let w = who.clone();
+        s.call(move |s| exercises::running_for(s, &w))
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "reading the running exercise");
+                None
+            })
+    } else {
+        None
+    };
     Caller {
         auth,
         who,
         lang,
         path: path.to_string(),
+        exercise,
     }
 }
 
@@ -245,6 +265,8 @@ pub struct Chrome {
     pub switch_href: String,
     /// The page links the public Atom feed (autodiscovery).
     pub feed: bool,
+    /// The running exercise's name: the banner.
+    pub exercise: Option<String>,
 }
 
 impl Chrome {
@@ -266,6 +288,7 @@ impl Chrome {
             if a.principal.org.kind != hinomi_access::OrgKind::Coordinator {
                 item("/reports", "nav.reports");
             }
+            item("/exercises", "nav.exercises");
         }
         item("/public", "nav.public");
         if c.signed_in().is_some() {
@@ -286,6 +309,7 @@ impl Chrome {
             nav,
             switch_href: format!("{}?lang={}", c.path, c.lang.other().code()),
             feed: false,
+            exercise: c.exercise.clone(),
         }
     }
 
