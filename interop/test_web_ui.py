@@ -270,6 +270,17 @@ def test_coordinator_sees_the_acknowledgements_on_the_dashboard(hub, lang):
         assert cells[2] == "1", cells  # one recipient
         if lang == "ja":  # by then both the English and the Japanese analyst acknowledged
             assert cells[3] == "1", cells
+        # Writing a warning: both languages previewed side by side before the draft.
+        d.get(base + "/warnings/new")
+        d.find_element(By.ID, "title_en").send_keys("Exploited VPN appliance")
+        d.find_element(By.ID, "summary_en").send_keys("Patch the appliance today.")
+        d.find_element(By.ID, "title_ja").send_keys("VPN 装置の脆弱性悪用")
+        d.find_element(By.ID, "summary_ja").send_keys("本日中に装置を更新してください。")
+        submit(d, "form button[value=preview]")
+        previews = d.find_elements(By.CSS_SELECTOR, "article.preview")
+        assert [p.get_attribute("lang") for p in previews] == ["en", "ja"]
+        assert "VPN 装置の脆弱性悪用" in previews[1].text
+        check_page(d, "author", lang)
     finally:
         d.quit()
 

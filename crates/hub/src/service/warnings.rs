@@ -936,6 +936,16 @@ pub fn create(s: &AppState, who: &Viewer, inp: WarningInput) -> Result<Value> {
 }
 
 /// The draft a warning input makes, checked as [`create`] checks it, not yet stored.
+/// What [`create`] would draft, checked the same way, without storing anything (the
+/// authoring page's preview).
+pub fn preview(s: &AppState, who: &Viewer, inp: WarningInput) -> Result<Value> {
+    let mut v = draft_view(&checked_draft(s, who, inp)?);
+    if let Some(m) = v.as_object_mut() {
+        m.remove("id");
+    }
+    Ok(v)
+}
+
 pub fn checked_draft(s: &AppState, who: &Viewer, inp: WarningInput) -> Result<WarningRow> {
     let p = writer(who)?;
     let (orgs, comms) = context(s)?;

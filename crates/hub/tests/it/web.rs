@@ -816,3 +816,85 @@ fn an_exercise_runs_with_a_banner_injects_and_an_after_action_view() {
         .contains("Tabletop"));
     assert_eq!(get(hub, &path, Some(&player)).status, 303);
 }
+
+#[test]
+fn a_warning_is_written_previewed_in_both_languages_and_published() {
+    let l = lab();
+    let hub = &l.hub;
+    let coordinator = hub.store.coordinator().unwrap().unwrap().id;
+    let (org, _) = hub.member("Water Bureau", "local-government");
+    let org_id = org["id"].as_str().unwrap();
+    let (author, _) = join(&l, &coordinator, "author@ncert.example", "analyst");
+    let (reader, _) = join(&l, org_id, "reader@water.example", "read-only");
+    let page = get(hub, "/warnings/new", Some(&author));
+    assert_eq!(page.status, 200);
+    let csrf = input(&page.body, "csrf");
+    let form = |action: &'static str, title_ja: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("title_en", "VPN appliance exploited".to_string()),
+            ("title_ja", title_ja.to_string()),
+            ("summary_en", "Patch the VPN appliance.".to_string()),
+            ("summary_ja", "VPN 装置を更新してください。".to_string()),
+            ("severity", "critical".to_string()),
+            ("tlp", "amber".to_string()),
+            ("audience", "organizations".to_string()),
+            ("organizations", org_id.to_string()),
+            ("ack_required", "on".to_string()),
+            ("action", action.to_string()),
+        ]
+    };
+    let send = |f: Vec<(&str, String)>| {
+        let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        post(hub, "/warnings/new", Some(&author), &f)
+    };
+    let before = hub.rest("GET", "/api/v1/warnings", &hub.admin, None).json();
+    let r = send(form("preview", "VPN 装置の悪用"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("<article class=\"preview\" lang=\"en\""));
+    assert!(r.body.contains("<article class=\"preview\" lang=\"ja\""));
+    assert!(r.body.contains("VPN 装置の悪用") && r.body.contains("VPN appliance exploited"));
+    let after = hub.rest("GET", "/api/v1/warnings", &hub.admin, None).json();
+    assert_eq!(before, after, "a preview stores nothing");
+    // A wrong audience is refused naming the field, before anything is stored.
+    let mut bad = form("preview", "x");
+    bad[8].1 = "no-such-org".into();
+    let r = send(bad);
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("audience"), "{}", r.body);
+
+    let r = send(form("create", "VPN 装置の悪用"));
+    assert_eq!(r.status, 303, "{}", r.body);
+    let path = r.header("location").unwrap().to_string();
+    let draft = get(hub, &path, Some(&author));
+    assert!(
+        draft.body.contains("/publish\""),
+        "a draft offers publishing"
+    );
+    // Nobody else sees a draft.
+    assert_eq!(get(hub, &path, Some(&reader)).status, 404);
+    let c = input(&draft.body, "csrf");
+    assert_eq!(
+        post(
+            hub,
+            &format!("{path}/publish"),
+            Some(&author),
+            &[("csrf", &c)]
+        )
+        .status,
+        303
+    );
+    // The read-only recipient reads it (in its language) but is offered no status form.
+    let seen = get(hub, &format!("{path}?lang=ja"), Some(&reader));
+    assert_eq!(seen.status, 200);
+    assert!(seen.body.contains("VPN 装置の悪用"));
+    assert!(!seen.body.contains("name=\"status\""));
+    let rc = input(&seen.body, "csrf");
+    let r = post(
+        hub,
+        &format!("{path}/status"),
+        Some(&reader),
+        &[("csrf", &rc), ("status", "acknowledged")],
+    );
+    assert_eq!(r.status, 403);
+}

@@ -749,7 +749,10 @@ pub async fn redistribute(
                     .as_array()
                     .map(|a| {
                         a.iter()
-                            .map(|x| x.as_str().map_or_else(|| x.to_string(), String::from))
+                            .map(|x| match (x["object"].as_str(), x["why"].as_str()) {
+                                (Some(o), Some(why)) => format!("{o}: {why}"),
+                                _ => x.as_str().map_or_else(|| x.to_string(), String::from),
+                            })
                             .take(50)
                             .collect()
                     })

@@ -9,7 +9,9 @@ use axum::response::Response;
 use serde_json::Value;
 
 use super::public::{list_query, next_href, DetailPage, WarningCard};
-use super::{as_user, caller, check_post, error_page, field, page, see_other, Caller, Chrome};
+use super::{
+    as_user, caller, check_post, error_page, field, page, see_other, Caller, Chrome, Form,
+};
 use crate::service::warnings::{self, StatusInput, STATUSES};
 use crate::service::{cases, Error, Kind};
 use crate::Shared;
@@ -275,6 +277,176 @@ pub async fn dashboard(
                 })
                 .collect(),
         }),
+        Err(e) => error_page(&c, &e),
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "warning_form.html")]
+struct AuthorPage {
+    c: Chrome,
+    f: Form,
+    error: String,
+    severities: Vec<(String, String, bool)>,
+    tlps: Vec<(String, String, bool)>,
+    preview: Option<(WarningCard, WarningCard)>,
+}
+
+impl AuthorPage {
+    fn v(&self, name: &str) -> String {
+        field(&self.f, name).to_string()
+    }
+    fn audience_is(&self, a: &str) -> bool {
+        let v = field(&self.f, "audience");
+        v == a || (v.is_empty() && a == "all")
+    }
+}
+
+fn author_page(
+    c: &Caller,
+    f: Form,
+    error: &str,
+    preview: Option<(WarningCard, WarningCard)>,
+) -> Response {
+    let pick = |name: &str, default: &str| {
+        let v = field(&f, name);
+        if v.is_empty() {
+            default.to_string()
+        } else {
+            v.to_string()
+        }
+    };
+    let (sev, tlp) = (pick("severity", "high"), pick("tlp", "amber"));
+    page(&AuthorPage {
+        c: Chrome::new(c, c.lang.t("author.title")),
+        error: error.to_string(),
+        severities: warnings::SEVERITIES
+            .iter()
+            .map(|x| {
+                (
+                    x.to_string(),
+                    c.lang.t(&format!("severity.{x}")).to_string(),
+                    *x == sev,
+                )
+            })
+            .collect(),
+        tlps: ["clear", "green", "amber", "amber+strict", "red"]
+            .iter()
+            .map(|x| {
+                (
+                    x.to_string(),
+                    format!("TLP:{}", x.to_ascii_uppercase()),
+                    *x == tlp,
+                )
+            })
+            .collect(),
+        preview,
+        f,
+    })
+}
+
+pub async fn new_form(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let c = caller(&s, &headers, "/warnings/new", q.as_deref()).await;
+    if let Some(r) = need_session(&c) {
+        return r;
+    }
+    author_page(&c, Form::new(), "", None)
+}
+
+/// The form as the warnings service's input.
+fn warning_input(f: &Form) -> Result<warnings::WarningInput, Error> {
+    let texts = |name: &str| -> serde_json::Map<String, Value> {
+        ["en", "ja"]
+            .iter()
+            .filter_map(|l| {
+                let v = field(f, &format!("{name}_{l}")).trim().to_string();
+                (!v.is_empty()).then(|| (l.to_string(), Value::String(v)))
+            })
+            .collect()
+    };
+    let list = |name: &str| -> Vec<String> {
+        field(f, name)
+            .split([',', '\n', ' '])
+            .map(str::trim)
+            .filter(|x| !x.is_empty())
+            .take(1000)
+            .map(String::from)
+            .collect()
+    };
+    let audience = match field(f, "audience") {
+        "sectors" => serde_json::json!({"sectors": list("sectors")}),
+        "organizations" => serde_json::json!({"organizations": list("organizations")}),
+        _ => serde_json::json!({"all": true}),
+    };
+    let time = |name: &str| {
+        let v = field(f, name).trim();
+        (!v.is_empty()).then(|| {
+            if v.len() == 16 {
+                format!("{v}:00Z")
+            } else {
+                v.to_string()
+            }
+        })
+    };
+    let action = texts("action");
+    serde_json::from_value(serde_json::json!({
+        "title": texts("title"),
+        "summary": texts("summary"),
+        "required_action": (!action.is_empty()).then_some(action),
+        "severity": field(f, "severity"),
+        "tlp": field(f, "tlp"),
+        "audience": audience,
+        "ack_required": !field(f, "ack_required").is_empty(),
+        "ack_due": time("ack_due"),
+        "action_due": time("action_due"),
+        "exercise": !field(f, "exercise").is_empty(),
+    }))
+    .map_err(|e| Error::new(Kind::BadRequest, e.to_string()))
+}
+
+pub async fn author(State(s): State<Shared>, headers: HeaderMap, body: Body) -> Response {
+    let c = caller(&s, &headers, "/warnings/new", None).await;
+    if let Some(r) = need_session(&c) {
+        return r;
+    }
+    let f = match check_post(&s, &c, &headers, body, false).await {
+        Ok(f) => f,
+        Err(e) => return error_page(&c, &e),
+    };
+    let inp = match warning_input(&f) {
+        Ok(i) => i,
+        Err(e) => return author_page(&c, f, &e.message, None),
+    };
+    let create = field(&f, "action") == "create";
+    let r = as_user(&s, &c, move |s, who| {
+        if create {
+            warnings::create(s, who, inp)
+        } else {
+            warnings::preview(s, who, inp)
+        }
+    })
+    .await;
+    match r {
+        Ok(v) if create => see_other(&format!(
+            "/warnings/{}",
+            v["id"].as_str().unwrap_or_default()
+        )),
+        Ok(v) => {
+            let p = (
+                WarningCard::of(&v, super::Lang::En),
+                WarningCard::of(&v, super::Lang::Ja),
+            );
+            author_page(&c, f, "", Some(p))
+        }
+        Err(e) if matches!(e.kind, Kind::BadRequest | Kind::Forbidden) => {
+            let mut r = author_page(&c, f, &e.message, None);
+            *r.status_mut() = super::status_of(e.kind);
+            r
+        }
         Err(e) => error_page(&c, &e),
     }
 }

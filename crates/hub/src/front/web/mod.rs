@@ -56,6 +56,7 @@ pub fn routes() -> Router<Shared> {
         .route("/warnings/{id}/status", post(inbox::status))
         .route("/dashboard", get(inbox::dashboard))
         .route("/warnings/{id}/publish", post(inbox::publish))
+        .route("/warnings/new", get(inbox::new_form).post(inbox::author))
         .route("/report", get(cases::report_form).post(cases::report))
         .route("/reports", get(cases::my_reports))
         .route("/reports/{id}", get(cases::my_report))
@@ -283,6 +284,7 @@ impl Chrome {
             if a.principal.org.kind == hinomi_access::OrgKind::Coordinator {
                 item("/dashboard", "nav.dashboard");
                 item("/incidents", "nav.incidents");
+                item("/warnings/new", "nav.author");
             }
             item("/inbox", "nav.inbox");
             if a.principal.org.kind != hinomi_access::OrgKind::Coordinator {
