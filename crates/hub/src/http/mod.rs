@@ -41,11 +41,16 @@ pub async fn read_body_up_to(
     headers: &HeaderMap,
     limit: usize,
 ) -> ApiResult<axum::body::Bytes> {
+    let configured = limit >= s.config.max_content_length;
     let limit = limit.min(s.config.max_content_length);
     let too_large = || {
         ApiError::new(
             Code::PayloadTooLarge,
-            format!("the request body is larger than {limit} bytes"),
+            if configured {
+                format!("the request body is larger than max_content_length ({limit} bytes)")
+            } else {
+                format!("the request body is larger than {limit} bytes")
+            },
         )
     };
     let declared = headers
