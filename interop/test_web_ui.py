@@ -105,6 +105,11 @@ def hub():
     r = requests.post(base + f"/api/v1/warnings/{amber['id']}/publish", headers=ah)
     assert r.status_code == 200, r.text
 
+    shared = os.environ.get("HINOMI_SHARED", os.path.join(ROOT, "..", "shared"))
+    with open(os.path.join(shared, "csaf", "cisa-sample", "icsa-24-289-02.json")) as f:
+        r = requests.post(base + "/api/v1/advisories", headers=ah, json=json.load(f))
+    assert r.status_code == 201, r.text
+
     def invite(email, organization=None, role="analyst"):
         args = [BIN, "admin", "invite", "--data-dir", data, "--email", email, "--role", role]
         if organization:
@@ -242,6 +247,21 @@ def test_member_signs_in_with_a_second_factor_and_acknowledges(hub, lang):
         rows = d.find_elements(By.CSS_SELECTOR, "table tbody tr")
         assert any(t["ack"] in r.text and "SOC notified" in r.text for r in rows)
 
+        # An SBOM upload and the findings it gives.
+        d.get(base + "/assets")
+        check_page(d, "assets", lang)
+        d.find_element(By.ID, "asset").send_keys(f"dc-{lang}")
+        sbom = os.path.join(tempfile.mkdtemp(), f"dc-{lang}.json")
+        with open(sbom, "w") as f:
+            json.dump({"components": [{"name": "Data Center Expert", "vendor": "Schneider Electric",
+                                       "version": "8.1.0"}]}, f)
+        d.find_element(By.ID, "sbom").send_keys(sbom)
+        submit(d)
+        assert "uploaded=" in d.current_url
+        d.get(base + "/findings")
+        check_page(d, "findings", lang)
+        assert "CVE-2024-8530" in d.find_element(By.TAG_NAME, "main").text
+
         d.get(base + "/account")
         check_page(d, "account", lang)
         assert len(d.find_elements(By.CSS_SELECTOR, "table tbody tr")) >= 2
@@ -306,6 +326,9 @@ def test_public_page_and_atom_feed(hub, lang):
         assert d.find_element(By.TAG_NAME, "html").get_attribute("lang") == other
         d.get(base + "/public")
         assert d.find_element(By.TAG_NAME, "html").get_attribute("lang") == other
+        d.get(base + f"/public/advisories?lang={lang}")
+        check_page(d, "public-advisories", lang)
+        assert "ICSA-24-289-02" in d.find_element(By.TAG_NAME, "main").text
     finally:
         d.quit()
     r = requests.get(href)

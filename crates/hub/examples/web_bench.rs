@@ -305,6 +305,15 @@ fn main() {
             Some(&coord_cookie),
         ),
         ("coordinator inbox", "/inbox".into(), Some(&coord_cookie)),
+        ("public advisories", "/public/advisories".into(), None),
+        ("member findings", "/findings".into(), Some(&member_cookie)),
+        ("member assets", "/assets".into(), Some(&member_cookie)),
+        ("exercises", "/exercises".into(), Some(&coord_cookie)),
+        (
+            "warning authoring",
+            "/warnings/new".into(),
+            Some(&coord_cookie),
+        ),
     ];
     let mut worst: (f64, &str) = (0.0, "");
     for (name, path, cookie) in &pages {

@@ -907,6 +907,28 @@ impl Store {
 
     /// Counts for statistics: cases (not merged away) by state, and reports by kind,
     /// each split by the exercise flag: `(key, exercise, count)`.
+    /// Open real cases (not merged, not an exercise, not closed, false positive or
+    /// duplicate) counted by severity and by their reporters' sectors: rows of
+    /// (severity, the reporter organization's `sectors` JSON, cases).
+    pub fn open_cases_by_severity_and_sectors(
+        &self,
+    ) -> Result<Vec<(Option<String>, String, i64)>, StoreError> {
+        self.pool.with(|c| {
+            Ok(c.query(
+                "SELECT i.severity, o.sectors, COUNT(DISTINCT i.id) FROM incidents i \
+                 JOIN incident_reports r ON r.incident_id = i.id \
+                 JOIN organizations o ON o.id = r.reporter_org \
+                 WHERE i.merged_into IS NULL AND i.exercise = 0 \
+                 AND i.state NOT IN ('closed', 'false-positive', 'duplicate') \
+                 GROUP BY i.severity, o.sectors",
+                &[],
+            )?
+            .into_iter()
+            .map(|r| (r[0].opt_text(), r[1].text(), r[2].int()))
+            .collect())
+        })
+    }
+
     pub fn incident_counts(&self) -> Result<IncidentCounts, StoreError> {
         self.pool.with(|c| {
             let rows = |c: &mut Conn, sql: &str| -> Result<Vec<(String, bool, i64)>, StoreError> {

@@ -48,3 +48,53 @@ pub fn stats(s: &AppState, who: &Viewer) -> Result<Value> {
                      "reports": total(&xreports), "reports_by_kind": xreports},
     }))
 }
+
+/// The coordinator's situation beyond the case counts: open real cases by severity
+/// and by the reporters' sectors, reports past their deadlines, the organizations and
+/// assets affected per advisory (the ten widest), the delivery outbox and each peer
+/// hub's last pull, push and error. Exercise cases never count here.
+pub fn situation(s: &AppState, who: &Viewer) -> Result<Value> {
+    incidents::coordinator(who)?;
+    let mut by_severity: BTreeMap<String, i64> = BTreeMap::new();
+    let mut by_sector: BTreeMap<String, i64> = BTreeMap::new();
+    let mut by_case_severity: BTreeMap<Option<String>, i64> = BTreeMap::new();
+    for (severity, sectors, n) in s.store.open_cases_by_severity_and_sectors()? {
+        let sectors: Vec<String> = serde_json::from_str(&sectors).unwrap_or_default();
+        // A case with reports from several sectors counts once in each.
+        let sectors = if sectors.is_empty() {
+            vec!["unspecified".to_string()]
+        } else {
+            sectors
+        };
+        for sec in sectors {
+            *by_sector.entry(sec).or_default() += n;
+        }
+        *by_case_severity.entry(severity).or_default() += n;
+    }
+    for (sev, n) in by_case_severity {
+        by_severity.insert(sev.unwrap_or_else(|| "unassessed".into()), n);
+    }
+    let now = s.config.clock.now();
+    let overdue = s.store.overdue_reports(now, None, 1000)?.len();
+    let mut affected = s.store.affected_by_advisory()?;
+    affected.truncate(10);
+    let (pending, delivered, dead) = s.store.delivery_counts()?;
+    let mut peers = Vec::new();
+    for p in s.store.peers()? {
+        let st = s.store.peer_status(&p.id)?;
+        peers.push(json!({
+            "id": p.id, "name": p.name,
+            "last_pull": st.last_pull.map(|t| hinomi_store::Timestamp(t).to_string()),
+            "last_push": st.last_push.map(|t| hinomi_store::Timestamp(t).to_string()),
+            "last_error": st.last_error,
+        }));
+    }
+    Ok(json!({
+        "open_by_severity": by_severity,
+        "open_by_sector": by_sector,
+        "overdue_reports": overdue,
+        "affected_by_advisory": affected,
+        "deliveries": {"pending": pending, "delivered": delivered, "dead": dead},
+        "peers": peers,
+    }))
+}

@@ -898,3 +898,107 @@ fn a_warning_is_written_previewed_in_both_languages_and_published() {
     );
     assert_eq!(r.status, 403);
 }
+
+/// A multipart form body as a browser sends it: text fields and one file.
+fn multipart(fields: &[(&str, &str)], file: (&str, &str, &[u8])) -> (String, Vec<u8>) {
+    let boundary = "----hinomitestboundary7d1a";
+    let mut b = Vec::new();
+    for (k, v) in fields {
+        b.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                .as_bytes(),
+        );
+    }
+    let (name, filename, data) = file;
+    b.extend_from_slice(
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\nContent-Type: application/json\r\n\r\n").as_bytes(),
+    );
+    b.extend_from_slice(data);
+    b.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), b)
+}
+
+#[test]
+fn a_member_uploads_an_sbom_and_reads_its_findings_and_the_public_advisories() {
+    let l = lab();
+    let hub = &l.hub;
+    let coordinator = hub.store.coordinator().unwrap().unwrap().id;
+    let (org, _) = hub.member("Data centre operator", "private");
+    let (member, _) = join(&l, org["id"].as_str().unwrap(), "ops@dc.example", "analyst");
+    let (lead, _) = join(&l, &coordinator, "watch@ncert.example", "analyst");
+    let r = hub.rest(
+        "POST",
+        "/api/v1/advisories",
+        &hub.admin,
+        Some(crate::findings::shared(
+            "csaf/cisa-sample/icsa-24-289-02.json",
+        )),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+
+    let page = get(hub, "/assets", Some(&member));
+    let csrf = input(&page.body, "csrf");
+    let sbom = serde_json::to_vec(&json!({"components": [
+        {"name": "Data Center Expert", "vendor": "Schneider Electric", "version": "8.1.0"}
+    ]}))
+    .unwrap();
+    let (ct, body) = multipart(
+        &[("csrf", &csrf), ("asset", "dc-east")],
+        ("sbom", "dc-east.json", &sbom),
+    );
+    let send = |cookie: &str, ct: &str, body: &[u8]| match agent()
+        .post(&hub.url("/assets"))
+        .set("Cookie", cookie)
+        .set("Sec-Fetch-Site", "same-origin")
+        .set("Content-Type", ct)
+        .send_bytes(body)
+    {
+        Ok(r) => (
+            r.status(),
+            r.header("location").unwrap_or("").to_string(),
+            r.into_string().unwrap_or_default(),
+        ),
+        Err(ureq::Error::Status(code, r)) => {
+            (code, String::new(), r.into_string().unwrap_or_default())
+        }
+        Err(e) => panic!("{e}"),
+    };
+    let (status, location, _) = send(&member, &ct, &body);
+    assert_eq!((status, location.as_str()), (303, "/assets?uploaded=2"));
+    let assets = get(hub, "/assets?uploaded=2", Some(&member)).body;
+    assert!(
+        assets.contains("<td>dc-east</td>")
+            && assets.contains("The inventory is stored and matched.")
+    );
+    // Not JSON: refused naming the file; without the form token: refused.
+    let (ct2, bad) = multipart(
+        &[("csrf", &csrf), ("asset", "dc-west")],
+        ("sbom", "notes.txt", b"not json"),
+    );
+    let (status, _, body2) = send(&member, &ct2, &bad);
+    assert_eq!(status, 200);
+    assert!(body2.contains("notes.txt: not JSON"), "{body2}");
+    let (ct3, forged) = multipart(&[("asset", "x")], ("sbom", "x.json", &sbom));
+    assert_eq!(send(&member, &ct3, &forged).0, 403);
+
+    let findings = get(hub, "/findings", Some(&member)).body;
+    assert!(
+        findings.contains("CVE-2024-8530") && findings.contains("<td>Affected</td>"),
+        "{findings}"
+    );
+    assert!(findings.contains("ICSA-24-289-02"));
+    // The coordinator's dashboard counts the organization as affected.
+    let dash = get(hub, "/dashboard", Some(&lead)).body;
+    assert!(
+        dash.contains("<td>ICSA-24-289-02</td><td>1</td><td>1</td>"),
+        "{dash}"
+    );
+    // The public advisory list shows the TLP:CLEAR advisory, searchable by CVE.
+    let public = get(hub, "/public/advisories?cve=CVE-2024-8530", None).body;
+    assert!(
+        public.contains("ICSA-24-289-02") && public.contains("TLP:CLEAR"),
+        "{public}"
+    );
+    let none = get(hub, "/public/advisories?cve=CVE-1999-0001", None).body;
+    assert!(!none.contains("ICSA-24-289-02"));
+}

@@ -213,6 +213,15 @@ struct DashboardPage {
     reports_by_kind: Vec<(String, i64)>,
     exercise_cases: i64,
     warnings: Vec<Tracked>,
+    open_by_severity: Vec<(String, i64)>,
+    open_by_sector: Vec<(String, i64)>,
+    overdue_reports: i64,
+    /// (advisory, organizations, assets, max CVSS)
+    affected: Vec<(String, i64, i64, String)>,
+    deliveries_pending: i64,
+    deliveries_dead: i64,
+    /// (name, last pull, last push, last error)
+    peers: Vec<(String, String, String, String)>,
 }
 
 const RECENT: usize = 10;
@@ -231,6 +240,7 @@ pub async fn dashboard(
     }
     let got = as_user(&s, &c, |s, who| {
         let stats = cases::stats(s, who)?;
+        let situation = cases::situation(s, who)?;
         let q = warnings::ListQuery {
             state: Some("published".into()),
             limit: Some(RECENT),
@@ -243,7 +253,7 @@ pub async fn dashboard(
             let t = warnings::tracking(s, who, &id).unwrap_or(Value::Null);
             tracked.push((v, t["counts"].clone()));
         }
-        Ok((stats, tracked))
+        Ok((stats, situation, tracked))
     })
     .await;
     let pairs = |v: &Value| -> Vec<(String, i64)> {
@@ -256,7 +266,53 @@ pub async fn dashboard(
             .unwrap_or_default()
     };
     match got {
-        Ok((stats, tracked)) => page(&DashboardPage {
+        Ok((stats, sit, tracked)) => page(&DashboardPage {
+            open_by_severity: pairs(&sit["open_by_severity"])
+                .into_iter()
+                .map(|(k, n)| (c.lang.t(&format!("case-severity.{k}")).to_string(), n))
+                .collect(),
+            open_by_sector: pairs(&sit["open_by_sector"]),
+            overdue_reports: sit["overdue_reports"].as_i64().unwrap_or(0),
+            affected: sit["affected_by_advisory"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|x| {
+                            (
+                                x["tracking_id"].as_str().unwrap_or_default().to_string(),
+                                x["organizations_affected"].as_i64().unwrap_or(0),
+                                x["assets_affected"].as_i64().unwrap_or(0),
+                                x["max_cvss"]
+                                    .as_f64()
+                                    .map(|v| v.to_string())
+                                    .unwrap_or_default(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            deliveries_pending: sit["deliveries"]["pending"].as_i64().unwrap_or(0),
+            deliveries_dead: sit["deliveries"]["dead"].as_i64().unwrap_or(0),
+            peers: sit["peers"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|p| {
+                            let t = |k: &str| {
+                                p[k].as_str()
+                                    .map(super::short_time)
+                                    .unwrap_or_else(|| "—".into())
+                            };
+                            (
+                                p["name"].as_str().unwrap_or_default().to_string(),
+                                t("last_pull"),
+                                t("last_push"),
+                                p["last_error"].as_str().unwrap_or_default().to_string(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
             c: Chrome::new(&c, c.lang.t("dashboard.title")),
             cases: stats["cases"].as_i64().unwrap_or(0),
             cases_by_state: pairs(&stats["cases_by_state"])
@@ -447,6 +503,216 @@ pub async fn author(State(s): State<Shared>, headers: HeaderMap, body: Body) -> 
             *r.status_mut() = super::status_of(e.kind);
             r
         }
+        Err(e) => error_page(&c, &e),
+    }
+}
+
+/// An asset's inventory in the list.
+pub struct AssetLine {
+    pub asset: String,
+    pub format: String,
+    pub components: i64,
+    pub updated: String,
+}
+
+#[derive(askama::Template)]
+#[template(path = "assets.html")]
+struct AssetsPage {
+    c: Chrome,
+    items: Vec<AssetLine>,
+    notice: String,
+    error: String,
+}
+
+async fn assets_page(s: &Shared, c: &Caller, notice: &str, error: &str) -> Response {
+    let r = as_user(s, c, |s, who| crate::service::inventory::list(s, who, &[])).await;
+    match r {
+        Ok(v) => page(&AssetsPage {
+            c: Chrome::new(c, c.lang.t("assets.title")),
+            items: v["inventories"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|i| AssetLine {
+                            asset: i["asset"].as_str().unwrap_or_default().to_string(),
+                            format: i["format"].as_str().unwrap_or_default().to_string(),
+                            components: i["components"].as_i64().unwrap_or(0),
+                            updated: super::short_time(i["updated"].as_str().unwrap_or_default()),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            notice: notice.to_string(),
+            error: error.to_string(),
+        }),
+        Err(e) => error_page(c, &e),
+    }
+}
+
+pub async fn assets(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let c = caller(&s, &headers, "/assets", q.as_deref()).await;
+    if let Some(r) = need_session(&c) {
+        return r;
+    }
+    let notice = if q.as_deref().is_some_and(|q| q.contains("uploaded=")) {
+        c.lang.t("assets.uploaded")
+    } else {
+        ""
+    };
+    assets_page(&s, &c, notice, "").await
+}
+
+/// An SBOM (CycloneDX JSON) or component list for an asset, uploaded as a file.
+pub async fn upload(State(s): State<Shared>, headers: HeaderMap, body: Body) -> Response {
+    let c = caller(&s, &headers, "/assets", None).await;
+    if let Some(r) = need_session(&c) {
+        return r;
+    }
+    let max = s.config.max_content_length;
+    let (form, files) = match super::check_multipart(&s, &c, &headers, body, 1, max).await {
+        Ok(x) => x,
+        Err(e) if e.kind == Kind::Forbidden => return error_page(&c, &e),
+        Err(e) => return assets_page(&s, &c, "", &e.message).await,
+    };
+    let asset = field(&form, "asset").trim().to_string();
+    let Some(file) = files.into_iter().next() else {
+        return assets_page(&s, &c, "", c.lang.t("assets.no-file")).await;
+    };
+    let doc: Value = match serde_json::from_slice(&file.bytes) {
+        Ok(d) => d,
+        Err(e) => {
+            let m = format!("{}: not JSON ({e})", file.name);
+            return assets_page(&s, &c, "", &m).await;
+        }
+    };
+    let a = asset.clone();
+    match as_user(&s, &c, move |s, who| {
+        crate::service::inventory::put(s, who, &a, &doc)
+    })
+    .await
+    {
+        Ok(v) => see_other(&format!(
+            "/assets?uploaded={}",
+            v["new_findings"].as_array().map_or(0, Vec::len)
+        )),
+        Err(e)
+            if matches!(
+                e.kind,
+                Kind::BadRequest | Kind::Unprocessable | Kind::PayloadTooLarge
+            ) =>
+        {
+            let mut r = assets_page(&s, &c, "", &e.message).await;
+            *r.status_mut() = super::status_of(e.kind);
+            r
+        }
+        Err(e) => error_page(&c, &e),
+    }
+}
+
+/// A finding: a component of an asset and what an advisory says of it.
+pub struct FindingLine {
+    pub asset: String,
+    pub component: String,
+    pub vulnerability: String,
+    pub advisory: String,
+    pub status: String,
+    pub cvss: String,
+    pub known_exploited: bool,
+    pub remediations: Vec<String>,
+}
+
+#[derive(askama::Template)]
+#[template(path = "findings.html")]
+struct FindingsPage {
+    c: Chrome,
+    items: Vec<FindingLine>,
+    next: String,
+}
+
+pub async fn findings(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let c = caller(&s, &headers, "/findings", q.as_deref()).await;
+    if let Some(r) = need_session(&c) {
+        return r;
+    }
+    let after: Vec<(String, String)> = q
+        .as_deref()
+        .and_then(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(q).ok())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(k, _)| k == "after")
+        .collect();
+    let mut terms = after;
+    terms.push(("limit".into(), "100".into()));
+    match as_user(&s, &c, move |s, who| {
+        crate::service::inventory::findings(s, who, &terms)
+    })
+    .await
+    {
+        Ok(v) => page(&FindingsPage {
+            c: Chrome::new(&c, c.lang.t("findings.title")),
+            items: v["findings"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|f| {
+                            let s = |k: &str| f[k].as_str().unwrap_or_default().to_string();
+                            FindingLine {
+                                asset: s("asset"),
+                                component: f["component"]["name"]
+                                    .as_str()
+                                    .map(|n| {
+                                        format!(
+                                            "{n} {}",
+                                            f["component"]["version"].as_str().unwrap_or_default()
+                                        )
+                                    })
+                                    .unwrap_or_else(|| f["component"].to_string()),
+                                vulnerability: s("vulnerability"),
+                                advisory: s("tracking_id"),
+                                status: s("status"),
+                                cvss: f["max_cvss"]
+                                    .as_f64()
+                                    .map(|x| x.to_string())
+                                    .unwrap_or_default(),
+                                known_exploited: f["known_exploited"].as_bool().unwrap_or(false),
+                                remediations: f["detail"]["remediations"]
+                                    .as_array()
+                                    .map(|r| {
+                                        r.iter()
+                                            .map(|x| {
+                                                format!(
+                                                    "{}: {}",
+                                                    x["category"].as_str().unwrap_or_default(),
+                                                    x["details"].as_str().unwrap_or_default()
+                                                )
+                                            })
+                                            .take(5)
+                                            .collect()
+                                    })
+                                    .unwrap_or_default(),
+                            }
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            next: v["next"]
+                .as_str()
+                .map(|n| {
+                    format!(
+                        "/findings?{}",
+                        serde_urlencoded::to_string([("after", n)]).unwrap_or_default()
+                    )
+                })
+                .unwrap_or_default(),
+        }),
         Err(e) => error_page(&c, &e),
     }
 }

@@ -41,6 +41,9 @@ pub fn routes() -> Router<Shared> {
         .route("/public", get(public::list))
         .route("/public/warnings/{id}", get(public::detail))
         .route("/public/feed.atom", get(public::feed))
+        .route("/public/advisories", get(public::advisories))
+        .route("/assets", get(inbox::assets).post(inbox::upload))
+        .route("/findings", get(inbox::findings))
         .route("/login", get(account::login_form).post(account::login))
         .route("/login/code", get(account::code_form).post(account::code))
         .route("/logout", post(account::logout))
@@ -292,7 +295,13 @@ impl Chrome {
             }
             item("/exercises", "nav.exercises");
         }
+        if c.signed_in()
+            .is_some_and(|a| a.principal.org.kind != hinomi_access::OrgKind::Coordinator)
+        {
+            item("/findings", "nav.findings");
+        }
         item("/public", "nav.public");
+        item("/public/advisories", "nav.advisories");
         if c.signed_in().is_some() {
             item("/account", "nav.account");
         }

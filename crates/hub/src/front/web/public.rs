@@ -334,3 +334,117 @@ fn base_url(s: &Shared, headers: &HeaderMap) -> String {
     };
     format!("{scheme}://{host}")
 }
+
+/// An advisory as a list row shows it.
+pub struct AdvisoryLine {
+    pub tracking_id: String,
+    pub title: String,
+    pub publisher: String,
+    pub released: String,
+    pub cvss: String,
+    pub cves: Vec<String>,
+    pub known_exploited: bool,
+    pub tlp: String,
+    pub tlp_class: &'static str,
+}
+
+fn advisory_line(v: &Value) -> AdvisoryLine {
+    let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+    let tlp = s("tlp");
+    AdvisoryLine {
+        tracking_id: s("tracking_id"),
+        title: s("title"),
+        publisher: s("publisher"),
+        released: short_time(&s("current_release_date")),
+        cvss: v["max_cvss"]
+            .as_f64()
+            .map(|x| x.to_string())
+            .unwrap_or_default(),
+        cves: v["cves"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|c| c.as_str().map(String::from))
+                    .take(20)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        known_exploited: v["known_exploited"].as_bool().unwrap_or(false),
+        tlp_class: tlp_class(&tlp),
+        tlp,
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "advisories.html")]
+struct AdvisoriesPage {
+    c: Chrome,
+    items: Vec<AdvisoryLine>,
+    cve: String,
+    vendor: String,
+    product: String,
+    next: String,
+}
+
+/// The search terms a page passes on to the advisory search.
+fn advisory_terms(query: Option<&str>) -> Vec<(String, String)> {
+    let pairs: Vec<(String, String)> = query
+        .and_then(|q| serde_urlencoded::from_str(q).ok())
+        .unwrap_or_default();
+    pairs
+        .into_iter()
+        .filter(|(k, v)| {
+            ["cve", "vendor", "product", "next"].contains(&k.as_str()) && !v.is_empty()
+        })
+        .map(|(k, v)| (k, v.chars().take(200).collect()))
+        .collect()
+}
+
+pub async fn advisories(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let c = caller(&s, &headers, "/public/advisories", q.as_deref()).await;
+    let mut terms = advisory_terms(q.as_deref());
+    let given = terms.clone();
+    terms.push(("limit".into(), "25".into()));
+    match s
+        .call(move |s| crate::service::advisories::search(s, &Viewer::anonymous(), terms))
+        .await
+    {
+        Ok(v) => {
+            let get = |k: &str| {
+                given
+                    .iter()
+                    .find(|(x, _)| x == k)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default()
+            };
+            let next = v["next"]
+                .as_str()
+                .map(|n| {
+                    let mut p: Vec<(String, String)> =
+                        given.iter().filter(|(k, _)| k != "next").cloned().collect();
+                    p.push(("next".into(), n.to_string()));
+                    format!(
+                        "/public/advisories?{}",
+                        serde_urlencoded::to_string(p).unwrap_or_default()
+                    )
+                })
+                .unwrap_or_default();
+            page(&AdvisoriesPage {
+                c: Chrome::new(&c, c.lang.t("advisories.title")),
+                items: v["advisories"]
+                    .as_array()
+                    .map(|a| a.iter().map(advisory_line).collect())
+                    .unwrap_or_default(),
+                cve: get("cve"),
+                vendor: get("vendor"),
+                product: get("product"),
+                next,
+            })
+        }
+        Err(e) => error_page(&c, &e),
+    }
+}
