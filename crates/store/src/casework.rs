@@ -908,23 +908,23 @@ impl Store {
     /// Counts for statistics: cases (not merged away) by state, and reports by kind,
     /// each split by the exercise flag: `(key, exercise, count)`.
     /// Open real cases (not merged, not an exercise, not closed, false positive or
-    /// duplicate) counted by severity and by their reporters' sectors: rows of
-    /// (severity, the reporter organization's `sectors` JSON, cases).
-    pub fn open_cases_by_severity_and_sectors(
+    /// duplicate) with their severity and each reporter organization's `sectors` JSON:
+    /// one row per (case, distinct sector list), at most `limit` rows.
+    pub fn open_cases_with_sectors(
         &self,
-    ) -> Result<Vec<(Option<String>, String, i64)>, StoreError> {
+        limit: usize,
+    ) -> Result<Vec<(String, Option<String>, String)>, StoreError> {
         self.pool.with(|c| {
             Ok(c.query(
-                "SELECT i.severity, o.sectors, COUNT(DISTINCT i.id) FROM incidents i \
+                "SELECT DISTINCT i.id, i.severity, o.sectors FROM incidents i \
                  JOIN incident_reports r ON r.incident_id = i.id \
                  JOIN organizations o ON o.id = r.reporter_org \
                  WHERE i.merged_into IS NULL AND i.exercise = 0 \
-                 AND i.state NOT IN ('closed', 'false-positive', 'duplicate') \
-                 GROUP BY i.severity, o.sectors",
-                &[],
+                 AND i.state NOT IN ('closed', 'false-positive', 'duplicate') LIMIT ?",
+                &[(limit as i64).into()],
             )?
             .into_iter()
-            .map(|r| (r[0].opt_text(), r[1].text(), r[2].int()))
+            .map(|r| (r[0].text(), r[1].opt_text(), r[2].text()))
             .collect())
         })
     }

@@ -516,6 +516,18 @@ impl Store {
         })
     }
 
+    /// How many real (not exercise) reports are past a deadline: filed late, or their
+    /// final report not in by its due time.
+    pub fn overdue_report_count(&self, now: Timestamp) -> Result<i64, StoreError> {
+        self.pool.with(|c| {
+            Ok(c.query_one(
+                "SELECT COUNT(*) FROM incident_reports WHERE exercise = 0 AND ((final_at IS NULL AND final_due < ?) OR created > report_due)",
+                &[now.micros().into()],
+            )?
+            .map_or(0, |r| r[0].int()))
+        })
+    }
+
     /// Reports whose final report is overdue at `now`, or whose first report came after
     /// its deadline; oldest deadline first, at most `limit`.
     pub fn overdue_reports(

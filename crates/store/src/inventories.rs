@@ -371,12 +371,17 @@ impl Store {
     /// The national picture: per advisory, how many organizations and assets have an
     /// affected component.
     pub fn affected_by_advisory(&self) -> Result<Vec<Value>, StoreError> {
+        self.affected_by_advisory_top(i64::MAX)
+    }
+
+    /// [`Store::affected_by_advisory`], the `n` widest only.
+    pub fn affected_by_advisory_top(&self, n: i64) -> Result<Vec<Value>, StoreError> {
         self.pool.with(|c| {
             Ok(c
                 .query(
                     "SELECT publisher, tracking_id, COUNT(DISTINCT org_id), COUNT(DISTINCT org_id || '/' || asset), MAX(max_score) \
-                     FROM findings WHERE status = 'affected' GROUP BY publisher, tracking_id ORDER BY COUNT(DISTINCT org_id) DESC, tracking_id",
-                    &[],
+                     FROM findings WHERE status = 'affected' GROUP BY publisher, tracking_id ORDER BY COUNT(DISTINCT org_id) DESC, tracking_id LIMIT ?",
+                    &[n.into()],
                 )?
                 .iter()
                 .map(|r| json!({"publisher": r[0].text(), "tracking_id": r[1].text(), "organizations_affected": r[2].int(), "assets_affected": r[3].int(), "max_cvss": r[4].opt_int().map(|s| s as f64 / 10.0)}))

@@ -81,7 +81,7 @@ pub async fn read_body_up_to(
         )
     };
     let deadline = tokio::time::Instant::now() + timeout;
-    let _permit = if declared.is_none_or(|l| l > LARGE_BODY) {
+    let _permit = if limit > LARGE_BODY && declared.is_none_or(|l| l > LARGE_BODY) {
         Some(
             tokio::time::timeout_at(
                 deadline.min(tokio::time::Instant::now() + s.config.large_body_wait),

@@ -158,7 +158,8 @@ pub fn list(s: &AppState, who: &Viewer) -> Result<Vec<Value>> {
     Ok(s.store
         .exercises(None)?
         .iter()
-        .filter(|e| coordinator || e.participants.contains(&p.org.id))
+        // A planned exercise is not announced to its participants (no-notice drills).
+        .filter(|e| coordinator || (e.state != "planned" && e.participants.contains(&p.org.id)))
         .map(view)
         .collect())
 }

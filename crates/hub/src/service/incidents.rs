@@ -1854,12 +1854,16 @@ pub fn observables(text: &str) -> Result<Vec<Value>> {
                 n + 1
             )));
         }
-        let addr = v.split_once('/').map_or(v, |(a, _)| a);
+        let (addr, prefix) = match v.split_once('/') {
+            Some((a, p)) => (a, Some(p.parse::<u8>().ok())),
+            None => (v, None),
+        };
+        let prefix_ok = |max: u8| prefix.is_none_or(|p| p.is_some_and(|p| p <= max));
         let hex = v.bytes().all(|b| b.is_ascii_hexdigit());
-        let (t, body) = if addr.parse::<std::net::Ipv4Addr>().is_ok() {
+        let (t, body) = if addr.parse::<std::net::Ipv4Addr>().is_ok() && prefix_ok(32) {
             ("ipv4-addr", json!({"value": v}))
-        } else if addr.parse::<std::net::Ipv6Addr>().is_ok() {
-            ("ipv6-addr", json!({"value": v}))
+        } else if addr.parse::<std::net::Ipv6Addr>().is_ok() && prefix_ok(128) {
+            ("ipv6-addr", json!({"value": v.to_ascii_lowercase()}))
         } else if v.contains("://") {
             ("url", json!({"value": v}))
         } else if hex && [32, 40, 64].contains(&v.len()) {
@@ -1870,7 +1874,7 @@ pub fn observables(text: &str) -> Result<Vec<Value>> {
             };
             ("file", json!({"hashes": {alg: v.to_ascii_lowercase()}}))
         } else if v.contains('@') && !v.contains(' ') {
-            ("email-addr", json!({"value": v}))
+            ("email-addr", json!({"value": v.to_ascii_lowercase()}))
         } else if v.contains('.')
             && v.split('.').all(|l| {
                 !l.is_empty()

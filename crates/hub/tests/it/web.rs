@@ -718,7 +718,7 @@ fn an_exercise_runs_with_a_banner_injects_and_an_after_action_view() {
         &[("csrf", &pc), ("name", "x")],
     );
     assert_eq!(r.status, 303);
-    assert_eq!(r.header("location"), Some("/login"));
+    assert_eq!(r.header("location"), Some("/exercises"));
     let r = post(
         hub,
         "/exercises",
@@ -741,6 +741,10 @@ fn an_exercise_runs_with_a_banner_injects_and_an_after_action_view() {
     let path = r.header("location").unwrap().to_string();
     let banner = "Exercise running: Tabletop";
     assert!(!get(hub, "/inbox", Some(&player)).body.contains(banner));
+    // A planned exercise is not announced to its participants (no-notice drills).
+    assert!(!get(hub, "/exercises", Some(&player))
+        .body
+        .contains("Tabletop"));
     // Injects are sent only while it runs.
     let inject = [
         ("csrf", lc.as_str()),
@@ -976,7 +980,7 @@ fn a_member_uploads_an_sbom_and_reads_its_findings_and_the_public_advisories() {
         ("sbom", "notes.txt", b"not json"),
     );
     let (status, _, body2) = send(&member, &ct2, &bad);
-    assert_eq!(status, 200);
+    assert_eq!(status, 400);
     assert!(body2.contains("notes.txt: not JSON"), "{body2}");
     let (ct3, forged) = multipart(&[("asset", "x")], ("sbom", "x.json", &sbom));
     assert_eq!(send(&member, &ct3, &forged).0, 403);
@@ -1001,4 +1005,48 @@ fn a_member_uploads_an_sbom_and_reads_its_findings_and_the_public_advisories() {
     );
     let none = get(hub, "/public/advisories?cve=CVE-1999-0001", None).body;
     assert!(!none.contains("ICSA-24-289-02"));
+}
+
+#[test]
+fn a_member_admin_invites_colleagues_and_an_analyst_may_not() {
+    let l = lab();
+    let hub = &l.hub;
+    let (org, _) = hub.member("Grid Operator", "private");
+    let org_id = org["id"].as_str().unwrap();
+    let (admin, _) = join(&l, org_id, "admin@grid.example", "admin");
+    let (analyst, _) = join(&l, org_id, "analyst@grid.example", "analyst");
+    let page = get(hub, "/account", Some(&admin));
+    assert!(page.body.contains("action=\"/account/invitations\""));
+    let csrf = input(&page.body, "csrf");
+    let r = post(
+        hub,
+        "/account/invitations",
+        Some(&admin),
+        &[
+            ("csrf", &csrf),
+            ("email", "new@grid.example"),
+            ("role", "read-only"),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let link = between(&r.body, "<code id=\"invitation-link\">", "</code>").to_string();
+    let path = &link[link.find("/invite/").unwrap()..];
+    let invite = get(hub, path, None);
+    assert_eq!(invite.status, 200);
+    assert!(invite.body.contains("Grid Operator") && invite.body.contains("new@grid.example"));
+    // An analyst is offered no form and is refused.
+    let page = get(hub, "/account", Some(&analyst));
+    assert!(!page.body.contains("action=\"/account/invitations\""));
+    let csrf = input(&page.body, "csrf");
+    let r = post(
+        hub,
+        "/account/invitations",
+        Some(&analyst),
+        &[
+            ("csrf", &csrf),
+            ("email", "x@grid.example"),
+            ("role", "admin"),
+        ],
+    );
+    assert_eq!(r.status, 403);
 }

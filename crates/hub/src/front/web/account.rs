@@ -286,9 +286,18 @@ struct AccountPage {
     role: String,
     locale: String,
     sessions: Vec<SessionLine>,
+    /// The person may invite others to the organization.
+    admin: bool,
+    /// A link just made, shown once.
+    invited: String,
+    error: String,
 }
 
 pub async fn page_of(s: &Shared, c: &Caller) -> Response {
+    account_page(s, c, "", "").await
+}
+
+async fn account_page(s: &Shared, c: &Caller, invited: &str, error: &str) -> Response {
     let Some(auth) = c.signed_in().cloned() else {
         return see_other("/login");
     };
@@ -301,6 +310,9 @@ pub async fn page_of(s: &Shared, c: &Caller) -> Response {
             org: auth.principal.org.name.clone(),
             role: c.lang.t(&format!("role.{}", auth.user.role)).to_string(),
             locale: auth.user.locale.clone(),
+            admin: auth.user.role == "admin",
+            invited: invited.to_string(),
+            error: error.to_string(),
             sessions: list
                 .iter()
                 .map(|v| SessionLine {
@@ -376,4 +388,42 @@ pub async fn end_session(
         return r;
     }
     see_other("/account")
+}
+
+/// An admin invites a person to their own organization; the link is shown once.
+pub async fn invite(State(s): State<Shared>, headers: HeaderMap, body: Body) -> Response {
+    let c = caller(&s, &headers, "/account", None).await;
+    let Some(auth) = c.signed_in().cloned() else {
+        return see_other("/login");
+    };
+    let form = match check_post(&s, &c, &headers, body, false).await {
+        Ok(f) => f,
+        Err(e) => return error_page(&c, &e),
+    };
+    let (email, role) = (
+        field(&form, "email").to_string(),
+        field(&form, "role").to_string(),
+    );
+    let org = auth.principal.org.id.clone();
+    let user = auth.user.clone();
+    let r = super::as_user(&s, &c, move |s, who| {
+        accounts::invite(s, who, Some(&user), &org, &email, &role)
+    })
+    .await;
+    match r {
+        Ok(i) => {
+            let link = if i.link.starts_with('/') {
+                format!("{}{}", super::public::base_url(&s, &headers), i.link)
+            } else {
+                i.link
+            };
+            account_page(&s, &c, &link, "").await
+        }
+        Err(e) if matches!(e.kind, Kind::BadRequest | Kind::Conflict | Kind::Forbidden) => {
+            let mut r = account_page(&s, &c, "", &e.message).await;
+            *r.status_mut() = super::status_of(e.kind);
+            r
+        }
+        Err(e) => error_page(&c, &e),
+    }
 }

@@ -212,11 +212,11 @@ pub async fn report(State(s): State<Shared>, headers: HeaderMap, body: Body) -> 
     let (form, files) = match check_multipart(&s, &c, &headers, body, max_files, max_file).await {
         Ok(x) => x,
         Err(e) if e.kind == Kind::Forbidden => return error_page(&c, &e),
-        Err(e) => return report_form_page(&s, &c, Form::new(), &e.message),
+        Err(e) => return with_status(report_form_page(&s, &c, Form::new(), &e.message), &e),
     };
     let inp = match report_input(&form, files) {
         Ok(i) => i,
-        Err(e) => return report_form_page(&s, &c, form, &e.message),
+        Err(e) => return with_status(report_form_page(&s, &c, form, &e.message), &e),
     };
     match as_user(&s, &c, move |s, who| incidents::report(s, who, inp)).await {
         Ok(v) => see_other(&format!(
@@ -224,7 +224,7 @@ pub async fn report(State(s): State<Shared>, headers: HeaderMap, body: Body) -> 
             v["id"].as_str().unwrap_or_default()
         )),
         Err(e) if matches!(e.kind, Kind::BadRequest | Kind::PayloadTooLarge) => {
-            report_form_page(&s, &c, form, &e.message)
+            with_status(report_form_page(&s, &c, form, &e.message), &e)
         }
         Err(e) => error_page(&c, &e),
     }
@@ -482,6 +482,21 @@ struct CasePage {
     severities: Vec<Choice>,
 }
 
+impl CasePage {
+    /// Whether the preview's form kept `what`.
+    fn kept(&self, what: &str) -> bool {
+        self.preview
+            .as_ref()
+            .is_some_and(|p| fields(&p.form, "keep").contains(&what))
+    }
+    /// Whether to ask for acknowledgement: yes unless the preview's form said no.
+    fn ack(&self) -> bool {
+        self.preview
+            .as_ref()
+            .is_none_or(|p| !field(&p.form, "ack_required").is_empty())
+    }
+}
+
 async fn case_page(
     s: &Shared,
     c: &Caller,
@@ -730,7 +745,7 @@ pub async fn redistribute(
                 v["warning"]["id"].as_str().unwrap_or_default()
             )),
             Err(e) if matches!(e.kind, Kind::BadRequest | Kind::Forbidden | Kind::Conflict) => {
-                case_page(&s, &c, id, None, &e.message).await
+                with_status(case_page(&s, &c, id, None, &e.message).await, &e)
             }
             Err(e) => error_page(&c, &e),
         };
@@ -762,15 +777,38 @@ pub async fn redistribute(
             case_page(&s, &c, id, Some(preview), "").await
         }
         Err(e) if matches!(e.kind, Kind::BadRequest | Kind::Forbidden | Kind::Conflict) => {
-            case_page(&s, &c, id, None, &e.message).await
+            with_status(case_page(&s, &c, id, None, &e.message).await, &e)
         }
         Err(e) => error_page(&c, &e),
     }
 }
 
+/// A page re-shown with an error answers the error's status.
+fn with_status(mut r: Response, e: &Error) -> Response {
+    *r.status_mut() = super::status_of(e.kind);
+    r
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn observables_check_prefixes_and_fold_case() {
+        let ok =
+            incidents::observables("10.0.0.0/8\n2001:DB8::1\nSOC@Example.org\nsoc@example.org")
+                .unwrap();
+        let values: Vec<&str> = ok.iter().map(|o| o["value"].as_str().unwrap()).collect();
+        assert_eq!(values, ["10.0.0.0/8", "2001:db8::1", "soc@example.org"]);
+        for bad in ["1.2.3.4/abc", "1.2.3.4/33", "::1/129"] {
+            let e = incidents::observables(bad).err().unwrap();
+            assert!(
+                e.message.contains("observables line 1"),
+                "{bad}: {}",
+                e.message
+            );
+        }
+    }
 
     #[test]
     fn datetime_local_inputs_are_utc() {

@@ -97,8 +97,11 @@ async fn form(
     body: Body,
 ) -> Result<(Caller, Form), Response> {
     let c = caller(s, headers, path, None).await;
-    if !c.is_coordinator() {
+    if c.signed_in().is_none() {
         return Err(see_other("/login"));
+    }
+    if !c.is_coordinator() {
+        return Err(see_other("/exercises"));
     }
     match check_post(s, &c, headers, body, false).await {
         Ok(f) => Ok((c, f)),

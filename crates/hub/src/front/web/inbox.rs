@@ -576,17 +576,25 @@ pub async fn upload(State(s): State<Shared>, headers: HeaderMap, body: Body) -> 
     let (form, files) = match super::check_multipart(&s, &c, &headers, body, 1, max).await {
         Ok(x) => x,
         Err(e) if e.kind == Kind::Forbidden => return error_page(&c, &e),
-        Err(e) => return assets_page(&s, &c, "", &e.message).await,
+        Err(e) => {
+            let mut r = assets_page(&s, &c, "", &e.message).await;
+            *r.status_mut() = super::status_of(e.kind);
+            return r;
+        }
     };
     let asset = field(&form, "asset").trim().to_string();
     let Some(file) = files.into_iter().next() else {
-        return assets_page(&s, &c, "", c.lang.t("assets.no-file")).await;
+        let mut r = assets_page(&s, &c, "", c.lang.t("assets.no-file")).await;
+        *r.status_mut() = axum::http::StatusCode::BAD_REQUEST;
+        return r;
     };
     let doc: Value = match serde_json::from_slice(&file.bytes) {
         Ok(d) => d,
         Err(e) => {
             let m = format!("{}: not JSON ({e})", file.name);
-            return assets_page(&s, &c, "", &m).await;
+            let mut r = assets_page(&s, &c, "", &m).await;
+            *r.status_mut() = axum::http::StatusCode::BAD_REQUEST;
+            return r;
         }
     };
     let a = asset.clone();

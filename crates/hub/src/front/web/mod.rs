@@ -28,7 +28,17 @@ use axum::Router;
 
 use hinomi_store::SessionAuth;
 
-use crate::http::read_body;
+use crate::http::{read_body, read_body_up_to, ApiError, Code};
+
+/// A body that could not be read, in the domain's terms (too large, too slow, busy).
+fn body_error(e: ApiError) -> Error {
+    let kind = match e.code {
+        Code::PayloadTooLarge => Kind::PayloadTooLarge,
+        Code::Unavailable => Kind::Unavailable,
+        _ => Kind::BadRequest,
+    };
+    Error::new(kind, e.message)
+}
 use crate::service::{accounts, exercises, Error, Kind, Viewer};
 use crate::Shared;
 
@@ -53,6 +63,7 @@ pub fn routes() -> Router<Shared> {
         )
         .route("/account", get(account::show))
         .route("/account/language", post(account::language))
+        .route("/account/invitations", post(account::invite))
         .route("/account/sessions/{id}/end", post(account::end_session))
         .route("/inbox", get(inbox::list))
         .route("/warnings/{id}", get(inbox::detail))
@@ -348,10 +359,9 @@ pub fn tlp_class(tlp: &str) -> &'static str {
 
 /// `2026-12-07T10:41:57.123Z` as `2026-12-07 10:41 UTC`.
 pub fn short_time(t: &str) -> String {
-    if t.len() >= 16 {
-        format!("{} UTC", t[..16].replace('T', " "))
-    } else {
-        t.to_string()
+    match t.get(..16) {
+        Some(head) => format!("{} UTC", head.replace('T', " ")),
+        None => t.to_string(),
     }
 }
 
@@ -472,15 +482,9 @@ pub async fn check_post(
             "send the form as a browser does",
         ));
     }
-    let bytes = read_body(s, body, headers)
+    let bytes = read_body_up_to(s, body, headers, 64 * 1024)
         .await
-        .map_err(|e| Error::new(Kind::BadRequest, e.message))?;
-    if bytes.len() > 64 * 1024 {
-        return Err(Error::new(
-            Kind::PayloadTooLarge,
-            "the form is larger than 64 KiB",
-        ));
-    }
+        .map_err(body_error)?;
     let form: Form = serde_urlencoded::from_bytes(&bytes)
         .map_err(|_| Error::new(Kind::BadRequest, "the form does not decode"))?;
     let token = field(&form, "csrf");
@@ -522,15 +526,14 @@ pub async fn check_multipart(
             "this form did not come from this site, or it is stale: reload the page and send it again",
         )
     };
-    if !same_site(headers) {
+    // Only a signed-in person sends files: nobody else costs the hub a large body.
+    if !same_site(headers) || c.signed_in().is_none() {
         return Err(refused());
     }
     let ct = crate::http::content_type(headers);
     let boundary = multer::parse_boundary(ct)
         .map_err(|_| Error::new(Kind::BadRequest, "send the form as a browser does"))?;
-    let bytes = read_body(s, body, headers)
-        .await
-        .map_err(|e| Error::new(Kind::PayloadTooLarge, e.message))?;
+    let bytes = read_body(s, body, headers).await.map_err(body_error)?;
     let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(bytes) });
     let mut mp = multer::Multipart::new(stream, boundary);
     let (mut form, mut files) = (Form::new(), Vec::new());

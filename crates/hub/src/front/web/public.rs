@@ -314,7 +314,7 @@ pub async fn feed(State(s): State<Shared>, headers: HeaderMap, RawQuery(q): RawQ
 }
 
 /// The hub's base URL: the configured public URL, else from the Host header.
-fn base_url(s: &Shared, headers: &HeaderMap) -> String {
+pub(super) fn base_url(s: &Shared, headers: &HeaderMap) -> String {
     if let Some(u) = &s.config.accounts.public_url {
         return u.trim_end_matches('/').to_string();
     }
