@@ -301,6 +301,12 @@ def test_coordinator_sees_the_acknowledgements_on_the_dashboard(hub, lang):
         assert [p.get_attribute("lang") for p in previews] == ["en", "ja"]
         assert "VPN 装置の脆弱性悪用" in previews[1].text
         check_page(d, "author", lang)
+        # Member management.
+        d.get(base + "/members")
+        check_page(d, "members", lang)
+        go(d, d.find_element(By.LINK_TEXT, "Prefecture Water Bureau"))
+        check_page(d, "member", lang)
+        assert "analyst-en@water.example.jp" in d.find_element(By.TAG_NAME, "main").text
     finally:
         d.quit()
 

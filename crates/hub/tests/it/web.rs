@@ -1050,3 +1050,94 @@ fn a_member_admin_invites_colleagues_and_an_analyst_may_not() {
     );
     assert_eq!(r.status, 403);
 }
+
+#[test]
+fn the_coordinator_registers_members_invites_their_people_and_suspends_them() {
+    let l = lab();
+    let hub = &l.hub;
+    let coordinator = hub.store.coordinator().unwrap().unwrap().id;
+    let (admin, _) = join(&l, &coordinator, "registrar@ncert.example", "admin");
+    let (analyst, _) = join(&l, &coordinator, "watch@ncert.example", "analyst");
+    let page = get(hub, "/members", Some(&admin));
+    assert_eq!(page.status, 200);
+    let csrf = input(&page.body, "csrf");
+    let r = post(
+        hub,
+        "/members",
+        Some(&admin),
+        &[
+            ("csrf", &csrf),
+            ("name", "Port Authority"),
+            ("kind", "government"),
+            ("sectors", "transport"),
+            ("country", "JP"),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let path = r.header("location").unwrap().to_string();
+    let org_id = path.trim_start_matches("/members/").to_string();
+    assert!(get(hub, "/members", Some(&admin))
+        .body
+        .contains("Port Authority"));
+    // A wrong kind is refused naming the field.
+    let r = post(
+        hub,
+        "/members",
+        Some(&admin),
+        &[("csrf", &csrf), ("name", "X"), ("kind", "club")],
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("kind: &#39;club&#39;"), "{}", r.body);
+    // An analyst reads the directory but changes nothing.
+    let ap = get(hub, &path, Some(&analyst));
+    assert_eq!(ap.status, 200);
+    assert!(!ap.body.contains("/invite\""));
+    let ac = input(&ap.body, "csrf");
+    let r = post(
+        hub,
+        &format!("{path}/suspend"),
+        Some(&analyst),
+        &[("csrf", &ac)],
+    );
+    assert_eq!(r.status, 403);
+
+    let r = post(
+        hub,
+        &format!("{path}/invite"),
+        Some(&admin),
+        &[
+            ("csrf", &csrf),
+            ("email", "harbour@port.example"),
+            ("role", "analyst"),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("id=\"invitation-link\""));
+    let (person, _) = join(&l, &org_id, "second@port.example", "analyst");
+    assert_eq!(get(hub, "/inbox", Some(&person)).status, 200);
+    assert!(get(hub, &path, Some(&admin))
+        .body
+        .contains("second@port.example"));
+    // Suspending stops its people at once; reinstating lets them back.
+    let r = post(
+        hub,
+        &format!("{path}/suspend"),
+        Some(&admin),
+        &[("csrf", &csrf), ("reason", "audit")],
+    );
+    assert_eq!(r.status, 303);
+    assert_eq!(get(hub, "/inbox", Some(&person)).status, 303);
+    let r = post(
+        hub,
+        &format!("{path}/reinstate"),
+        Some(&admin),
+        &[("csrf", &csrf)],
+    );
+    assert_eq!(r.status, 303);
+    assert_eq!(get(hub, "/inbox", Some(&person)).status, 200);
+    // Members do not manage members.
+    assert_eq!(
+        get(hub, "/members", Some(&person)).header("location"),
+        Some("/inbox")
+    );
+}

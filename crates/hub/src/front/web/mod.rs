@@ -16,6 +16,7 @@ mod cases;
 mod drills;
 mod i18n;
 mod inbox;
+mod members;
 mod public;
 
 use axum::body::Body;
@@ -80,6 +81,9 @@ pub fn routes() -> Router<Shared> {
         .route("/incidents/{id}/notes", post(cases::add_note))
         .route("/incidents/{id}/merge", post(cases::merge))
         .route("/incidents/{id}/redistribute", post(cases::redistribute))
+        .route("/members", get(members::list).post(members::create))
+        .route("/members/{id}", get(members::show))
+        .route("/members/{id}/{what}", post(members::act))
         .route("/exercises", get(drills::list).post(drills::plan))
         .route("/exercises/{id}", get(drills::show))
         .route("/exercises/{id}/start", post(drills::start))
@@ -299,6 +303,7 @@ impl Chrome {
                 item("/dashboard", "nav.dashboard");
                 item("/incidents", "nav.incidents");
                 item("/warnings/new", "nav.author");
+                item("/members", "nav.members");
             }
             item("/inbox", "nav.inbox");
             if a.principal.org.kind != hinomi_access::OrgKind::Coordinator {
