@@ -262,6 +262,9 @@ def test_member_signs_in_with_a_second_factor_and_acknowledges(hub, lang):
         check_page(d, "findings", lang)
         assert "CVE-2024-8530" in d.find_element(By.TAG_NAME, "main").text
 
+        d.get(base + "/subscription")
+        check_page(d, "subscription", lang)
+
         d.get(base + "/account")
         check_page(d, "account", lang)
         assert len(d.find_elements(By.CSS_SELECTOR, "table tbody tr")) >= 2

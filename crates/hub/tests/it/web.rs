@@ -1141,3 +1141,93 @@ fn the_coordinator_registers_members_invites_their_people_and_suspends_them() {
         Some("/inbox")
     );
 }
+
+#[test]
+fn an_organization_manages_its_subscription_in_the_browser() {
+    let l = lab();
+    let hub = &l.hub;
+    let (org, token) = hub.member("Water Bureau", "local-government");
+    let org_id = org["id"].as_str().unwrap();
+    let (analyst, _) = join(&l, org_id, "soc@water.example", "analyst");
+    let (reader, _) = join(&l, org_id, "viewer@water.example", "read-only");
+    let page = get(hub, "/subscription", Some(&analyst));
+    assert_eq!(page.status, 200);
+    let csrf = input(&page.body, "csrf");
+    let r = post(
+        hub,
+        "/subscription/settings",
+        Some(&analyst),
+        &[
+            ("csrf", &csrf),
+            ("language", "ja"),
+            ("min_severity", "high"),
+            ("sectors", "water"),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let api = hub.rest("GET", "/api/v1/subscription", &token, None).json();
+    assert_eq!(
+        (api["language"].as_str(), api["min_severity"].as_str()),
+        (Some("ja"), Some("high"))
+    );
+    assert_eq!(api["sectors"], json!(["water"]));
+
+    let r = post(
+        hub,
+        "/subscription/webhooks",
+        Some(&analyst),
+        &[("csrf", &csrf), ("url", "http://127.0.0.1:9/hinomi")],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let secret = between(&r.body, "<code id=\"webhook-secret\">", "</code>");
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    // Shown once: the page does not show it again.
+    let page = get(hub, "/subscription", Some(&analyst)).body;
+    assert!(!page.contains(secret) && page.contains("http://127.0.0.1:9/hinomi"));
+    let r = post(
+        hub,
+        "/subscription/webhooks",
+        Some(&analyst),
+        &[("csrf", &csrf), ("url", "not a url")],
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("url:"), "{}", r.body);
+    let r = post(
+        hub,
+        "/subscription/contacts",
+        Some(&analyst),
+        &[
+            ("csrf", &csrf),
+            ("email", "duty@water.example"),
+            ("role", "escalation"),
+            ("language", ""),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let api = hub.rest("GET", "/api/v1/subscription", &token, None).json();
+    let hook = api["webhooks"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(api["contacts"][0]["role"], "escalation");
+    let r = post(
+        hub,
+        &format!("/subscription/webhook:{hook}"),
+        Some(&analyst),
+        &[("csrf", &csrf)],
+    );
+    assert_eq!(r.status, 303);
+    let api = hub.rest("GET", "/api/v1/subscription", &token, None).json();
+    assert_eq!(api["webhooks"], json!([]));
+
+    // A read-only person sees the subscription and changes nothing.
+    let page = get(hub, "/subscription", Some(&reader)).body;
+    assert!(
+        page.contains("duty@water.example") && !page.contains("action=\"/subscription/contacts\"")
+    );
+    let rc = input(&page, "csrf");
+    let r = post(
+        hub,
+        "/subscription/settings",
+        Some(&reader),
+        &[("csrf", &rc), ("language", "en"), ("min_severity", "low")],
+    );
+    assert_eq!(r.status, 403);
+}

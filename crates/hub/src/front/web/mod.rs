@@ -18,6 +18,7 @@ mod i18n;
 mod inbox;
 mod members;
 mod public;
+mod subscription;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -81,6 +82,8 @@ pub fn routes() -> Router<Shared> {
         .route("/incidents/{id}/notes", post(cases::add_note))
         .route("/incidents/{id}/merge", post(cases::merge))
         .route("/incidents/{id}/redistribute", post(cases::redistribute))
+        .route("/subscription", get(subscription::show))
+        .route("/subscription/{what}", post(subscription::change))
         .route("/members", get(members::list).post(members::create))
         .route("/members/{id}", get(members::show))
         .route("/members/{id}/{what}", post(members::act))
@@ -319,6 +322,7 @@ impl Chrome {
         item("/public", "nav.public");
         item("/public/advisories", "nav.advisories");
         if c.signed_in().is_some() {
+            item("/subscription", "nav.subscription");
             item("/account", "nav.account");
         }
         let user = c.signed_in().map(|a| UserBar {
