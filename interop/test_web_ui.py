@@ -264,6 +264,12 @@ def test_member_signs_in_with_a_second_factor_and_acknowledges(hub, lang):
 
         d.get(base + "/subscription")
         check_page(d, "subscription", lang)
+        d.get(base + "/share")
+        d.find_element(By.ID, "name").send_keys("C2 of the SCADA campaign")
+        d.find_element(By.ID, "observables").send_keys(f"203.0.113.{10 if lang == 'en' else 11}")
+        submit(d)
+        assert d.find_elements(By.CSS_SELECTOR, ".notice")
+        check_page(d, "share", lang)
 
         d.get(base + "/account")
         check_page(d, "account", lang)

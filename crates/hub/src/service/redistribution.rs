@@ -112,7 +112,7 @@ fn kept_properties(t: &str, keep_text: bool) -> Option<Vec<&'static str>> {
 }
 
 /// The STIX pattern that matches a cyber observable's value (or any of its hashes).
-fn observable_pattern(t: &str, o: &Value) -> Option<String> {
+pub(crate) fn observable_pattern(t: &str, o: &Value) -> Option<String> {
     let quote = |v: &str| v.replace('\\', "\\\\").replace('\'', "\\'");
     if let Some(v) = o["value"].as_str() {
         return Some(format!("[{t}:value = '{}']", quote(v)));

@@ -1231,3 +1231,121 @@ fn an_organization_manages_its_subscription_in_the_browser() {
     );
     assert_eq!(r.status, 403);
 }
+
+#[test]
+fn the_coordinator_refers_a_case_to_law_enforcement_from_its_page() {
+    let l = lab();
+    let hub = &l.hub;
+    let coordinator = hub.store.coordinator().unwrap().unwrap().id;
+    let (_, member) = hub.member("Water Bureau", "local-government");
+    let (police, _) = hub.member("National Police Cyber Unit", "law-enforcement");
+    let (lead, _) = join(&l, &coordinator, "triage@ncert.example", "analyst");
+    let r = hub.rest(
+        "POST",
+        "/api/v1/incidents/reports",
+        &member,
+        Some(
+            json!({"title": "Extortion e-mail after a breach", "discovered": "2026-12-07T08:00:00Z",
+            "consent": {"law_enforcement": "yes"}}),
+        ),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let case = r.json()["incident"].as_str().unwrap().to_string();
+    let path = format!("/incidents/{case}");
+    let page = get(hub, &path, Some(&lead));
+    assert!(
+        page.body.contains("National Police Cyber Unit"),
+        "{}",
+        page.body
+    );
+    let csrf = input(&page.body, "csrf");
+    let r = post(
+        hub,
+        &format!("{path}/referral"),
+        Some(&lead),
+        &[
+            ("csrf", &csrf),
+            ("to", police["id"].as_str().unwrap()),
+            ("parts", "case"),
+            ("parts", "reports"),
+            ("note", "extortion"),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let page = get(hub, &path, Some(&lead)).body;
+    assert!(
+        page.contains(
+            "National Police Cyber Unit · <strong>shared</strong> · the case, the reports"
+        ),
+        "{page}"
+    );
+    // Referring to an organization that is not law enforcement is refused on the page.
+    let r = post(
+        hub,
+        &format!("{path}/referral"),
+        Some(&lead),
+        &[("csrf", &csrf), ("to", &coordinator)],
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+}
+
+#[test]
+fn a_member_shares_observables_as_indicators_other_members_read() {
+    let l = lab();
+    let hub = &l.hub;
+    let (org, _) = hub.member("Water Bureau", "local-government");
+    let (_, other) = hub.member("Grid Operator", "private");
+    let (analyst, _) = join(
+        &l,
+        org["id"].as_str().unwrap(),
+        "soc@water.example",
+        "analyst",
+    );
+    let page = get(hub, "/share", Some(&analyst));
+    let csrf = input(&page.body, "csrf");
+    let r = post(
+        hub,
+        "/share",
+        Some(&analyst),
+        &[
+            ("csrf", &csrf),
+            ("name", "C2 of the VPN campaign"),
+            ("observables", "203.0.113.99\nc2.evil.example"),
+            ("tlp", "green"),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("Indicators shared: 2"), "{}", r.body);
+    let got = hub.taxii_get(
+        &format!(
+            "{}?match[type]=indicator",
+            crate::objects_path(crate::SHARED)
+        ),
+        Some(&other),
+    );
+    let patterns: Vec<String> = got.json()["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["pattern"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        patterns.contains(&"[ipv4-addr:value = '203.0.113.99']".to_string()),
+        "{patterns:?}"
+    );
+    assert!(patterns.contains(&"[domain-name:value = 'c2.evil.example']".to_string()));
+    // A line that is no observable is refused naming the line; nothing is stored.
+    let r = post(
+        hub,
+        "/share",
+        Some(&analyst),
+        &[
+            ("csrf", &csrf),
+            ("name", "x"),
+            ("observables", "203.0.113.1\nnot one"),
+            ("tlp", "green"),
+        ],
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("observables line 2"), "{}", r.body);
+}

@@ -20,8 +20,9 @@ use crate::service::incidents::{
     self, AttachmentInput, ConsentInput, ImpactInput, ReportInput, StateInput,
 };
 use crate::service::redistribution::{self, Keep, SanitizeInput};
-use crate::service::{cases, Error, Kind};
+use crate::service::{cases, directory, referral, Error, Kind};
 use crate::Shared;
+use hinomi_access::OrgKind;
 
 fn need_session(c: &Caller) -> Option<Response> {
     c.signed_in().is_none().then(|| see_other("/login"))
@@ -480,6 +481,11 @@ struct CasePage {
     error: String,
     tlps: Vec<Choice>,
     severities: Vec<Choice>,
+    /// (to, state, parts)
+    referrals: Vec<(String, String, String)>,
+    /// Law-enforcement organizations a case may be referred to: (id, name).
+    law: Vec<(String, String)>,
+    parts: Vec<(&'static str, &'static str)>,
 }
 
 impl CasePage {
@@ -504,8 +510,19 @@ async fn case_page(
     preview: Option<Preview>,
     error: &str,
 ) -> Response {
-    match as_user(s, c, move |s, who| cases::get(s, who, &id)).await {
-        Ok(v) => {
+    let got = as_user(s, c, move |s, who| {
+        let v = cases::get(s, who, &id)?;
+        let (orgs, _) = directory::organizations(s, who, None, Some(1000))?;
+        let law: Vec<(String, String)> = orgs
+            .into_iter()
+            .filter(|o| o.kind == OrgKind::LawEnforcement && o.removed.is_none())
+            .map(|o| (o.id, o.name))
+            .collect();
+        Ok((v, law))
+    })
+    .await;
+    match got {
+        Ok((v, law)) => {
             let case = case_line(c, &v);
             let arr = |k: &str| v[k].as_array().cloned().unwrap_or_default();
             page(&CasePage {
@@ -568,6 +585,35 @@ async fn case_page(
                         .filter(|t| !t.is_empty())
                         .unwrap_or("high"),
                 ),
+                referrals: arr("referrals")
+                    .iter()
+                    .map(|r| {
+                        (
+                            r["to"]["name"].as_str().unwrap_or_default().to_string(),
+                            c.lang
+                                .t(&format!(
+                                    "referral.{}",
+                                    r["state"].as_str().unwrap_or_default()
+                                ))
+                                .to_string(),
+                            r["parts"]
+                                .as_array()
+                                .map(|a| {
+                                    a.iter()
+                                        .filter_map(|x| x.as_str())
+                                        .map(|x| c.lang.t(&format!("part.{x}")))
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                })
+                                .unwrap_or_default(),
+                        )
+                    })
+                    .collect(),
+                law,
+                parts: referral::PARTS
+                    .iter()
+                    .map(|x| (*x, c.lang.t(&format!("part.{x}"))))
+                    .collect(),
                 case,
                 preview,
                 error: error.to_string(),
@@ -680,6 +726,31 @@ pub async fn merge(
         .collect();
     let i = id.clone();
     let r = as_user(&s, &c, move |s, who| incidents::merge(s, who, &i, &from)).await;
+    after_change(&s, &c, id, r).await
+}
+
+pub async fn refer(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> Response {
+    let (c, f) = match case_form(&s, &headers, &id, body).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let parts: Vec<String> = fields(&f, "parts").into_iter().map(String::from).collect();
+    let inp: Result<referral::ReferralInput, Error> = serde_json::from_value(json!({
+        "to": field(&f, "to"),
+        "parts": (!parts.is_empty()).then_some(parts),
+        "note": Some(field(&f, "note").trim()).filter(|n| !n.is_empty()),
+    }))
+    .map_err(|e| Error::new(Kind::BadRequest, e.to_string()));
+    let i = id.clone();
+    let r = match inp {
+        Ok(inp) => as_user(&s, &c, move |s, who| referral::create(s, who, &i, inp)).await,
+        Err(e) => Err(e),
+    };
     after_change(&s, &c, id, r).await
 }
 

@@ -724,3 +724,109 @@ pub async fn findings(
         Err(e) => error_page(&c, &e),
     }
 }
+
+#[derive(askama::Template)]
+#[template(path = "share.html")]
+struct SharePage {
+    c: Chrome,
+    f: Form,
+    tlps: Vec<(String, String, bool)>,
+    shared: i64,
+    failed: Vec<String>,
+    error: String,
+}
+
+impl SharePage {
+    fn v(&self, name: &str) -> String {
+        field(&self.f, name).to_string()
+    }
+}
+
+fn share_page(c: &Caller, f: Form, shared: i64, failed: Vec<String>, error: &str) -> Response {
+    let tlp = match field(&f, "tlp") {
+        "" => "green".to_string(),
+        t => t.to_string(),
+    };
+    page(&SharePage {
+        c: Chrome::new(c, c.lang.t("share.title")),
+        tlps: ["clear", "green", "amber", "amber+strict", "red"]
+            .iter()
+            .map(|x| {
+                (
+                    x.to_string(),
+                    format!("TLP:{}", x.to_ascii_uppercase()),
+                    *x == tlp,
+                )
+            })
+            .collect(),
+        f,
+        shared,
+        failed,
+        error: error.to_string(),
+    })
+}
+
+pub async fn share_form(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let c = caller(&s, &headers, "/share", q.as_deref()).await;
+    if let Some(r) = need_session(&c) {
+        return r;
+    }
+    share_page(&c, Form::new(), 0, Vec::new(), "")
+}
+
+/// Shares observables as indicators in the shared collection.
+pub async fn share(State(s): State<Shared>, headers: HeaderMap, body: Body) -> Response {
+    let c = caller(&s, &headers, "/share", None).await;
+    if let Some(r) = need_session(&c) {
+        return r;
+    }
+    let f = match check_post(&s, &c, &headers, body, false).await {
+        Ok(f) => f,
+        Err(e) => return error_page(&c, &e),
+    };
+    let (name, description, text, tlp) = (
+        field(&f, "name").to_string(),
+        field(&f, "description").to_string(),
+        field(&f, "observables").to_string(),
+        field(&f, "tlp").to_string(),
+    );
+    let r = as_user(&s, &c, move |s, who| {
+        crate::service::intake::share_observables(s, who, &name, &description, &text, &tlp)
+    })
+    .await;
+    match r {
+        Ok(status) => {
+            let failed = status["failures"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|x| {
+                            format!(
+                                "{}: {}",
+                                x["id"].as_str().unwrap_or_default(),
+                                x["message"].as_str().unwrap_or_default()
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            share_page(
+                &c,
+                Form::new(),
+                status["success_count"].as_i64().unwrap_or(0),
+                failed,
+                "",
+            )
+        }
+        Err(e) if matches!(e.kind, Kind::BadRequest | Kind::Forbidden | Kind::NotFound) => {
+            let mut r = share_page(&c, f, 0, Vec::new(), &e.message);
+            *r.status_mut() = super::status_of(e.kind);
+            r
+        }
+        Err(e) => error_page(&c, &e),
+    }
+}

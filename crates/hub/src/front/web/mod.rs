@@ -56,6 +56,7 @@ pub fn routes() -> Router<Shared> {
         .route("/public/advisories", get(public::advisories))
         .route("/assets", get(inbox::assets).post(inbox::upload))
         .route("/findings", get(inbox::findings))
+        .route("/share", get(inbox::share_form).post(inbox::share))
         .route("/login", get(account::login_form).post(account::login))
         .route("/login/code", get(account::code_form).post(account::code))
         .route("/logout", post(account::logout))
@@ -82,6 +83,7 @@ pub fn routes() -> Router<Shared> {
         .route("/incidents/{id}/notes", post(cases::add_note))
         .route("/incidents/{id}/merge", post(cases::merge))
         .route("/incidents/{id}/redistribute", post(cases::redistribute))
+        .route("/incidents/{id}/referral", post(cases::refer))
         .route("/subscription", get(subscription::show))
         .route("/subscription/{what}", post(subscription::change))
         .route("/members", get(members::list).post(members::create))
@@ -312,6 +314,7 @@ impl Chrome {
             if a.principal.org.kind != hinomi_access::OrgKind::Coordinator {
                 item("/reports", "nav.reports");
             }
+            item("/share", "nav.share");
             item("/exercises", "nav.exercises");
         }
         if c.signed_in()
