@@ -66,6 +66,7 @@ pub struct FileConfig {
     pub federation: Option<FederationFile>,
     pub outbound: Option<OutboundFile>,
     pub incidents: Option<IncidentsFile>,
+    pub web: Option<WebFile>,
     /// A CA certificate (PEM): clients presenting a certificate it signed are verified
     /// (mutual TLS for peer hubs); see `tls_client_auth`.
     pub tls_client_ca: Option<PathBuf>,
@@ -118,6 +119,26 @@ pub struct SmtpFile {
     pub helo_name: Option<String>,
     /// A CA certificate (PEM) to trust besides the system's.
     pub ca_file: Option<PathBuf>,
+}
+
+/// `[web]`: people signing in to the web UI.
+#[derive(Deserialize, Default, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct WebFile {
+    /// Consecutive failed sign-ins that lock an account [default 5].
+    pub lock_after: Option<i64>,
+    /// How long a locked account stays locked [default 15m].
+    pub lock_for: Option<String>,
+    /// A session unused this long ends [default 2h].
+    pub session_idle: Option<String>,
+    /// A session ends this long after it began [default 12h].
+    pub session_max: Option<String>,
+    /// How long an invitation link works [default 7d].
+    pub invitation_ttl: Option<String>,
+    /// Sign-in form posts per client address per minute; 0 turns it off [default 30].
+    pub sign_in_rate_per_minute: Option<u32>,
+    /// Password checks running at once [default 2].
+    pub max_password_checks: Option<usize>,
 }
 
 /// `[incidents]`: reporting deadlines, correlation and attachment bounds.

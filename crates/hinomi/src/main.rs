@@ -570,6 +570,36 @@ fn hub_config(settings: &Settings, listen: &str, default_tlp: Option<String>) ->
             c.max_objects = n.clamp(1, 100_000);
         }
     }
+    if let Some(w) = &settings.file.web {
+        let a = &mut config.accounts;
+        for (field, value, slot) in [
+            ("web.lock_for", &w.lock_for, &mut a.lock_for),
+            ("web.session_idle", &w.session_idle, &mut a.session_idle),
+            ("web.session_max", &w.session_max, &mut a.session_max),
+            (
+                "web.invitation_ttl",
+                &w.invitation_ttl,
+                &mut a.invitation_ttl,
+            ),
+        ] {
+            if let Some(v) = value {
+                *slot = config::parse_duration(field, v)?
+                    .ok_or_else(|| anyhow::anyhow!("{field}: needs a duration, not none"))?;
+            }
+        }
+        if let Some(n) = w.lock_after {
+            if n < 1 {
+                bail!("web.lock_after: at least 1");
+            }
+            a.lock_after = n;
+        }
+        if let Some(n) = w.sign_in_rate_per_minute {
+            a.sign_in_rate_per_minute = n;
+        }
+        if let Some(n) = w.max_password_checks {
+            a.max_password_checks = n.max(1);
+        }
+    }
     Ok(config)
 }
 
@@ -821,6 +851,36 @@ mod tests {
             "password redacted"
         );
 
+        // [web]: lockout and sessions reach the hub's configuration.
+        let data = dir.join("data");
+        std::fs::write(
+            &file,
+            format!(
+                "data_dir = {:?}\n[web]\nlock_after = 3\nsession_idle = \"30m\"\nsign_in_rate_per_minute = 0\n",
+                data.to_str().unwrap()
+            ),
+        )
+        .unwrap();
+        let s = Settings::load(&serve_args(&["--config", f]).store).unwrap();
+        let c = hub_config(&s, "127.0.0.1:8640", None).unwrap();
+        assert_eq!(c.accounts.lock_after, 3);
+        assert_eq!(
+            c.accounts.session_idle,
+            std::time::Duration::from_secs(1800)
+        );
+        assert_eq!(c.accounts.sign_in_rate_per_minute, 0);
+        std::fs::write(
+            &file,
+            format!(
+                "data_dir = {:?}\n[web]\nlock_after = 0\n",
+                data.to_str().unwrap()
+            ),
+        )
+        .unwrap();
+        let s = Settings::load(&serve_args(&["--config", f]).store).unwrap();
+        let e = hub_config(&s, "127.0.0.1:8640", None).unwrap_err();
+        assert!(format!("{e:#}").contains("web.lock_after"), "{e:#}");
+
         std::fs::write(&file, "listen = \"x\"\ncolour = \"red\"\n").unwrap();
         let e = Settings::load(&serve_args(&["--config", f]).store).unwrap_err();
         assert!(format!("{e:#}").contains("colour"), "{e:#}");
@@ -875,6 +935,14 @@ common_after = 20
 max_attachment_bytes = 10485760
 max_attachments = 20
 max_objects = 1000
+[web]
+lock_after = 5
+lock_for = "15m"
+session_idle = "2h"
+session_max = "12h"
+invitation_ttl = "7d"
+sign_in_rate_per_minute = 30
+max_password_checks = 2
 "#;
 
     #[test]

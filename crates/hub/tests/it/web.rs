@@ -1279,6 +1279,13 @@ fn the_coordinator_refers_a_case_to_law_enforcement_from_its_page() {
         ),
         "{page}"
     );
+    // The timeline says it in the page's language.
+    assert!(page.contains("referred to law enforcement"));
+    let ja = get(hub, &format!("{path}?lang=ja"), Some(&lead)).body;
+    assert!(
+        ja.contains("法執行機関へ連携") && ja.contains("報告受付"),
+        "{ja}"
+    );
     // Referring to an organization that is not law enforcement is refused on the page.
     let r = post(
         hub,

@@ -537,7 +537,10 @@ async fn case_page(
                     .map(|e| {
                         (
                             short_time(e["at"].as_str().unwrap_or_default()),
-                            e["event"].as_str().unwrap_or_default().to_string(),
+                            {
+                                let ev = e["event"].as_str().unwrap_or_default();
+                                c.lang.t_or(&format!("event.{ev}"), ev).to_string()
+                            },
                             e["organization"].as_str().unwrap_or_default().to_string(),
                         )
                     })

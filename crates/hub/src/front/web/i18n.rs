@@ -67,6 +67,17 @@ impl Lang {
         best.0
     }
 
+    /// The text of `key`, or `fallback` when the catalog has none (for names that come
+    /// from stored data, such as a case's timeline events).
+    pub fn t_or<'a>(self, key: &str, fallback: &'a str) -> &'a str {
+        let c = catalogs();
+        let m = match self {
+            Lang::En => &c.0,
+            Lang::Ja => &c.1,
+        };
+        m.get(key).copied().unwrap_or(fallback)
+    }
+
     /// The text of `key`; the key itself if the catalog lacks it (a test prevents that).
     pub fn t(self, key: &str) -> &'static str {
         let c = catalogs();
