@@ -1356,3 +1356,77 @@ fn a_member_shares_observables_as_indicators_other_members_read() {
     assert_eq!(r.status, 400);
     assert!(r.body.contains("observables line 2"), "{}", r.body);
 }
+
+#[test]
+fn the_dashboard_counts_open_real_cases_by_severity_and_sector_once_each() {
+    let l = lab();
+    let hub = &l.hub;
+    let coordinator = hub.store.coordinator().unwrap().unwrap().id;
+    let mk = |name: &str, sectors: Value| {
+        let r = hub.rest(
+            "POST",
+            "/api/v1/organizations",
+            &hub.admin,
+            Some(json!({"name": name, "kind": "private", "sectors": sectors})),
+        );
+        let id = r.json()["id"].as_str().unwrap().to_string();
+        let t = hub.rest(
+            "POST",
+            &format!("/api/v1/organizations/{id}/tokens"),
+            &hub.admin,
+            Some(json!({"role": "member"})),
+        );
+        t.json()["token"].as_str().unwrap().to_string()
+    };
+    let grid = mk("Grid", json!(["energy"]));
+    let utility = mk("Utility", json!(["energy", "water"]));
+    let report = |token: &str, exercise: bool| {
+        let r = hub.rest(
+            "POST",
+            "/api/v1/incidents/reports",
+            token,
+            Some(json!({"title": "Outage", "discovered": "2026-12-07T08:00:00Z", "exercise": exercise})),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        r.json()["incident"].as_str().unwrap().to_string()
+    };
+    let a = report(&grid, false);
+    let b = report(&utility, false);
+    report(&utility, true); // an exercise: never counted
+    let closed = report(&grid, false);
+    // One case with reporters of both organizations: energy once, water once.
+    let r = hub.rest(
+        "POST",
+        &format!("/api/v1/incidents/{a}/merge"),
+        &hub.admin,
+        Some(json!({"incidents": [b]})),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = hub.rest(
+        "PATCH",
+        &format!("/api/v1/incidents/{a}"),
+        &hub.admin,
+        Some(json!({"severity": "high"})),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = hub.rest(
+        "POST",
+        &format!("/api/v1/incidents/{closed}/state"),
+        &hub.admin,
+        Some(json!({"state": "false-positive"})),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let (lead, _) = join(&l, &coordinator, "watch@ncert.example", "analyst");
+    let dash = get(hub, "/dashboard", Some(&lead)).body;
+    let section = between(&dash, "By the reporters&#39; sectors", "</div>");
+    assert!(
+        section.contains("energy: <strong>1</strong>")
+            && section.contains("water: <strong>1</strong>"),
+        "{section}"
+    );
+    let section = between(&dash, "By severity", "</div>");
+    assert!(
+        section.contains("High: <strong>1</strong>") && !section.contains("Not yet assessed"),
+        "{section}"
+    );
+}
