@@ -908,42 +908,24 @@ impl Store {
     /// Counts for statistics: cases (not merged away) by state, and reports by kind,
     /// each split by the exercise flag: `(key, exercise, count)`.
     /// Open real cases (not merged, not an exercise, not closed, false positive or
-    /// duplicate) counted by severity, and by the sectors of their reporters'
-    /// organizations (a case counts once in each sector it touches), both in SQL.
-    pub fn open_case_counts(&self) -> Result<OpenCaseCounts, StoreError> {
-        const OPEN: &str = "i.merged_into IS NULL AND i.exercise = 0 \
-             AND i.state NOT IN ('closed', 'false-positive', 'duplicate')";
+    /// duplicate) with their severity and each reporter organization's `sectors` JSON:
+    /// one row per (case, distinct sector list), at most `limit` rows.
+    pub fn open_cases_with_sectors(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<(String, Option<String>, String)>, StoreError> {
         self.pool.with(|c| {
-            let by_severity = c
-                .query(
-                    &format!("SELECT i.severity, COUNT(*) FROM incidents i WHERE {OPEN} GROUP BY i.severity"),
-                    &[],
-                )?
-                .into_iter()
-                .map(|r| (r[0].opt_text(), r[1].int()))
-                .collect();
-            // The sector lists are JSON arrays: unnested by each backend's own function.
-            let sectors = match c.dialect() {
-                crate::Dialect::Sqlite => "json_each(o.sectors) s",
-                crate::Dialect::Postgres => "jsonb_array_elements_text(o.sectors::jsonb) s(value)",
-            };
-            let by_sector = c
-                .query(
-                    &format!(
-                        "SELECT s.value, COUNT(DISTINCT i.id) FROM incidents i \
-                         JOIN incident_reports r ON r.incident_id = i.id \
-                         JOIN organizations o ON o.id = r.reporter_org, {sectors} \
-                         WHERE {OPEN} GROUP BY s.value ORDER BY s.value"
-                    ),
-                    &[],
-                )?
-                .into_iter()
-                .map(|r| (r[0].text(), r[1].int()))
-                .collect();
-            Ok(OpenCaseCounts {
-                by_severity,
-                by_sector,
-            })
+            Ok(c.query(
+                "SELECT DISTINCT i.id, i.severity, o.sectors FROM incidents i \
+                 JOIN incident_reports r ON r.incident_id = i.id \
+                 JOIN organizations o ON o.id = r.reporter_org \
+                 WHERE i.merged_into IS NULL AND i.exercise = 0 \
+                 AND i.state NOT IN ('closed', 'false-positive', 'duplicate') LIMIT ?",
+                &[(limit as i64).into()],
+            )?
+            .into_iter()
+            .map(|r| (r[0].text(), r[1].opt_text(), r[2].text()))
+            .collect())
         })
     }
 
@@ -961,15 +943,6 @@ impl Store {
             })
         })
     }
-}
-
-/// What [`Store::open_case_counts`] answers.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct OpenCaseCounts {
-    /// (severity, cases); None: not yet assessed.
-    pub by_severity: Vec<(Option<String>, i64)>,
-    /// (sector, cases).
-    pub by_sector: Vec<(String, i64)>,
 }
 
 /// What [`Store::incident_counts`] answers.

@@ -49,19 +49,36 @@ pub fn stats(s: &AppState, who: &Viewer) -> Result<Value> {
     }))
 }
 
+/// Rows of open cases read for the situation, at most (a case per reporter sector list).
+const OPEN_CASES_READ: usize = 100_000;
+
 /// The coordinator's situation beyond the case counts: open real cases by severity
 /// and by the reporters' sectors, reports past their deadlines, the organizations and
 /// assets affected per advisory (the ten widest), the delivery outbox and each peer
 /// hub's last pull, push and error. Exercise cases never count here.
 pub fn situation(s: &AppState, who: &Viewer) -> Result<Value> {
     incidents::coordinator(who)?;
-    let counts = s.store.open_case_counts()?;
-    let by_severity: BTreeMap<String, i64> = counts
-        .by_severity
-        .into_iter()
-        .map(|(sev, n)| (sev.unwrap_or_else(|| "unassessed".into()), n))
-        .collect();
-    let by_sector: BTreeMap<String, i64> = counts.by_sector.into_iter().collect();
+    // Each case counts once per severity and once in each sector it touches.
+    let mut cases: BTreeMap<String, (Option<String>, std::collections::BTreeSet<String>)> =
+        BTreeMap::new();
+    for (id, severity, sectors) in s.store.open_cases_with_sectors(OPEN_CASES_READ)? {
+        let sectors: Vec<String> = serde_json::from_str(&sectors).unwrap_or_default();
+        let e = cases.entry(id).or_insert((severity, Default::default()));
+        if sectors.is_empty() {
+            e.1.insert("unspecified".to_string());
+        }
+        e.1.extend(sectors);
+    }
+    let mut by_severity: BTreeMap<String, i64> = BTreeMap::new();
+    let mut by_sector: BTreeMap<String, i64> = BTreeMap::new();
+    for (severity, sectors) in cases.into_values() {
+        *by_severity
+            .entry(severity.unwrap_or_else(|| "unassessed".into()))
+            .or_default() += 1;
+        for sec in sectors {
+            *by_sector.entry(sec).or_default() += 1;
+        }
+    }
     let now = s.config.clock.now();
     let overdue = s.store.overdue_report_count(now)?;
     let affected = s.store.affected_by_advisory_top(10)?;
