@@ -9,7 +9,7 @@ use axum::response::Response;
 
 use super::{
     caller, check_post, error_page, field, form_token, page, see_other, session_cookie, short_time,
-    Caller, Chrome,
+    with_status, Caller, Chrome,
 };
 use crate::service::accounts::{self, AcceptInput};
 use crate::service::{Error, Kind};
@@ -83,11 +83,7 @@ pub async fn login(State(s): State<Shared>, headers: HeaderMap, body: Body) -> R
             set_cookie(&mut r, &session_cookie(&s, &n.secret, max_age(&s)));
             r
         }
-        Err(e) => {
-            let mut r = login_page(&s, &c, &email, &login_error(&c, &e));
-            *r.status_mut() = super::status_of(e.kind);
-            r
-        }
+        Err(e) => with_status(login_page(&s, &c, &email, &login_error(&c, &e)), &e),
     }
 }
 
@@ -158,9 +154,7 @@ pub async fn code(State(s): State<Shared>, headers: HeaderMap, body: Body) -> Re
                 Kind::Unauthorized => c.lang.t("code.wrong").to_string(),
                 _ => login_error(&c, &e),
             };
-            let mut r = code_page(&c, &msg);
-            *r.status_mut() = super::status_of(e.kind);
-            r
+            with_status(code_page(&c, &msg), &e)
         }
     }
 }
@@ -259,9 +253,7 @@ pub async fn accept(
             r
         }
         Err(e) if e.kind == Kind::BadRequest => {
-            let mut r = invite_page(&s, &c, secret, &name, &e.message).await;
-            *r.status_mut() = super::status_of(e.kind);
-            r
+            with_status(invite_page(&s, &c, secret, &name, &e.message).await, &e)
         }
         Err(e) => error_page(&c, &e),
     }
@@ -420,9 +412,7 @@ pub async fn invite(State(s): State<Shared>, headers: HeaderMap, body: Body) -> 
             account_page(&s, &c, &link, "").await
         }
         Err(e) if matches!(e.kind, Kind::BadRequest | Kind::Conflict | Kind::Forbidden) => {
-            let mut r = account_page(&s, &c, "", &e.message).await;
-            *r.status_mut() = super::status_of(e.kind);
-            r
+            with_status(account_page(&s, &c, "", &e.message).await, &e)
         }
         Err(e) => error_page(&c, &e),
     }

@@ -13,8 +13,8 @@ use serde_json::{json, Value};
 
 use super::public::WarningCard;
 use super::{
-    as_user, caller, check_multipart, check_post, error_page, field, fields, page, see_other,
-    short_time, Caller, Chrome, Form,
+    as_user, caller, check_multipart, check_post, choices, error_page, field, fields, page,
+    see_other, short_time, tlp_choices, with_status, Caller, Choice, Chrome, Form,
 };
 use crate::service::incidents::{
     self, AttachmentInput, ConsentInput, ImpactInput, ReportInput, StateInput,
@@ -30,36 +30,6 @@ fn need_session(c: &Caller) -> Option<Response> {
 
 fn need_coordinator(c: &Caller) -> Option<Response> {
     need_session(c).or_else(|| (!c.is_coordinator()).then(|| see_other("/inbox")))
-}
-
-/// A choice of a select: value, label, selected.
-pub type Choice = (String, String, bool);
-
-fn choices(c: &Caller, prefix: &str, values: &[&str], selected: &str) -> Vec<Choice> {
-    values
-        .iter()
-        .map(|v| {
-            (
-                v.to_string(),
-                c.lang.t(&format!("{prefix}{v}")).to_string(),
-                *v == selected,
-            )
-        })
-        .collect()
-}
-
-const TLPS: &[&str] = &["clear", "green", "amber", "amber+strict", "red"];
-
-fn tlp_choices(selected: &str) -> Vec<Choice> {
-    TLPS.iter()
-        .map(|t| {
-            (
-                t.to_string(),
-                format!("TLP:{}", t.to_ascii_uppercase()),
-                *t == selected,
-            )
-        })
-        .collect()
 }
 
 #[derive(askama::Template)]
@@ -666,9 +636,7 @@ async fn after_change(
     match r {
         Ok(_) => see_other(&format!("/incidents/{id}")),
         Err(e) if matches!(e.kind, Kind::BadRequest | Kind::Conflict) => {
-            let mut r = case_page(s, c, id, None, &e.message).await;
-            *r.status_mut() = super::status_of(e.kind);
-            r
+            with_status(case_page(s, c, id, None, &e.message).await, &e)
         }
         Err(e) => error_page(c, &e),
     }
@@ -855,12 +823,6 @@ pub async fn redistribute(
         }
         Err(e) => error_page(&c, &e),
     }
-}
-
-/// A page re-shown with an error answers the error's status.
-fn with_status(mut r: Response, e: &Error) -> Response {
-    *r.status_mut() = super::status_of(e.kind);
-    r
 }
 
 #[cfg(test)]

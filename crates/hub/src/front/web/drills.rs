@@ -12,8 +12,8 @@ use serde_json::Value;
 use hinomi_access::OrgKind;
 
 use super::{
-    as_user, caller, check_post, error_page, field, fields, page, see_other, short_time, Caller,
-    Chrome, Form,
+    as_user, caller, check_post, error_page, field, fields, page, see_other, short_time,
+    with_status, Caller, Chrome, Form,
 };
 use crate::service::exercises::{self, InjectInput, PlanInput};
 use crate::service::{directory, Kind};
@@ -128,9 +128,7 @@ pub async fn plan(State(s): State<Shared>, headers: HeaderMap, body: Body) -> Re
             v["id"].as_str().unwrap_or_default()
         )),
         Err(e) if e.kind == Kind::BadRequest => {
-            let mut r = list_page(&s, &c, &e.message).await;
-            *r.status_mut() = super::status_of(e.kind);
-            r
+            with_status(list_page(&s, &c, &e.message).await, &e)
         }
         Err(e) => error_page(&c, &e),
     }
@@ -281,9 +279,7 @@ async fn change(
     match r {
         Ok(_) => see_other(&path),
         Err(e) if matches!(e.kind, Kind::BadRequest | Kind::Conflict) => {
-            let mut r = show_page(&s, &c, id, &e.message).await;
-            *r.status_mut() = super::status_of(e.kind);
-            r
+            with_status(show_page(&s, &c, id, &e.message).await, &e)
         }
         Err(e) => error_page(&c, &e),
     }

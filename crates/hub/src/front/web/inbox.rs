@@ -10,7 +10,8 @@ use serde_json::Value;
 
 use super::public::{list_query, next_href, DetailPage, WarningCard};
 use super::{
-    as_user, caller, check_post, error_page, field, page, see_other, Caller, Chrome, Form,
+    as_user, caller, check_post, choices, error_page, field, page, see_other, tlp_choices,
+    with_status, Caller, Choice, Chrome, Form,
 };
 use crate::service::warnings::{self, StatusInput, STATUSES};
 use crate::service::{cases, Error, Kind};
@@ -343,8 +344,8 @@ struct AuthorPage {
     c: Chrome,
     f: Form,
     error: String,
-    severities: Vec<(String, String, bool)>,
-    tlps: Vec<(String, String, bool)>,
+    severities: Vec<Choice>,
+    tlps: Vec<Choice>,
     preview: Option<(WarningCard, WarningCard)>,
 }
 
@@ -376,26 +377,8 @@ fn author_page(
     page(&AuthorPage {
         c: Chrome::new(c, c.lang.t("author.title")),
         error: error.to_string(),
-        severities: warnings::SEVERITIES
-            .iter()
-            .map(|x| {
-                (
-                    x.to_string(),
-                    c.lang.t(&format!("severity.{x}")).to_string(),
-                    *x == sev,
-                )
-            })
-            .collect(),
-        tlps: ["clear", "green", "amber", "amber+strict", "red"]
-            .iter()
-            .map(|x| {
-                (
-                    x.to_string(),
-                    format!("TLP:{}", x.to_ascii_uppercase()),
-                    *x == tlp,
-                )
-            })
-            .collect(),
+        severities: choices(c, "severity.", &warnings::SEVERITIES, &sev),
+        tlps: tlp_choices(&tlp),
         preview,
         f,
     })
@@ -499,9 +482,7 @@ pub async fn author(State(s): State<Shared>, headers: HeaderMap, body: Body) -> 
             author_page(&c, f, "", Some(p))
         }
         Err(e) if matches!(e.kind, Kind::BadRequest | Kind::Forbidden) => {
-            let mut r = author_page(&c, f, &e.message, None);
-            *r.status_mut() = super::status_of(e.kind);
-            r
+            with_status(author_page(&c, f, &e.message, None), &e)
         }
         Err(e) => error_page(&c, &e),
     }
@@ -577,9 +558,7 @@ pub async fn upload(State(s): State<Shared>, headers: HeaderMap, body: Body) -> 
         Ok(x) => x,
         Err(e) if e.kind == Kind::Forbidden => return error_page(&c, &e),
         Err(e) => {
-            let mut r = assets_page(&s, &c, "", &e.message).await;
-            *r.status_mut() = super::status_of(e.kind);
-            return r;
+            return with_status(assets_page(&s, &c, "", &e.message).await, &e);
         }
     };
     let asset = field(&form, "asset").trim().to_string();
@@ -613,9 +592,7 @@ pub async fn upload(State(s): State<Shared>, headers: HeaderMap, body: Body) -> 
                 Kind::BadRequest | Kind::Unprocessable | Kind::PayloadTooLarge
             ) =>
         {
-            let mut r = assets_page(&s, &c, "", &e.message).await;
-            *r.status_mut() = super::status_of(e.kind);
-            r
+            with_status(assets_page(&s, &c, "", &e.message).await, &e)
         }
         Err(e) => error_page(&c, &e),
     }
@@ -730,7 +707,7 @@ pub async fn findings(
 struct SharePage {
     c: Chrome,
     f: Form,
-    tlps: Vec<(String, String, bool)>,
+    tlps: Vec<Choice>,
     shared: i64,
     failed: Vec<String>,
     error: String,
@@ -749,16 +726,7 @@ fn share_page(c: &Caller, f: Form, shared: i64, failed: Vec<String>, error: &str
     };
     page(&SharePage {
         c: Chrome::new(c, c.lang.t("share.title")),
-        tlps: ["clear", "green", "amber", "amber+strict", "red"]
-            .iter()
-            .map(|x| {
-                (
-                    x.to_string(),
-                    format!("TLP:{}", x.to_ascii_uppercase()),
-                    *x == tlp,
-                )
-            })
-            .collect(),
+        tlps: tlp_choices(&tlp),
         f,
         shared,
         failed,
@@ -823,9 +791,7 @@ pub async fn share(State(s): State<Shared>, headers: HeaderMap, body: Body) -> R
             )
         }
         Err(e) if matches!(e.kind, Kind::BadRequest | Kind::Forbidden | Kind::NotFound) => {
-            let mut r = share_page(&c, f, 0, Vec::new(), &e.message);
-            *r.status_mut() = super::status_of(e.kind);
-            r
+            with_status(share_page(&c, f, 0, Vec::new(), &e.message), &e)
         }
         Err(e) => error_page(&c, &e),
     }

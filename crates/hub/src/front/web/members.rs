@@ -12,7 +12,8 @@ use hinomi_access::OrgKind;
 use hinomi_store::Organization;
 
 use super::{
-    as_user, caller, check_post, error_page, field, page, see_other, short_time, Caller, Chrome,
+    as_user, caller, check_post, error_page, field, page, see_other, short_time, with_status,
+    Caller, Chrome,
 };
 use crate::service::directory::{self, OffboardInput, OrgInput};
 use crate::service::{accounts, Error, Kind};
@@ -148,9 +149,7 @@ pub async fn create(State(s): State<Shared>, headers: HeaderMap, body: Body) -> 
     match as_user(&s, &c, move |s, who| directory::create_org(s, who, inp)).await {
         Ok(o) => see_other(&format!("/members/{}", o.id)),
         Err(e) if matches!(e.kind, Kind::BadRequest | Kind::Conflict | Kind::Forbidden) => {
-            let mut r = list_page(&s, &c, None, &e.message).await;
-            *r.status_mut() = super::status_of(e.kind);
-            r
+            with_status(list_page(&s, &c, None, &e.message).await, &e)
         }
         Err(e) => error_page(&c, &e),
     }
@@ -279,9 +278,7 @@ pub async fn act(
         Ok(link) if !link.is_empty() => org_page(&s, &c, &headers, id, &link, "").await,
         Ok(_) => see_other(&path),
         Err(e) if matches!(e.kind, Kind::BadRequest | Kind::Conflict | Kind::Forbidden) => {
-            let mut r = org_page(&s, &c, &headers, id, "", &e.message).await;
-            *r.status_mut() = super::status_of(e.kind);
-            r
+            with_status(org_page(&s, &c, &headers, id, "", &e.message).await, &e)
         }
         Err(e) => error_page(&c, &e),
     }

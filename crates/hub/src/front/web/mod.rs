@@ -357,6 +357,44 @@ impl Chrome {
     }
 }
 
+/// A choice of a select: value, label, selected.
+pub type Choice = (String, String, bool);
+
+/// The choices of a select over `values`, labelled by `prefix` + value in the page's
+/// language.
+pub fn choices(c: &Caller, prefix: &str, values: &[&str], selected: &str) -> Vec<Choice> {
+    values
+        .iter()
+        .map(|v| {
+            (
+                v.to_string(),
+                c.lang.t(&format!("{prefix}{v}")).to_string(),
+                *v == selected,
+            )
+        })
+        .collect()
+}
+
+/// The TLP 2.0 labels as choices (labels are never translated).
+pub fn tlp_choices(selected: &str) -> Vec<Choice> {
+    ["clear", "green", "amber", "amber+strict", "red"]
+        .iter()
+        .map(|t| {
+            (
+                t.to_string(),
+                format!("TLP:{}", t.to_ascii_uppercase()),
+                *t == selected,
+            )
+        })
+        .collect()
+}
+
+/// A page re-shown with an error answers the error's status.
+pub fn with_status(mut r: Response, e: &Error) -> Response {
+    *r.status_mut() = status_of(e.kind);
+    r
+}
+
 /// The CSS class of a TLP label (FIRST's colors; the label itself is never translated).
 pub fn tlp_class(tlp: &str) -> &'static str {
     match tlp {

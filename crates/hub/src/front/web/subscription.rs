@@ -8,7 +8,9 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::{json, Value};
 
-use super::{as_user, caller, check_post, error_page, field, page, see_other, Caller, Chrome};
+use super::{
+    as_user, caller, check_post, error_page, field, page, see_other, with_status, Caller, Chrome,
+};
 use crate::service::subscriptions::{self, Endpoint, Target};
 use crate::service::{warnings, Error, Kind};
 use crate::Shared;
@@ -166,9 +168,7 @@ pub async fn change(
         Ok(secret) if !secret.is_empty() => sub_page(&s, &c, &secret, "").await,
         Ok(_) => see_other("/subscription"),
         Err(e) if matches!(e.kind, Kind::BadRequest | Kind::Forbidden | Kind::NotFound) => {
-            let mut r = sub_page(&s, &c, "", &e.message).await;
-            *r.status_mut() = super::status_of(e.kind);
-            r
+            with_status(sub_page(&s, &c, "", &e.message).await, &e)
         }
         Err(e) => error_page(&c, &e),
     }
