@@ -5,19 +5,22 @@
 //! processed without error, 2 when some pattern, evaluation or input record was an
 //! error (the rest is still processed), 1 when the run could not be done at all.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{json, Map, Value};
 
-use hinomi_pattern::bulk::{BulkMatcher, BulkOutcome, Scratch};
-use hinomi_pattern::{Observations, ParseOptions, Pattern, Timestamp};
+use hinomi_pattern::bulk::{BulkMatcher, BulkOutcome, Candidate, Scratch};
+use hinomi_pattern::stream::{StreamHit, StreamOptions, StreamState};
+use hinomi_pattern::{Observations, ObservationsBuilder, ParseOptions, Pattern, Timestamp};
 
 #[derive(Subcommand)]
 pub enum PatternCommand {
@@ -63,6 +66,20 @@ pub struct MatchArgs {
     /// only grammar and semantic checks, as stix2-matcher).
     #[arg(long)]
     strict: bool,
+    /// How long an observation is held for patterns that bind several observations
+    /// and have no top-level WITHIN (300s, 5m, 2h, 7d).
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_window)]
+    window: Duration,
+    /// Most observations held for one such pattern; past it the oldest are dropped
+    /// (reported once per pattern).
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    max_per_pattern: usize,
+    /// Most observations held overall (one held for two patterns counts twice).
+    #[arg(long, value_name = "N", default_value_t = 200_000)]
+    max_held: usize,
+    /// Threads parsing and matching (default: one per core).
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
     /// No progress on stderr.
     #[arg(long, short)]
     quiet: bool,
@@ -70,14 +87,20 @@ pub struct MatchArgs {
 
 /// Appended to `hinomi match --help`.
 pub const MATCH_HELP: &str = "\
-Each observed-data is matched on its own (streaming: memory does not grow with the
-observation file). Patterns that need several observed-data (`[a] AND [b]`,
-FOLLOWEDBY, REPEATS across records) match only within one observed-data's
-number_observed.
+Observations are matched as a stream, in input order, memory not growing with the
+input. A pattern that binds several observed-data ([a] AND [b], FOLLOWEDBY,
+REPEATS) matches across records: the observations that satisfy one of its [...]
+are held, and a match is reported when the observation completing it arrives
+(with every observation bound in \"observations\"). An observation is held for
+its pattern's top-level WITHIN, or --window; out-of-order input older than that
+is not matched with newer observations. Past --max-per-pattern or --max-held the
+oldest held observations are dropped, with one error per pattern.
 
 Output (--format json), one line each:
   {\"indicator\": ID, \"observation\": ID, \"source\": \"FILE:LINE\",
    \"first_observed\": T, \"last_observed\": T, \"number_observed\": N}
+   (a match across records adds \"observations\": [ID, ...], the last being
+   \"observation\"; the times and count cover them all)
   {\"error\": MESSAGE, \"indicator\": ID, \"source\": \"FILE:LINE\"}   pattern does not compile
   {\"error\": MESSAGE, \"indicator\": ID, \"observation\": ID, \"source\": …}   evaluation error
 Indicators with a pattern_type other than stix are skipped (noted on stderr).
@@ -168,6 +191,22 @@ impl Sink {
         }
         Ok(())
     }
+
+    fn sighting(&mut self, indicator: &str, m: &Matched) {
+        let s = self
+            .sightings
+            .entry(indicator.to_string())
+            .or_insert(Sighting {
+                refs: Vec::new(),
+                count: 0,
+                first: m.first,
+                last: m.last,
+            });
+        s.refs.extend(m.refs.iter().cloned());
+        s.count += m.count;
+        s.first = s.first.min(m.first);
+        s.last = s.last.max(m.last);
+    }
 }
 
 fn display(path: &Path) -> String {
@@ -178,6 +217,28 @@ fn display(path: &Path) -> String {
     }
 }
 
+/// `300`, `300s`, `5m`, `2h`, `7d`.
+fn parse_window(s: &str) -> Result<Duration, String> {
+    let (digits, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a number with s, m, h or d (300s, 5m, 2h, 7d)"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        "d" => n.saturating_mul(86_400),
+        _ => return Err(format!("{s:?}: the unit must be s, m, h or d")),
+    };
+    if secs == 0 {
+        return Err("the window must be longer than 0".to_string());
+    }
+    Ok(Duration::from_secs(secs))
+}
+
 pub fn run_match(args: MatchArgs) -> Result<ExitCode> {
     let options = if args.strict {
         ParseOptions::default()
@@ -185,7 +246,7 @@ pub fn run_match(args: MatchArgs) -> Result<ExitCode> {
         ParseOptions::lenient()
     };
     let mut sink = Sink {
-        out: BufWriter::new(io::stdout().lock()),
+        out: BufWriter::with_capacity(1 << 16, io::stdout().lock()),
         format: args.format,
         errors: 0,
         matches: 0,
@@ -215,6 +276,12 @@ pub fn run_match(args: MatchArgs) -> Result<ExitCode> {
             started.elapsed().as_secs_f64()
         );
     }
+    if stats.stream.evicted > 0 && !args.quiet {
+        eprintln!(
+            "hinomi match: {} held observations were dropped for lack of room (--max-held {}, --max-per-pattern {}); matches with them were not looked for",
+            stats.stream.evicted, args.max_held, args.max_per_pattern
+        );
+    }
     Ok(if sink.errors > 0 {
         ExitCode::from(2)
     } else {
@@ -222,9 +289,9 @@ pub fn run_match(args: MatchArgs) -> Result<ExitCode> {
     })
 }
 
-fn open(path: &Path) -> Result<Box<dyn BufRead>> {
+fn open(path: &Path) -> Result<Box<dyn BufRead + Send>> {
     if path == Path::new("-") {
-        return Ok(Box::new(BufReader::new(io::stdin())));
+        return Ok(Box::new(BufReader::with_capacity(1 << 16, io::stdin())));
     }
     let f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     Ok(Box::new(BufReader::with_capacity(1 << 16, f)))
@@ -340,157 +407,521 @@ fn load_indicators(path: &Path, options: &ParseOptions, sink: &mut Sink) -> Resu
 struct StreamStats {
     observations: u64,
     progress_shown: bool,
+    stream: hinomi_pattern::stream::StreamStats,
+}
+
+/// Lines handed to a worker: the input is read in chunks of about this many bytes.
+const CHUNK_BYTES: usize = 256 << 10;
+
+/// A run of input lines, numbered from `first_line`.
+struct Chunk {
+    seq: u64,
+    first_line: usize,
+    bytes: Vec<u8>,
+}
+
+/// A match, as written: the observations bound (the last is the one that completed
+/// it) and their times.
+struct Matched {
+    refs: Vec<String>,
+    first: Timestamp,
+    last: Timestamp,
+    count: u64,
+}
+
+/// An observation that patterns binding several observations may take part in, left
+/// by a worker for the thread that holds the stream's state (in input order).
+struct Pending {
+    /// Where in the chunk's output its results go.
+    out_at: usize,
+    /// Observations of the chunk before it, not passed to the state, and the latest
+    /// `first_observed` among them.
+    before: u64,
+    newest_before: Timestamp,
+    record: Arc<Value>,
+    index: usize,
+    obs_id: String,
+    source: String,
+    candidates: Vec<Candidate>,
+    /// Made from a flat event, and already in the chunk's synthesized list.
+    synthesized: bool,
+    listed: bool,
+}
+
+/// What a worker made of a chunk.
+#[derive(Default)]
+struct Done {
+    seq: u64,
+    /// JSON lines for stdout.
+    out: Vec<u8>,
+    /// Lines for stderr.
+    diagnostics: String,
+    errors: u64,
+    matches: u64,
+    observations: u64,
+    /// For `--format stix`: (indicator, match).
+    sightings: Vec<(String, Matched)>,
+    synthesized: Vec<Value>,
+    pending: Vec<Pending>,
+    /// Observations after the last pending one, and their latest `first_observed`.
+    after: u64,
+    newest_after: Option<Timestamp>,
+    /// A line that is not JSON but starts a JSON document: the input is one
+    /// pretty-printed document (only looked at in the first chunk).
+    whole_document: bool,
+}
+
+/// What every worker shares.
+struct Work<'m> {
+    matcher: &'m BulkMatcher,
+    file: &'m str,
+    format: Format,
+}
+
+fn match_line(
+    work: &Work<'_>,
+    value: Value,
+    at: usize,
+    builder: &mut ObservationsBuilder,
+    scratch: &mut Scratch,
+    done: &mut Done,
+) -> Result<()> {
+    let file = work.file;
+    let record = match to_observed(value, file, at) {
+        Ok(r) => r,
+        Err(message) => {
+            done.errors += 1;
+            writeln!(done.diagnostics, "{file}:{at}: {message}").ok();
+            return Ok(());
+        }
+    };
+    let synthesized = record.synthesized;
+    let value = Arc::new(record.value);
+    let set = match builder.from_value(&value) {
+        Ok(s) => s,
+        Err(e) => {
+            done.errors += 1;
+            writeln!(done.diagnostics, "{file}:{at}: {e}").ok();
+            return Ok(());
+        }
+    };
+    let mut outcomes = Vec::new();
+    let mut listed = false;
+    for i in 0..set.len() {
+        outcomes.clear();
+        work.matcher
+            .match_observation_stream(&set, i, scratch, &mut outcomes);
+        let Some(o) = set.get(i) else { continue };
+        let obs_id = || {
+            o.id()
+                .map(str::to_string)
+                .unwrap_or_else(|| derived_id("observed-data", file, at, i))
+        };
+        let mut matched = false;
+        for BulkOutcome { indicator, result } in outcomes.drain(..) {
+            let obs_id = obs_id();
+            match result {
+                Ok(()) => {
+                    matched = true;
+                    done.matches += 1;
+                    let m = Matched {
+                        refs: vec![obs_id],
+                        first: o.first_observed(),
+                        last: o.last_observed(),
+                        count: o.number_observed(),
+                    };
+                    match work.format {
+                        Format::Json => write_match(&mut done.out, indicator, &m, file, at)?,
+                        Format::Stix => done.sightings.push((indicator.to_string(), m)),
+                    }
+                }
+                Err(e) => {
+                    done.errors += 1;
+                    let record = json!({
+                        "error": format!("evaluation error: {e}"),
+                        "indicator": indicator,
+                        "observation": obs_id,
+                        "source": format!("{file}:{at}"),
+                    });
+                    match work.format {
+                        Format::Json => writeln!(done.out, "{record}")?,
+                        Format::Stix => writeln!(done.diagnostics, "{record}").ok().unwrap_or(()),
+                    }
+                }
+            }
+        }
+        if matched && synthesized && work.format == Format::Stix && !listed {
+            listed = true;
+            done.synthesized.push(stamped(&value, &obs_id()));
+        }
+        done.observations += 1;
+        if scratch.several().is_empty() {
+            done.after += 1;
+            done.newest_after = Some(
+                done.newest_after
+                    .map_or(o.first_observed(), |t| t.max(o.first_observed())),
+            );
+        } else {
+            done.pending.push(Pending {
+                out_at: done.out.len(),
+                before: std::mem::take(&mut done.after),
+                newest_before: done.newest_after.take().unwrap_or(o.first_observed()),
+                record: value.clone(),
+                index: i,
+                obs_id: obs_id(),
+                source: format!("{file}:{at}"),
+                candidates: scratch.several().to_vec(),
+                synthesized,
+                listed,
+            });
+        }
+    }
+    builder.recycle(set);
+    Ok(())
+}
+
+/// A flat event's observed-data with its id and creation times, for the bundle.
+fn stamped(value: &Value, id: &str) -> Value {
+    let mut od = value.clone();
+    if let Some(m) = od.as_object_mut() {
+        m.insert("id".into(), Value::String(id.to_string()));
+        let now = now_stix();
+        m.insert("created".into(), Value::String(now.clone()));
+        m.insert("modified".into(), Value::String(now));
+    }
+    od
+}
+
+fn write_match(
+    out: &mut Vec<u8>,
+    indicator: &str,
+    m: &Matched,
+    file: &str,
+    at: usize,
+) -> Result<()> {
+    let observation = m.refs.last().map(String::as_str).unwrap_or("");
+    let mut line = json!({
+        "indicator": indicator,
+        "observation": observation,
+        "source": format!("{file}:{at}"),
+        "first_observed": m.first.to_string(),
+        "last_observed": m.last.to_string(),
+        "number_observed": m.count,
+    });
+    if m.refs.len() > 1 {
+        line["observations"] = json!(m.refs);
+    }
+    serde_json::to_writer(&mut *out, &line)?;
+    out.push(b'\n');
+    Ok(())
+}
+
+/// Parse and match one chunk's lines.
+fn work_chunk(
+    work: &Work<'_>,
+    chunk: Chunk,
+    first_chunk: bool,
+    builder: &mut ObservationsBuilder,
+    scratch: &mut Scratch,
+) -> Result<Done> {
+    let mut done = Done {
+        seq: chunk.seq,
+        ..Done::default()
+    };
+    let mut line_no = chunk.first_line;
+    let mut seen_content = !first_chunk;
+    for line in chunk.bytes.split(|&b| b == b'\n') {
+        let at = line_no;
+        line_no += 1;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match serde_json::from_slice::<Value>(line) {
+            Ok(v) => match_line(work, v, at, builder, scratch, &mut done)?,
+            Err(_)
+                if !seen_content
+                    && matches!(line.trim_ascii_start().first(), Some(b'{' | b'[')) =>
+            {
+                done.whole_document = true;
+                return Ok(done);
+            }
+            Err(e) => {
+                done.errors += 1;
+                writeln!(done.diagnostics, "{}:{at}: not JSON: {e}", work.file).ok();
+            }
+        }
+        seen_content = true;
+    }
+    Ok(done)
+}
+
+/// Apply the stream's state to a finished chunk, in input order, and write it out.
+fn finish_chunk<'m>(
+    work: &Work<'m>,
+    state: &mut StreamState,
+    mut done: Done,
+    sink: &mut Sink,
+    hits: &mut Vec<StreamHit<'m>>,
+) -> Result<()> {
+    sink.errors += done.errors;
+    sink.matches += done.matches;
+    if !done.diagnostics.is_empty() {
+        let mut err = io::stderr().lock();
+        err.write_all(done.diagnostics.as_bytes())?;
+    }
+    for (indicator, m) in done.sightings.drain(..) {
+        sink.sighting(&indicator, &m);
+    }
+    sink.synthesized.append(&mut done.synthesized);
+    let mut written = 0;
+    for p in done.pending.drain(..) {
+        sink.out.write_all(&done.out[written..p.out_at])?;
+        written = p.out_at;
+        state.note(p.before, p.newest_before);
+        let set = match Observations::from_value(&p.record) {
+            Ok(s) => s,
+            Err(_) => continue, // converted once already
+        };
+        hits.clear();
+        state.advance(work.matcher, &p.record, &set, p.index, &p.candidates, hits);
+        let Some(o) = set.get(p.index) else { continue };
+        let mut listed = p.listed;
+        for h in hits.drain(..) {
+            match h.result {
+                Ok(earlier) => {
+                    sink.matches += 1;
+                    let mut refs: Vec<String> = earlier
+                        .iter()
+                        .filter_map(|e| e.id().map(str::to_string))
+                        .collect();
+                    refs.push(p.obs_id.clone());
+                    let m = Matched {
+                        refs,
+                        first: earlier
+                            .iter()
+                            .map(|e| e.first_observed())
+                            .fold(o.first_observed(), Timestamp::min),
+                        last: earlier
+                            .iter()
+                            .map(|e| e.last_observed())
+                            .fold(o.last_observed(), Timestamp::max),
+                        count: earlier.iter().map(|e| e.number_observed()).sum::<u64>()
+                            + o.number_observed(),
+                    };
+                    match work.format {
+                        Format::Json => {
+                            let mut line = Vec::new();
+                            let (file, at) = p.source.rsplit_once(':').unwrap_or((&p.source, "0"));
+                            write_match(&mut line, h.indicator, &m, file, at.parse().unwrap_or(0))?;
+                            sink.out.write_all(&line)?;
+                        }
+                        Format::Stix => sink.sighting(h.indicator, &m),
+                    }
+                    if p.synthesized && work.format == Format::Stix && !listed {
+                        listed = true;
+                        sink.synthesized.push(stamped(&p.record, &p.obs_id));
+                    }
+                }
+                Err(e) => sink.error(json!({
+                    "error": format!("evaluation error: {e}"),
+                    "indicator": h.indicator,
+                    "observation": p.obs_id,
+                    "source": p.source,
+                }))?,
+            }
+        }
+    }
+    sink.out.write_all(&done.out[written..])?;
+    if let Some(t) = done.newest_after {
+        state.note(done.after, t);
+    }
+    Ok(())
 }
 
 fn match_stream(args: &MatchArgs, matcher: &BulkMatcher, sink: &mut Sink) -> Result<StreamStats> {
     let file = display(&args.observations);
     let mut reader = open(&args.observations)?;
+    let mut state = StreamState::new(StreamOptions {
+        default_window: args.window,
+        max_per_pattern: args.max_per_pattern,
+        max_held: args.max_held,
+    });
+    let work = Work {
+        matcher,
+        file: &file,
+        format: args.format,
+    };
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let started = Instant::now();
     let mut stats = StreamStats {
         observations: 0,
         progress_shown: false,
+        stream: Default::default(),
     };
-    let started = Instant::now();
-    let mut last_report = started;
+
+    // The first chunk decides between JSON lines and one pretty-printed document.
+    let mut first = read_chunk(&mut reader, 0, 1).with_context(|| format!("reading {file}"))?;
+    let Some(chunk) = first.take() else {
+        return Ok(stats);
+    };
+    let mut builder = ObservationsBuilder::new();
     let mut scratch = Scratch::new();
-    let mut outcomes = Vec::new();
-    let mut buf = Vec::new();
-    let mut line_no = 0usize;
-    let mut first = true;
-    loop {
-        buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
+    let mut hits = Vec::new();
+    let (first_line, next_line) = (
+        chunk.first_line,
+        chunk.first_line + count_lines(&chunk.bytes),
+    );
+    let head = chunk.bytes.clone();
+    let done = work_chunk(&work, chunk, true, &mut builder, &mut scratch)?;
+    if done.whole_document {
+        let mut bytes = head;
+        reader
+            .read_to_end(&mut bytes)
             .with_context(|| format!("reading {file}"))?;
+        let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
+            anyhow::anyhow!(
+                "{file}:{}:{}: not JSON lines nor one JSON document: {e}",
+                first_line - 1 + e.line(),
+                e.column()
+            )
+        })?;
+        let at = first_line + count_leading_blank_lines(&bytes);
+        let mut done = Done::default();
+        match_line(&work, value, at, &mut builder, &mut scratch, &mut done)?;
+        stats.observations += done.observations;
+        finish_chunk(&work, &mut state, done, sink, &mut hits)?;
+        stats.stream = state.stats();
+        return Ok(stats);
+    }
+    stats.observations += done.observations;
+    finish_chunk(&work, &mut state, done, sink, &mut hits)?;
+
+    let mut last_report = Instant::now();
+    let mut report = |stats: &mut StreamStats, sink: &Sink, line: usize| {
+        let now = Instant::now();
+        if !args.quiet && now.duration_since(last_report) >= Duration::from_secs(2) {
+            last_report = now;
+            stats.progress_shown = true;
+            let secs = now.duration_since(started).as_secs_f64();
+            eprintln!(
+                "hinomi match: {file}:{line}: {} observations, {} matches, {} errors ({:.0} observations/s)",
+                stats.observations,
+                sink.matches,
+                sink.errors,
+                stats.observations as f64 / secs.max(1e-9)
+            );
+        }
+    };
+
+    if threads == 1 {
+        let mut seq = 1;
+        let mut line = next_line;
+        while let Some(chunk) =
+            read_chunk(&mut reader, seq, line).with_context(|| format!("reading {file}"))?
+        {
+            seq += 1;
+            line += count_lines(&chunk.bytes);
+            let done = work_chunk(&work, chunk, false, &mut builder, &mut scratch)?;
+            stats.observations += done.observations;
+            finish_chunk(&work, &mut state, done, sink, &mut hits)?;
+            report(&mut stats, sink, line);
+        }
+        stats.stream = state.stats();
+        return Ok(stats);
+    }
+
+    // A reader, `threads` workers parsing and matching chunks, and this thread putting
+    // their results back in input order through the stream's state.
+    let (chunk_tx, chunk_rx) = mpsc::sync_channel::<Chunk>(threads * 2);
+    let chunk_rx = Mutex::new(chunk_rx);
+    let (done_tx, done_rx) = mpsc::sync_channel::<Result<Done>>(threads * 2);
+    std::thread::scope(|scope| -> Result<()> {
+        let reading = scope.spawn(move || -> Result<()> {
+            let mut seq = 1;
+            let mut line = next_line;
+            while let Some(chunk) = read_chunk(&mut reader, seq, line)? {
+                seq += 1;
+                line += count_lines(&chunk.bytes);
+                if chunk_tx.send(chunk).is_err() {
+                    break;
+                }
+            }
+            Ok(())
+        });
+        for _ in 0..threads {
+            let (rx, tx, work) = (&chunk_rx, done_tx.clone(), &work);
+            scope.spawn(move || {
+                let mut builder = ObservationsBuilder::new();
+                let mut scratch = Scratch::new();
+                loop {
+                    let next = rx.lock().map(|r| r.recv());
+                    let Ok(Ok(chunk)) = next else { break };
+                    let done = work_chunk(work, chunk, false, &mut builder, &mut scratch);
+                    if tx.send(done).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(done_tx);
+        let mut waiting: BTreeMap<u64, Done> = BTreeMap::new();
+        let mut next = 1;
+        let mut line = next_line;
+        for done in done_rx {
+            let done = done?;
+            waiting.insert(done.seq, done);
+            while let Some(done) = waiting.remove(&next) {
+                next += 1;
+                stats.observations += done.observations;
+                line += 1;
+                finish_chunk(&work, &mut state, done, sink, &mut hits)?;
+                report(&mut stats, sink, line);
+            }
+        }
+        match reading.join() {
+            Ok(r) => r.with_context(|| format!("reading {file}")),
+            Err(_) => bail!("the reader thread failed"),
+        }
+    })?;
+    stats.stream = state.stats();
+    Ok(stats)
+}
+
+fn count_lines(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|&&b| b == b'\n').count() + usize::from(!bytes.ends_with(b"\n"))
+}
+
+fn count_leading_blank_lines(bytes: &[u8]) -> usize {
+    bytes
+        .split(|&b| b == b'\n')
+        .take_while(|l| l.iter().all(u8::is_ascii_whitespace))
+        .count()
+}
+
+/// The next lines, about [`CHUNK_BYTES`] of them and always whole lines; `None` at the
+/// end.
+fn read_chunk(reader: &mut dyn BufRead, seq: u64, first_line: usize) -> io::Result<Option<Chunk>> {
+    let mut bytes = Vec::with_capacity(CHUNK_BYTES + 4096);
+    while bytes.len() < CHUNK_BYTES {
+        let n = reader.read_until(b'\n', &mut bytes)?;
         if n == 0 {
             break;
         }
-        line_no += 1;
-        if buf.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let parsed = serde_json::from_slice::<Value>(&buf);
-        let (value, at) = match parsed {
-            Ok(v) => (v, line_no),
-            Err(e) if first && matches!(buf.trim_ascii_start().first(), Some(b'{' | b'[')) => {
-                // One pretty-printed document.
-                let start = line_no;
-                reader
-                    .read_to_end(&mut buf)
-                    .with_context(|| format!("reading {file}"))?;
-                match serde_json::from_slice::<Value>(&buf) {
-                    Ok(v) => (v, start),
-                    Err(e2) => {
-                        let _ = e;
-                        bail!(
-                            "{file}:{}:{}: not JSON lines nor one JSON document: {e2}",
-                            start - 1 + e2.line(),
-                            e2.column()
-                        );
-                    }
-                }
-            }
-            Err(e) => {
-                input_error(sink, &file, line_no, format!("not JSON: {e}"));
-                first = false;
-                continue;
-            }
-        };
-        first = false;
-        let record = match to_observed(value, &file, at) {
-            Ok(r) => r,
-            Err(message) => {
-                input_error(sink, &file, at, message);
-                continue;
-            }
-        };
-        let set = match Observations::from_value(&record.value) {
-            Ok(s) => s,
-            Err(e) => {
-                input_error(sink, &file, at, e);
-                continue;
-            }
-        };
-        let source = format!("{file}:{at}");
-        for i in 0..set.len() {
-            outcomes.clear();
-            matcher.match_observation_with(&set, i, &mut scratch, &mut outcomes);
-            let Some(o) = set.get(i) else { continue };
-            let obs_id = o
-                .id()
-                .map(str::to_string)
-                .unwrap_or_else(|| derived_id("observed-data", &file, at, i));
-            let mut matched = false;
-            for BulkOutcome { indicator, result } in outcomes.drain(..) {
-                match result {
-                    Ok(()) => {
-                        matched = true;
-                        sink.matches += 1;
-                        match sink.format {
-                            Format::Json => writeln!(
-                                sink.out,
-                                "{}",
-                                json!({
-                                    "indicator": indicator,
-                                    "observation": obs_id,
-                                    "source": source,
-                                    "first_observed": o.first_observed().to_string(),
-                                    "last_observed": o.last_observed().to_string(),
-                                    "number_observed": o.number_observed(),
-                                })
-                            )?,
-                            Format::Stix => {
-                                let s = sink.sightings.entry(indicator.to_string()).or_insert(
-                                    Sighting {
-                                        refs: Vec::new(),
-                                        count: 0,
-                                        first: o.first_observed(),
-                                        last: o.last_observed(),
-                                    },
-                                );
-                                s.refs.push(obs_id.clone());
-                                s.count += o.number_observed();
-                                s.first = s.first.min(o.first_observed());
-                                s.last = s.last.max(o.last_observed());
-                            }
-                        }
-                    }
-                    Err(e) => sink.error(json!({
-                        "error": format!("evaluation error: {e}"),
-                        "indicator": indicator,
-                        "observation": obs_id,
-                        "source": source,
-                    }))?,
-                }
-            }
-            if matched && record.synthesized && sink.format == Format::Stix {
-                let mut od = record.value.clone();
-                if let Some(m) = od.as_object_mut() {
-                    m.insert("id".into(), Value::String(obs_id.clone()));
-                    let now = now_stix();
-                    m.insert("created".into(), Value::String(now.clone()));
-                    m.insert("modified".into(), Value::String(now));
-                }
-                sink.synthesized.push(od);
-            }
-            stats.observations += 1;
-        }
-        if !args.quiet && line_no.is_multiple_of(256) {
-            let now = Instant::now();
-            if now.duration_since(last_report) >= Duration::from_secs(2) {
-                last_report = now;
-                stats.progress_shown = true;
-                let secs = now.duration_since(started).as_secs_f64();
-                eprintln!(
-                    "hinomi match: {file}:{line_no}: {} observations, {} matches, {} errors ({:.0} observations/s)",
-                    stats.observations,
-                    sink.matches,
-                    sink.errors,
-                    stats.observations as f64 / secs.max(1e-9)
-                );
-            }
-        }
     }
-    Ok(stats)
+    if bytes.is_empty() {
+        return Ok(None);
+    }
+    if bytes.ends_with(b"\n") {
+        bytes.pop();
+    }
+    Ok(Some(Chunk {
+        seq,
+        first_line,
+        bytes,
+    }))
 }
 
 fn write_bundle(sink: &mut Sink) -> Result<()> {
@@ -557,7 +988,45 @@ struct Record {
     synthesized: bool,
 }
 
-fn to_observed(value: Value, file: &str, line: usize) -> Result<Record, String> {
+/// Give the observed-data of a record that have no id one derived from the file,
+/// line and position (so that matches name every observation they bind).
+fn name_observations(value: &mut Value, file: &str, line: usize) {
+    fn visit(v: &mut Value, file: &str, line: usize, n: &mut usize, top: bool) {
+        let Some(m) = v.as_object_mut() else {
+            if let (true, Value::Array(items)) = (top, v) {
+                for item in items {
+                    visit(item, file, line, n, false);
+                }
+            }
+            return;
+        };
+        match m.get("type").and_then(Value::as_str) {
+            Some("observed-data") => {
+                if !m.contains_key("id") {
+                    m.insert(
+                        "id".into(),
+                        Value::String(derived_id("observed-data", file, line, *n)),
+                    );
+                }
+                *n += 1;
+            }
+            Some("bundle") => {
+                if let Some(Value::Array(objects)) = m.get_mut("objects") {
+                    for o in objects {
+                        if o.get("type").and_then(Value::as_str) == Some("observed-data") {
+                            visit(o, file, line, n, false);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    visit(value, file, line, &mut 0, true);
+}
+
+fn to_observed(mut value: Value, file: &str, line: usize) -> Result<Record, String> {
+    name_observations(&mut value, file, line);
     match &value {
         Value::Array(_) => Ok(Record {
             value,

@@ -890,7 +890,16 @@ struct Entry {
     pattern: Pattern,
     anchors: Vec<Anchor>,
     exact: bool,
+    /// A binding may hold several observations ([`crate::eval::needs_several`]).
+    several: bool,
 }
+
+/// An indicator whose pattern may bind several observations, selected by the indexes
+/// for an observation: what [`crate::stream::StreamState::advance`] verifies against
+/// the earlier observations it holds. Valid for the matcher that selected it while
+/// that matcher is not changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Candidate(Slot);
 
 /// A hit of [`BulkMatcher`]: which indicator, bound by which observations.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -926,6 +935,10 @@ pub struct Scratch {
     rests: Vec<(u32, u32, bool)>,
     /// The values to probe (empty between observations).
     probes: Vec<Probe<'static, 'static>>,
+    /// Set by [`BulkMatcher::match_observation_stream`]: patterns that may bind several
+    /// observations are left in `several`, not evaluated on the observation alone.
+    stream: bool,
+    several: Vec<Candidate>,
 }
 
 impl Scratch {
@@ -948,6 +961,13 @@ impl Scratch {
         self.found.clear();
         self.verify.clear();
         self.rests.clear();
+        self.several.clear();
+    }
+
+    /// After [`BulkMatcher::match_observation_stream`]: the indicators whose pattern
+    /// may bind several observations that the observation may take part in.
+    pub fn several(&self) -> &[Candidate] {
+        &self.several
     }
 }
 
@@ -1103,11 +1123,13 @@ impl BulkMatcher {
         }
         self.names[slot as usize] = id.as_str().into();
         self.ids.insert(id.clone(), slot);
+        let several = crate::eval::needs_several(pattern.root());
         self.slots[slot as usize] = Some(Entry {
             id,
             pattern,
             anchors,
             exact,
+            several,
         });
     }
 
@@ -1417,6 +1439,8 @@ impl BulkMatcher {
             verify,
             rests,
             probes: _,
+            stream: _,
+            several: _,
         } = scratch;
         let mut add = Hits {
             seen,
@@ -1540,7 +1564,7 @@ impl BulkMatcher {
         &'m self,
         set: &Observations<'_>,
         index: usize,
-        scratch: &Scratch,
+        scratch: &mut Scratch,
         out: &mut Vec<BulkOutcome<'m>>,
     ) {
         // Exact hits are of live slots (removal unindexes).
@@ -1554,6 +1578,10 @@ impl BulkMatcher {
             let Some(e) = &self.slots[s as usize] else {
                 continue;
             };
+            if scratch.stream && e.several {
+                scratch.several.push(Candidate(s));
+                continue;
+            }
             match evaluate_one(e.pattern.root(), set, index, &self.options) {
                 Ok(Some(_)) => out.push(BulkOutcome {
                     indicator: &e.id,
@@ -1579,8 +1607,37 @@ impl BulkMatcher {
         out: &mut Vec<BulkOutcome<'m>>,
     ) {
         scratch.start(self.slots.len());
+        scratch.stream = false;
         self.candidates(set, index, scratch, out);
         self.outcomes(set, index, scratch, out);
+    }
+
+    /// [`BulkMatcher::match_observation_with`] for a stream: the indicators whose
+    /// pattern may bind several observations are not evaluated on observation `index`
+    /// alone but left in [`Scratch::several`], for a
+    /// [`crate::stream::StreamState`] that holds the earlier observations.
+    pub fn match_observation_stream<'m>(
+        &'m self,
+        set: &Observations<'_>,
+        index: usize,
+        scratch: &mut Scratch,
+        out: &mut Vec<BulkOutcome<'m>>,
+    ) {
+        scratch.start(self.slots.len());
+        scratch.stream = true;
+        self.candidates(set, index, scratch, out);
+        self.outcomes(set, index, scratch, out);
+    }
+
+    /// The id, the pattern and its name as shared by the matcher, of a candidate.
+    pub(crate) fn candidate(&self, c: Candidate) -> Option<(&Arc<str>, &Pattern)> {
+        let e = self.slots.get(c.0 as usize)?.as_ref()?;
+        Some((&self.names[c.0 as usize], &e.pattern))
+    }
+
+    /// The evaluation limits.
+    pub(crate) fn options(&self) -> &EvalOptions {
+        &self.options
     }
 
     /// How many indicators the indexes select for verification against observation

@@ -121,6 +121,10 @@ pub enum EvalError {
     /// A binding would need more observation instances than the evaluator allows.
     #[error("a match would bind more than {0} observations")]
     TooManyInstances(usize),
+    /// A stream matcher held as many earlier observations for this pattern as it may
+    /// and dropped the oldest (matches with it are no longer found).
+    #[error("partial-match state full: {0} earlier observations held for this pattern; the oldest are dropped")]
+    StateFull(usize),
 }
 
 /// An observation (observed-data) that cannot be used for matching.

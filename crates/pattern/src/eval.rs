@@ -810,17 +810,63 @@ pub(crate) fn evaluate_search(
     set: &Observations<'_>,
     opts: &EvalOptions,
 ) -> Result<Option<Match>, EvalError> {
+    match search(root, set, opts, None)? {
+        Anchored::Match(m) => Ok(Some(m)),
+        Anchored::Outside | Anchored::NoMatch => Ok(None),
+    }
+}
+
+/// What [`evaluate_anchored`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Anchored {
+    /// The anchor satisfies no `[…]` of the pattern: it can take part in no binding.
+    Outside,
+    /// It satisfies some `[…]`, but no binding holds it.
+    NoMatch,
+    /// A binding that holds the anchor.
+    Match(Match),
+}
+
+/// A binding of `root` that holds observation `anchor` (for a stream: the one just
+/// arrived, the others held from before). An evaluation error on an observation
+/// other than the anchor counts as "does not satisfy" (it was reported when that
+/// observation arrived); on the anchor it is the error.
+pub(crate) fn evaluate_anchored(
+    root: &ObservationExpr,
+    set: &Observations<'_>,
+    anchor: usize,
+    opts: &EvalOptions,
+) -> Result<Anchored, EvalError> {
+    search(root, set, opts, Some(anchor))
+}
+
+fn search(
+    root: &ObservationExpr,
+    set: &Observations<'_>,
+    opts: &EvalOptions,
+    anchor: Option<usize>,
+) -> Result<Anchored, EvalError> {
     let mut leaf_exprs = Vec::new();
     let tree = build(root, &mut leaf_exprs);
     let mut leaves = Vec::with_capacity(leaf_exprs.len());
+    let mut anchor_in = false;
     for e in &leaf_exprs {
         let mut hits = Vec::new();
         for i in 0..set.items.len() {
-            if observation_matches(set, i, e)? {
+            let hit = match observation_matches(set, i, e) {
+                Ok(h) => h,
+                Err(_) if anchor.is_some_and(|a| a != i) => false,
+                Err(err) => return Err(err),
+            };
+            if hit {
+                anchor_in |= anchor == Some(i);
                 hits.push(i);
             }
         }
         leaves.push(hits);
+    }
+    if anchor.is_some() && !anchor_in {
+        return Ok(Anchored::Outside);
     }
     let n = set.items.len();
     let mut search = Search {
@@ -837,7 +883,7 @@ pub(crate) fn evaluate_search(
         found: None,
     };
     if !search.possible(&tree) {
-        return Ok(None);
+        return Ok(Anchored::NoMatch);
     }
     let available: u128 = search
         .leaves
@@ -849,21 +895,98 @@ pub(crate) fn evaluate_search(
         .sum();
     let needed = min_instances(&tree);
     if needed > available {
-        return Ok(None);
+        return Ok(Anchored::NoMatch);
     }
     if needed > opts.max_instances as u128 {
         return Err(EvalError::TooManyInstances(opts.max_instances));
     }
-    let hit = search.run(&tree, &mut |s: &mut Search| {
+    // First any binding (what the evaluator finds); usually the anchor is in it, as
+    // the observations held match nothing without it.
+    let mut hit = search.run(&tree, &mut |s: &mut Search| {
         s.found = Some(s.stack.clone());
         Ok(true)
     })?;
-    Ok(hit.then(|| {
+    if let Some(a) = anchor {
+        if hit && !search.found.as_ref().is_some_and(|f| f.contains(&a)) {
+            // The held observations match on their own (that match was reported when
+            // its last observation arrived): look for another that holds the anchor,
+            // within the budget left; past it, there is none to report.
+            search.found = None;
+            search.stack.clear();
+            search.used.iter_mut().for_each(|u| *u = 0);
+            hit = match search.run(&tree, &mut |s: &mut Search| {
+                if !s.stack.contains(&a) {
+                    return Ok(false);
+                }
+                s.found = Some(s.stack.clone());
+                Ok(true)
+            }) {
+                Ok(h) => h,
+                Err(EvalError::BudgetExceeded(_)) => false,
+                Err(e) => return Err(e),
+            };
+        }
+    }
+    Ok(if hit {
         let mut obs = search.found.take().unwrap_or_default();
         obs.sort_unstable();
         obs.dedup();
-        Match::many(obs)
-    }))
+        Anchored::Match(Match::many(obs))
+    } else {
+        Anchored::NoMatch
+    })
+}
+
+/// Whether a binding of `root` may need more than one observation instance: an
+/// observation `AND`, `FOLLOWEDBY` or `REPEATS` somewhere. (`OR`, `WITHIN` and
+/// `START`/`STOP` over single `[…]`s bind one observation.)
+pub(crate) fn needs_several(root: &ObservationExpr) -> bool {
+    max_instances(&build(root, &mut Vec::new())) > 1
+}
+
+/// The most observation instances a binding of `n` can hold.
+fn max_instances(n: &Node) -> u128 {
+    match n {
+        Node::Leaf(_) => 1,
+        Node::And(v) | Node::FollowedBy(v) => v.iter().map(max_instances).sum(),
+        Node::Or(v) => v.iter().map(max_instances).max().unwrap_or(0),
+        Node::Within(c, _) | Node::Window(c, _, _) => max_instances(c),
+        Node::Repeats(c, k) => max_instances(c).saturating_mul(u128::from(*k)),
+    }
+}
+
+/// The time limits at the top of a pattern, through parentheses and chained
+/// qualifiers: the narrowest `WITHIN` (nanoseconds) and the `START`/`STOP` window
+/// (nanoseconds, STOP exclusive) every bound observation must lie in.
+pub(crate) fn top_limits(root: &ObservationExpr) -> (Option<i128>, Option<(i128, i128)>) {
+    let (mut within, mut window) = (None::<i128>, None::<(i128, i128)>);
+    // Below a REPEATS, a WITHIN bounds each repetition, not the whole binding.
+    let mut whole = true;
+    let mut e = root;
+    loop {
+        match e {
+            ObservationExpr::Group(inner) => e = inner,
+            ObservationExpr::Qualified(inner, q) => {
+                match q {
+                    Qualifier::Within(s) if whole => {
+                        let n = (s * 1e9).round() as i128;
+                        within = Some(within.map_or(n, |w| w.min(n)));
+                    }
+                    Qualifier::StartStop(a, b) => {
+                        let (lo, hi) = (a.as_nanos(), b.as_nanos());
+                        window = Some(match window {
+                            Some((l, h)) => (l.max(lo), h.min(hi)),
+                            None => (lo, hi),
+                        });
+                    }
+                    Qualifier::Within(_) => {}
+                    Qualifier::Repeats(_) => whole = false,
+                }
+                e = inner;
+            }
+            _ => return (within, window),
+        }
+    }
 }
 
 /// The comparison expression of a pattern that is one `[…]` without qualifiers.

@@ -27,6 +27,7 @@ mod lexer;
 mod net;
 mod observation;
 mod parser;
+pub mod stream;
 mod timestamp;
 
 use std::fmt;

@@ -466,6 +466,24 @@ impl<'a> Observations<'a> {
         }
     }
 
+    /// A set of observations taken from other sets, in the order given: observation
+    /// `index` of each `(set, index)` (skipped when out of range), each keeping the
+    /// scope its `_ref`s resolve in.
+    pub fn gather(parts: &[(&Observations<'a>, usize)]) -> Observations<'a> {
+        let mut out = Observations::default();
+        for (set, index) in parts {
+            let Some(o) = set.items.get(*index) else {
+                continue;
+            };
+            out.scopes.push(set.scopes[o.scope].clone());
+            out.items.push(Observation {
+                scope: out.scopes.len() - 1,
+                ..o.clone()
+            });
+        }
+        out
+    }
+
     /// Follow a `_ref` value from an object of observation `obs`.
     pub(crate) fn resolve(&self, obs: &Observation<'a>, id: &str) -> Option<&'a Value> {
         if let Some(v) = obs.inline.and_then(|m| m.get(id)) {

@@ -328,3 +328,107 @@ fn bad_files_name_file_and_line() {
     let help = hinomi(&["match", "--help"], "");
     assert!(String::from_utf8_lossy(&help.stdout).contains("id.orig_h"));
 }
+
+/// Where a stream reports a match earlier than the whole set's evaluation binds it:
+/// the first observation already completes `… OR [a]`, while the evaluation of the
+/// whole set prefers the left operand (10 observations). Pattern → observed-data bound.
+const STREAM_DEVIATIONS: &[(&str, u64)] =
+    &[("[person:age < 20] REPEATS 10 TIMES OR [person:age < 20]", 1)];
+
+/// The OASIS matcher corpus through `hinomi match` as a stream: each record's
+/// observations one per line, in order, so that patterns binding several observed-data
+/// match across records. The outcome (match with the number of observed-data bound,
+/// no match, error) must be the corpus's, deviations aside (the library's test lists
+/// them: START after STOP is a parse error here).
+#[test]
+fn matcher_corpus_through_the_cli() {
+    let path = format!(
+        "{}/../../../shared/stix/pattern-corpus/matcher_v21_corpus.jsonl",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let records: Vec<Value> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 423, "corpus changed size");
+    let dir = Dir::new("corpus");
+    let mut disagreements = Vec::new();
+    let (mut deviations, mut stream_deviations) = (0, 0);
+    for (n, r) in records.iter().enumerate() {
+        let pattern = r["pattern"].as_str().unwrap();
+        let ind = dir.file("ind.json", &indicator("indicator--c", pattern).to_string());
+        let lines: Vec<String> = r["observations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(Value::to_string)
+            .collect();
+        let obs = dir.file("obs.jsonl", &lines.join("\n"));
+        // Every other record on two threads: the order and the state must not depend
+        // on them.
+        let threads = if n % 2 == 0 { "1" } else { "2" };
+        let out = hinomi(
+            &[
+                "match",
+                "--indicators",
+                &ind,
+                "--observations",
+                &obs,
+                "--window",
+                "36500d",
+                "--threads",
+                threads,
+                "--quiet",
+            ],
+            "",
+        );
+        // The stream's first result is the corpus's outcome for the whole set (later
+        // ones are further matches, or errors on later observations).
+        let results = lines_of(&out);
+        let (ours, count) = match results.first() {
+            Some(l) if l.get("error").is_some() => ("error", None),
+            Some(m) => {
+                let bound = m["observations"].as_array().map_or(1, Vec::len);
+                ("match", Some(bound as u64))
+            }
+            None if out.status.code() == Some(2) => ("error", None),
+            None => ("nomatch", Some(0)),
+        };
+        if let Some((_, c)) = STREAM_DEVIATIONS.iter().find(|(p, _)| *p == pattern) {
+            stream_deviations += 1;
+            assert_eq!((ours, count), ("match", Some(*c)), "{pattern}");
+            continue;
+        }
+        let expected = r["expected"].as_str().unwrap();
+        if pattern.contains("START t'1994-11-29T13:37:59Z' STOP t'1994-11-29T13:37:58Z'") {
+            deviations += 1;
+            assert_eq!(ours, "error", "{pattern}");
+            continue;
+        }
+        let want_count = r.get("matched_sdo_count").and_then(Value::as_u64);
+        let same = ours == expected
+            && (expected != "match" || want_count.is_none() || want_count == count);
+        if !same {
+            disagreements.push(format!(
+                "{}\n    {pattern}\n    expected {expected} {want_count:?}, ours {ours} {count:?}; stderr {}",
+                r["test"],
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+    }
+    assert_eq!(deviations, 1);
+    assert_eq!(stream_deviations, STREAM_DEVIATIONS.len());
+    assert!(
+        disagreements.is_empty(),
+        "{} of {} disagree:\n{}",
+        disagreements.len(),
+        records.len(),
+        disagreements.join("\n")
+    );
+}
+
+fn lines_of(out: &Output) -> Vec<Value> {
+    lines(out)
+}
