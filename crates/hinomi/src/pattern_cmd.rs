@@ -466,6 +466,8 @@ struct Done {
     /// Observations after the last pending one, and their latest `first_observed`.
     after: u64,
     newest_after: Option<Timestamp>,
+    /// The last line of the chunk.
+    last_line: usize,
     /// A line that is not JSON but starts a JSON document: the input is one
     /// pretty-printed document (only looked at in the first chunk).
     whole_document: bool,
@@ -652,6 +654,7 @@ fn work_chunk(
         }
         seen_content = true;
     }
+    done.last_line = line_no.saturating_sub(1);
     Ok(done)
 }
 
@@ -836,7 +839,9 @@ fn match_stream(args: &MatchArgs, matcher: &BulkMatcher, sink: &mut Sink) -> Res
     // A reader, `threads` workers parsing and matching chunks, and this thread putting
     // their results back in input order through the stream's state.
     let (chunk_tx, chunk_rx) = mpsc::sync_channel::<Chunk>(threads * 2);
-    let chunk_rx = Mutex::new(chunk_rx);
+    // Each worker holds the receiver: when they have all stopped (on an error here the
+    // results are no longer taken), the reader's next send fails and it stops too.
+    let chunk_rx = Arc::new(Mutex::new(chunk_rx));
     let (done_tx, done_rx) = mpsc::sync_channel::<Result<Done>>(threads * 2);
     std::thread::scope(|scope| -> Result<()> {
         let reading = scope.spawn(move || -> Result<()> {
@@ -852,7 +857,7 @@ fn match_stream(args: &MatchArgs, matcher: &BulkMatcher, sink: &mut Sink) -> Res
             Ok(())
         });
         for _ in 0..threads {
-            let (rx, tx, work) = (&chunk_rx, done_tx.clone(), &work);
+            let (rx, tx, work) = (chunk_rx.clone(), done_tx.clone(), &work);
             scope.spawn(move || {
                 let mut builder = ObservationsBuilder::new();
                 let mut scratch = Scratch::new();
@@ -867,16 +872,16 @@ fn match_stream(args: &MatchArgs, matcher: &BulkMatcher, sink: &mut Sink) -> Res
             });
         }
         drop(done_tx);
+        drop(chunk_rx);
         let mut waiting: BTreeMap<u64, Done> = BTreeMap::new();
         let mut next = 1;
-        let mut line = next_line;
         for done in done_rx {
             let done = done?;
             waiting.insert(done.seq, done);
             while let Some(done) = waiting.remove(&next) {
                 next += 1;
                 stats.observations += done.observations;
-                line += 1;
+                let line = done.last_line;
                 finish_chunk(&work, &mut state, done, sink, &mut hits)?;
                 report(&mut stats, sink, line);
             }

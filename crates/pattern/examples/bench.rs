@@ -14,7 +14,11 @@
 //!   (`NOT LIKE`, `NOT MATCHES`, `NOT IN`: only "path present" finds them; rarely true,
 //!   like real feed patterns), against N observations
 //!   (default 1,000,000) generated in batches of 10,000, each matched on its own.
-//!   `FALLBACK_PER_MILLE=20` in the environment raises the fallback share to 2%.
+//!   `FALLBACK_PER_MILLE=20` in the environment raises the fallback share to 2%;
+//!   `MULTI_PER_CENT=10` makes 10% of them two-stage patterns
+//!   (`([domain] FOLLOWEDBY [ipv4]) WITHIN 600 SECONDS`);
+//! - `--export-stream DIR` writes those indicators and N observations as
+//!   `DIR/indicators.jsonl` and `DIR/observations.jsonl` for `hinomi match`, and stops.
 
 use std::time::Instant;
 
@@ -85,8 +89,18 @@ fn observation(rng: &mut Lcg, i: u64) -> Value {
            "objects": objects})
 }
 
-fn indicator(rng: &mut Lcg, fallback_per_mille: u64) -> String {
+fn indicator(rng: &mut Lcg, fallback_per_mille: u64, multi_per_cent: u64) -> String {
     let r = |rng: &mut Lcg, n| rng.below(n);
+    if multi_per_cent > 0 && r(rng, 100) < multi_per_cent {
+        // Two stages of an intrusion: a lookup, then traffic to an address.
+        return format!(
+            "([domain-name:value = 'host{}.example.com'] FOLLOWEDBY [ipv4-addr:value = '10.{}.{}.{}']) WITHIN 600 SECONDS",
+            r(rng, 2_000_000),
+            r(rng, 256),
+            r(rng, 256),
+            r(rng, 256)
+        );
+    }
     let ip = |rng: &mut Lcg| {
         format!(
             "10.{}.{}.{}",
@@ -173,6 +187,10 @@ fn main() {
         .iter()
         .position(|a| a == "--export")
         .and_then(|i| args.get(i + 1).cloned());
+    let export_stream = args
+        .iter()
+        .position(|a| a == "--export-stream")
+        .and_then(|i| args.get(i + 1).cloned());
     let n_obs: u64 = args
         .first()
         .and_then(|a| a.parse().ok())
@@ -226,7 +244,37 @@ fn main() {
 
     // --- Bulk ------------------------------------------------------------------
     let n_ind = 100_000;
-    let texts: Vec<String> = (0..n_ind).map(|_| indicator(&mut rng, fallback)).collect();
+    let multi: u64 = std::env::var("MULTI_PER_CENT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let texts: Vec<String> = (0..n_ind)
+        .map(|_| indicator(&mut rng, fallback, multi))
+        .collect();
+    if let Some(dir) = &export_stream {
+        // The same indicators and observations as files for `hinomi match`.
+        use std::io::Write;
+        std::fs::create_dir_all(dir).unwrap();
+        let mut f = std::io::BufWriter::new(
+            std::fs::File::create(format!("{dir}/indicators.jsonl")).unwrap(),
+        );
+        for (i, t) in texts.iter().enumerate() {
+            let v = json!({"type": "indicator", "spec_version": "2.1", "id": format!("indicator--00000000-0000-4000-8000-{i:012}"),
+                "created": "2024-01-01T00:00:00.000Z", "modified": "2024-01-01T00:00:00.000Z",
+                "pattern": t, "pattern_type": "stix", "valid_from": "2024-01-01T00:00:00Z"});
+            writeln!(f, "{v}").unwrap();
+        }
+        let mut f = std::io::BufWriter::new(
+            std::fs::File::create(format!("{dir}/observations.jsonl")).unwrap(),
+        );
+        let mut orng = Lcg(rng.0);
+        for i in 0..n_obs {
+            writeln!(f, "{}", observation(&mut orng, i)).unwrap();
+        }
+        f.flush().unwrap();
+        eprintln!("wrote {dir}/indicators.jsonl ({n_ind}) and {dir}/observations.jsonl ({n_obs})");
+        return;
+    }
     let start = Instant::now();
     let parsed: Vec<Pattern> = texts.iter().map(|t| Pattern::parse(t).unwrap()).collect();
     let parse_s = start.elapsed().as_secs_f64();

@@ -432,3 +432,149 @@ fn matcher_corpus_through_the_cli() {
 fn lines_of(out: &Output) -> Vec<Value> {
     lines(out)
 }
+
+/// Many chunks on several threads: results come out in input order, a match across
+/// records spanning chunks is found, and the stream's cap is reported.
+#[test]
+fn threads_keep_input_order_and_state_spans_chunks() {
+    let dir = Dir::new("threads");
+    let ind = dir.file(
+        "ind.jsonl",
+        &[
+            indicator("indicator--one", "[ipv4-addr:value = '10.0.0.7']").to_string(),
+            indicator(
+                "indicator--two",
+                "[domain-name:value = 'first.example'] FOLLOWEDBY [domain-name:value = 'last.example']",
+            )
+            .to_string(),
+        ]
+        .join("\n"),
+    );
+    let n = 40_000; // about 5 MB: many chunks
+    let mut records = Vec::new();
+    for i in 0..n {
+        let value = match i {
+            3 => json!({"0": {"type": "domain-name", "value": "first.example"}}),
+            i if i == n - 2 => json!({"0": {"type": "domain-name", "value": "last.example"}}),
+            i if i % 7 == 0 => json!({"0": {"type": "ipv4-addr", "value": "10.0.0.7"}}),
+            i => {
+                json!({"0": {"type": "ipv4-addr", "value": format!("10.1.{}.{}", i / 256 % 256, i % 256)}})
+            }
+        };
+        let mut od = observed(
+            &format!("observed-data--{i:08}-0000-4000-8000-000000000000"),
+            value,
+        );
+        od["first_observed"] = json!("2024-01-01T00:00:00Z");
+        od["last_observed"] = json!("2024-01-01T00:00:00Z");
+        records.push(od.to_string());
+    }
+    let obs = dir.file("obs.jsonl", &records.join("\n"));
+    let out = hinomi(
+        &[
+            "match",
+            "--indicators",
+            &ind,
+            "--observations",
+            &obs,
+            "--threads",
+            "2",
+            "--quiet",
+        ],
+        "",
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let results = lines(&out);
+    let sources: Vec<usize> = results
+        .iter()
+        .map(|r| {
+            r["source"]
+                .as_str()
+                .unwrap()
+                .rsplit(':')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    let mut sorted = sources.clone();
+    sorted.sort_unstable();
+    assert_eq!(sources, sorted, "results in input order");
+    assert_eq!(
+        results
+            .iter()
+            .filter(|r| r["indicator"] == "indicator--one")
+            .count(),
+        (0..n)
+            .filter(|i| i % 7 == 0 && *i != 3 && *i != n - 2)
+            .count()
+    );
+    let two: Vec<_> = results
+        .iter()
+        .filter(|r| r["indicator"] == "indicator--two")
+        .collect();
+    assert_eq!(two.len(), 1, "{two:?}");
+    assert_eq!(
+        two[0]["source"].as_str().unwrap(),
+        format!("{obs}:{}", n - 1)
+    );
+    assert_eq!(
+        two[0]["observations"],
+        json!([
+            "observed-data--00000003-0000-4000-8000-000000000000",
+            "observed-data--00039998-0000-4000-8000-000000000000"
+        ])
+    );
+
+    // A cap of 2 held observations for a pattern that never completes: one error.
+    let ind = dir.file(
+        "ind2.json",
+        &indicator(
+            "indicator--cap",
+            "[ipv4-addr:value = '10.0.0.7'] FOLLOWEDBY [domain-name:value = 'never.example']",
+        )
+        .to_string(),
+    );
+    let out = hinomi(
+        &[
+            "match",
+            "--indicators",
+            &ind,
+            "--observations",
+            &obs,
+            "--max-per-pattern",
+            "2",
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let errors = lines(&out);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("partial-match state full"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("dropped for lack of room"));
+
+    // A window that is not one is refused by name.
+    let out = hinomi(
+        &[
+            "match",
+            "--indicators",
+            &ind,
+            "--observations",
+            &obs,
+            "--window",
+            "5x",
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--window"));
+}
