@@ -520,29 +520,44 @@ fn match_line(
                 .unwrap_or_else(|| derived_id("observed-data", file, at, i))
         };
         let mut matched = false;
+        // The part of a match line after the indicator, the same for every indicator
+        // this observation matches: made once.
+        let mut tail: Vec<u8> = Vec::new();
         for BulkOutcome { indicator, result } in outcomes.drain(..) {
-            let obs_id = obs_id();
             match result {
+                Ok(()) if work.format == Format::Json => {
+                    matched = true;
+                    done.matches += 1;
+                    if tail.is_empty() {
+                        let m = Matched {
+                            refs: vec![obs_id()],
+                            first: o.first_observed(),
+                            last: o.last_observed(),
+                            count: o.number_observed(),
+                        };
+                        match_tail(&mut tail, &m, file, at)?;
+                    }
+                    done.out.extend_from_slice(b"{\"indicator\":");
+                    serde_json::to_writer(&mut done.out, indicator)?;
+                    done.out.extend_from_slice(&tail);
+                }
                 Ok(()) => {
                     matched = true;
                     done.matches += 1;
                     let m = Matched {
-                        refs: vec![obs_id],
+                        refs: vec![obs_id()],
                         first: o.first_observed(),
                         last: o.last_observed(),
                         count: o.number_observed(),
                     };
-                    match work.format {
-                        Format::Json => write_match(&mut done.out, indicator, &m, file, at)?,
-                        Format::Stix => done.sightings.push((indicator.to_string(), m)),
-                    }
+                    done.sightings.push((indicator.to_string(), m));
                 }
                 Err(e) => {
                     done.errors += 1;
                     let record = json!({
                         "error": format!("evaluation error: {e}"),
                         "indicator": indicator,
-                        "observation": obs_id,
+                        "observation": obs_id(),
                         "source": format!("{file}:{at}"),
                     });
                     match work.format {
@@ -601,20 +616,27 @@ fn write_match(
     file: &str,
     at: usize,
 ) -> Result<()> {
+    out.extend_from_slice(b"{\"indicator\":");
+    serde_json::to_writer(&mut *out, indicator)?;
+    match_tail(out, m, file, at)
+}
+
+/// A match line after `{"indicator": ID` (strings escaped by serde_json).
+fn match_tail(out: &mut Vec<u8>, m: &Matched, file: &str, at: usize) -> Result<()> {
     let observation = m.refs.last().map(String::as_str).unwrap_or("");
-    let mut line = json!({
-        "indicator": indicator,
-        "observation": observation,
-        "source": format!("{file}:{at}"),
-        "first_observed": m.first.to_string(),
-        "last_observed": m.last.to_string(),
-        "number_observed": m.count,
-    });
+    out.extend_from_slice(b",\"observation\":");
+    serde_json::to_writer(&mut *out, observation)?;
     if m.refs.len() > 1 {
-        line["observations"] = json!(m.refs);
+        out.extend_from_slice(b",\"observations\":");
+        serde_json::to_writer(&mut *out, &m.refs)?;
     }
-    serde_json::to_writer(&mut *out, &line)?;
-    out.push(b'\n');
+    out.extend_from_slice(b",\"source\":");
+    serde_json::to_writer(&mut *out, &format!("{file}:{at}"))?;
+    writeln!(
+        out,
+        ",\"first_observed\":\"{}\",\"last_observed\":\"{}\",\"number_observed\":{}}}",
+        m.first, m.last, m.count
+    )?;
     Ok(())
 }
 

@@ -118,6 +118,15 @@ pub struct StreamHit<'m> {
     pub result: Result<Vec<Arc<Held>>, EvalError>,
 }
 
+/// What [`StreamState::match_observation`] found for one observation.
+#[derive(Debug, Default)]
+pub struct Found<'m> {
+    /// Indicators matched by the observation alone (or in error on it).
+    pub single: Vec<BulkOutcome<'m>>,
+    /// Indicators matched by it with earlier observations (or in error).
+    pub several: Vec<StreamHit<'m>>,
+}
+
 /// Counters of a [`StreamState`], for metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StreamStats {
@@ -186,8 +195,9 @@ impl StreamState {
     }
 
     /// Match observation `index` of `set` (built from `record`) against every
-    /// indicator: those that bind one observation into `out` (as
-    /// [`BulkMatcher::match_observation_with`]), those that bind several into `hits`.
+    /// indicator: those that bind one observation into `found.single` (as
+    /// [`BulkMatcher::match_observation_with`]), those that bind several into
+    /// `found.several`.
     pub fn match_observation<'m>(
         &mut self,
         matcher: &'m BulkMatcher,
@@ -195,11 +205,17 @@ impl StreamState {
         set: &Observations<'_>,
         index: usize,
         scratch: &mut Scratch,
-        out: &mut Vec<BulkOutcome<'m>>,
-        hits: &mut Vec<StreamHit<'m>>,
+        found: &mut Found<'m>,
     ) {
-        matcher.match_observation_stream(set, index, scratch, out);
-        self.advance(matcher, record, set, index, scratch.several(), hits);
+        matcher.match_observation_stream(set, index, scratch, &mut found.single);
+        self.advance(
+            matcher,
+            record,
+            set,
+            index,
+            scratch.several(),
+            &mut found.several,
+        );
     }
 
     /// The second half of [`StreamState::match_observation`], which may run on another
@@ -423,8 +439,12 @@ mod tests {
             let set = Observations::from_value(r).unwrap();
             let mut row = Vec::new();
             for i in 0..set.len() {
-                let (mut out, mut hits) = (Vec::new(), Vec::new());
-                state.match_observation(matcher, r, &set, i, &mut scratch, &mut out, &mut hits);
+                let mut found = Found::default();
+                state.match_observation(matcher, r, &set, i, &mut scratch, &mut found);
+                let Found {
+                    single: out,
+                    several: hits,
+                } = found;
                 for o in out {
                     if o.result.is_ok() {
                         row.push((o.indicator.to_string(), Vec::new()));
