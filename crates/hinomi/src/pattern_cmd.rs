@@ -77,6 +77,11 @@ pub struct MatchArgs {
     /// Most observations held overall (one held for two patterns counts twice).
     #[arg(long, value_name = "N", default_value_t = 200_000)]
     max_held: usize,
+    /// Match each observed-data on its own, as one observation set: patterns that bind
+    /// several observed-data match only within one observed-data's number_observed,
+    /// and no state is held across records.
+    #[arg(long)]
+    each: bool,
     /// Threads parsing and matching (default: one per core).
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
@@ -478,6 +483,8 @@ struct Work<'m> {
     matcher: &'m BulkMatcher,
     file: &'m str,
     format: Format,
+    /// `--each`: no matching across records.
+    each: bool,
 }
 
 fn match_line(
@@ -511,8 +518,13 @@ fn match_line(
     let mut listed = false;
     for i in 0..set.len() {
         outcomes.clear();
-        work.matcher
-            .match_observation_stream(&set, i, scratch, &mut outcomes);
+        if work.each {
+            work.matcher
+                .match_observation_with(&set, i, scratch, &mut outcomes);
+        } else {
+            work.matcher
+                .match_observation_stream(&set, i, scratch, &mut outcomes);
+        }
         let Some(o) = set.get(i) else { continue };
         let obs_id = || {
             o.id()
@@ -775,6 +787,7 @@ fn match_stream(args: &MatchArgs, matcher: &BulkMatcher, sink: &mut Sink) -> Res
         matcher,
         file: &file,
         format: args.format,
+        each: args.each,
     };
     let threads = args
         .threads
