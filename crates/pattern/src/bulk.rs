@@ -1606,8 +1606,19 @@ impl BulkMatcher {
         scratch: &mut Scratch,
         out: &mut Vec<BulkOutcome<'m>>,
     ) {
+        self.match_one(set, index, scratch, out, false);
+    }
+
+    fn match_one<'m>(
+        &'m self,
+        set: &Observations<'_>,
+        index: usize,
+        scratch: &mut Scratch,
+        out: &mut Vec<BulkOutcome<'m>>,
+        stream: bool,
+    ) {
         scratch.start(self.slots.len());
-        scratch.stream = false;
+        scratch.stream = stream;
         self.candidates(set, index, scratch, out);
         self.outcomes(set, index, scratch, out);
     }
@@ -1623,10 +1634,7 @@ impl BulkMatcher {
         scratch: &mut Scratch,
         out: &mut Vec<BulkOutcome<'m>>,
     ) {
-        scratch.start(self.slots.len());
-        scratch.stream = true;
-        self.candidates(set, index, scratch, out);
-        self.outcomes(set, index, scratch, out);
+        self.match_one(set, index, scratch, out, true);
     }
 
     /// The id, the pattern and its name as shared by the matcher, of a candidate.

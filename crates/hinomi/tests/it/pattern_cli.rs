@@ -359,13 +359,13 @@ fn matcher_corpus_through_the_cli() {
     for (n, r) in records.iter().enumerate() {
         let pattern = r["pattern"].as_str().unwrap();
         let ind = dir.file("ind.json", &indicator("indicator--c", pattern).to_string());
-        let lines: Vec<String> = r["observations"]
+        let bundles: Vec<String> = r["observations"]
             .as_array()
             .unwrap()
             .iter()
             .map(Value::to_string)
             .collect();
-        let obs = dir.file("obs.jsonl", &lines.join("\n"));
+        let obs = dir.file("obs.jsonl", &bundles.join("\n"));
         // Every other record on two threads: the order and the state must not depend
         // on them.
         let threads = if n % 2 == 0 { "1" } else { "2" };
@@ -386,7 +386,7 @@ fn matcher_corpus_through_the_cli() {
         );
         // The stream's first result is the corpus's outcome for the whole set (later
         // ones are further matches, or errors on later observations).
-        let results = lines_of(&out);
+        let results = lines(&out);
         let (ours, count) = match results.first() {
             Some(l) if l.get("error").is_some() => ("error", None),
             Some(m) => {
@@ -427,10 +427,6 @@ fn matcher_corpus_through_the_cli() {
         records.len(),
         disagreements.join("\n")
     );
-}
-
-fn lines_of(out: &Output) -> Vec<Value> {
-    lines(out)
 }
 
 /// Many chunks on several threads: results come out in input order, a match across
