@@ -66,6 +66,7 @@ pub struct FileConfig {
     pub federation: Option<FederationFile>,
     pub outbound: Option<OutboundFile>,
     pub incidents: Option<IncidentsFile>,
+    pub matching: Option<MatchingFile>,
     pub web: Option<WebFile>,
     /// A CA certificate (PEM): clients presenting a certificate it signed are verified
     /// (mutual TLS for peer hubs); see `tls_client_auth`.
@@ -88,6 +89,22 @@ pub struct FederationFile {
     pub client_key: Option<PathBuf>,
     /// A CA certificate (PEM) trusted for peers besides the system roots.
     pub ca_file: Option<PathBuf>,
+}
+
+/// `[matching]`: observations posted to `/api/v1/observations`, matched with each
+/// organization's earlier ones for patterns that bind several.
+#[derive(Deserialize, Default, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct MatchingFile {
+    /// How long an observation is held for such a pattern without a top-level WITHIN
+    /// [default 1h].
+    pub window: Option<String>,
+    /// Most observations held for one pattern, per organization [default 1000].
+    pub max_per_pattern: Option<usize>,
+    /// Most observations held per organization [default 20000].
+    pub max_held_per_org: Option<usize>,
+    /// Most memory an organization's held observations take, MiB [default 32].
+    pub max_held_mib_per_org: Option<usize>,
 }
 
 /// `[outbound]`: where webhooks and peer connections may go.

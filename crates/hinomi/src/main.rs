@@ -527,6 +527,38 @@ fn hub_config(settings: &Settings, listen: &str, default_tlp: Option<String>) ->
             config.notify.max_webhooks_per_org = n;
         }
     }
+    if let Some(m) = &settings.file.matching {
+        let c = &mut config.matching;
+        if let Some(w) = &m.window {
+            c.window = config::parse_duration("matching.window", w)?
+                .ok_or_else(|| anyhow::anyhow!("matching.window: needs a duration, not none"))?;
+        }
+        for (field, value, slot) in [
+            (
+                "matching.max_per_pattern",
+                m.max_per_pattern,
+                &mut c.max_per_pattern,
+            ),
+            (
+                "matching.max_held_per_org",
+                m.max_held_per_org,
+                &mut c.max_held_per_org,
+            ),
+        ] {
+            if let Some(n) = value {
+                if n == 0 {
+                    bail!("{field}: at least 1");
+                }
+                *slot = n;
+            }
+        }
+        if let Some(n) = m.max_held_mib_per_org {
+            if n == 0 {
+                bail!("matching.max_held_mib_per_org: at least 1");
+            }
+            c.max_bytes_per_org = n.saturating_mul(1 << 20);
+        }
+    }
     if let Some(i) = &settings.file.incidents {
         let c = &mut config.incidents;
         for (field, value, slot) in [
@@ -881,6 +913,33 @@ mod tests {
         let e = hub_config(&s, "127.0.0.1:8640", None).unwrap_err();
         assert!(format!("{e:#}").contains("web.lock_after"), "{e:#}");
 
+        // [matching]: the per-organization state of patterns binding several observations.
+        let matching = |body: &str| {
+            std::fs::write(
+                &file,
+                format!(
+                    "data_dir = {:?}\n[matching]\n{body}",
+                    data.to_str().unwrap()
+                ),
+            )
+            .unwrap();
+            let s = Settings::load(&serve_args(&["--config", f]).store).unwrap();
+            hub_config(&s, "127.0.0.1:8640", None)
+        };
+        let c = matching("window = \"2h\"\nmax_per_pattern = 50\nmax_held_mib_per_org = 4\n")
+            .unwrap()
+            .matching;
+        assert_eq!(c.window, std::time::Duration::from_secs(7200));
+        assert_eq!((c.max_per_pattern, c.max_bytes_per_org), (50, 4 << 20));
+        assert_eq!(c.max_held_per_org, 20_000);
+        for (body, field) in [
+            ("window = \"soon\"\n", "matching.window"),
+            ("max_held_per_org = 0\n", "matching.max_held_per_org"),
+        ] {
+            let e = matching(body).unwrap_err();
+            assert!(format!("{e:#}").contains(field), "{e:#}");
+        }
+
         std::fs::write(&file, "listen = \"x\"\ncolour = \"red\"\n").unwrap();
         let e = Settings::load(&serve_args(&["--config", f]).store).unwrap_err();
         assert!(format!("{e:#}").contains("colour"), "{e:#}");
@@ -943,6 +1002,11 @@ session_max = "12h"
 invitation_ttl = "7d"
 sign_in_rate_per_minute = 30
 max_password_checks = 2
+[matching]
+window = "1h"
+max_per_pattern = 1000
+max_held_per_org = 20000
+max_held_mib_per_org = 32
 "#;
 
     #[test]

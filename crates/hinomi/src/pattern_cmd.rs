@@ -77,6 +77,10 @@ pub struct MatchArgs {
     /// Most observations held overall (one held for two patterns counts twice).
     #[arg(long, value_name = "N", default_value_t = 200_000)]
     max_held: usize,
+    /// Most memory the held observations take, in MiB (estimated; a record held for
+    /// two patterns counts twice); past it the oldest are dropped.
+    #[arg(long, value_name = "MIB", default_value_t = 256)]
+    max_held_mib: usize,
     /// Match each observed-data on its own, as one observation set: patterns that bind
     /// several observed-data match only within one observed-data's number_observed,
     /// and no state is held across records.
@@ -283,8 +287,8 @@ pub fn run_match(args: MatchArgs) -> Result<ExitCode> {
     }
     if stats.stream.evicted > 0 && !args.quiet {
         eprintln!(
-            "hinomi match: {} held observations were dropped for lack of room (--max-held {}, --max-per-pattern {}); matches with them were not looked for",
-            stats.stream.evicted, args.max_held, args.max_per_pattern
+            "hinomi match: {} held observations were dropped for lack of room (--max-held {}, --max-held-mib {}, --max-per-pattern {}); matches with them were not looked for",
+            stats.stream.evicted, args.max_held, args.max_held_mib, args.max_per_pattern
         );
     }
     Ok(if sink.errors > 0 {
@@ -782,6 +786,7 @@ fn match_stream(args: &MatchArgs, matcher: &BulkMatcher, sink: &mut Sink) -> Res
         default_window: args.window,
         max_per_pattern: args.max_per_pattern,
         max_held: args.max_held,
+        max_bytes: args.max_held_mib.saturating_mul(1 << 20),
     });
     let work = Work {
         matcher,

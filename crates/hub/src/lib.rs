@@ -90,6 +90,8 @@ pub struct HubConfig {
     pub incidents: service::incidents::IncidentConfig,
     /// People signing in to the web UI: lockout, sessions, invitations, cookies.
     pub accounts: service::accounts::AccountsConfig,
+    /// Matching observations: the per-organization state of patterns binding several.
+    pub matching: service::matching::MatchingConfig,
 }
 
 impl Default for HubConfig {
@@ -115,6 +117,7 @@ impl Default for HubConfig {
             idle_timeout: std::time::Duration::from_secs(120),
             incidents: service::incidents::IncidentConfig::default(),
             accounts: service::accounts::AccountsConfig::default(),
+            matching: service::matching::MatchingConfig::default(),
         }
     }
 }
@@ -153,6 +156,8 @@ pub struct AppState {
     /// Permits for reading request bodies over 1 MiB (`max_large_bodies`).
     large_bodies: tokio::sync::Semaphore,
     indicators: index::IndicatorIndex,
+    /// Each organization's partial matches of patterns binding several observations.
+    pub streams: service::matching::Streams,
     delivery_waker: Arc<delivery::Waker>,
     stream_notify: tokio::sync::Notify,
     federation_waker: Arc<delivery::Waker>,
@@ -214,6 +219,7 @@ impl AppState {
             limiter: http::ratelimit::Limiter::default(),
             large_bodies,
             indicators,
+            streams: Default::default(),
             delivery_waker: Arc::default(),
             stream_notify: tokio::sync::Notify::new(),
             federation_waker: Arc::default(),

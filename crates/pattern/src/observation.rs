@@ -484,12 +484,79 @@ impl<'a> Observations<'a> {
         out
     }
 
+    /// Observation `index` as a value of its own: an array of an observed-data with
+    /// its times, count, id and inline `objects`, then the objects its `object_refs`
+    /// name and those their `_ref`s and `_refs` reach in its scope. It matches as the
+    /// observation does, and can be kept (to correlate with later input) without the
+    /// rest of the input it came from.
+    pub fn detached(&self, index: usize) -> Option<Value> {
+        let o = self.items.get(index)?;
+        let inline = o.inline.map_or(0, Map::len);
+        let mut od = Map::new();
+        od.insert("type".into(), "observed-data".into());
+        if let Some(id) = o.id {
+            od.insert("id".into(), id.into());
+        }
+        od.insert("first_observed".into(), o.first.to_string().into());
+        od.insert("last_observed".into(), o.last.to_string().into());
+        od.insert("number_observed".into(), o.count.into());
+        if let Some(m) = o.inline {
+            od.insert("objects".into(), Value::Object(m.clone()));
+        }
+        let mut out = vec![Value::Null];
+        let mut taken: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        let mut refs = Vec::new();
+        let mut queue: Vec<&'a Value> = Vec::new();
+        for r in o.roots.iter().skip(inline) {
+            if let Some(id) = r.get("id").and_then(Value::as_str) {
+                refs.push(Value::from(id));
+                if taken.insert(id) {
+                    queue.push(r);
+                }
+            }
+        }
+        if !refs.is_empty() {
+            od.insert("object_refs".into(), Value::Array(refs));
+        }
+        // Inline objects' `_ref`s name their siblings; only scope objects are followed.
+        let scope = self.scopes.get(o.scope);
+        while let Some(v) = queue.pop() {
+            out.push(v.clone());
+            let mut named = Vec::new();
+            ref_values(v, false, &mut named);
+            for id in named {
+                if let Some(t) = scope.and_then(|s| s.get(id)) {
+                    if taken.insert(id) {
+                        queue.push(t);
+                    }
+                }
+            }
+        }
+        out[0] = Value::Object(od);
+        Some(Value::Array(out))
+    }
+
     /// Follow a `_ref` value from an object of observation `obs`.
     pub(crate) fn resolve(&self, obs: &Observation<'a>, id: &str) -> Option<&'a Value> {
         if let Some(v) = obs.inline.and_then(|m| m.get(id)) {
             return Some(v);
         }
         self.scopes.get(obs.scope).and_then(|s| s.get(id))
+    }
+}
+
+/// The strings under `_ref` and `_refs` members anywhere in `v` (`named`: `v` is
+/// itself the value of such a member).
+fn ref_values<'v>(v: &'v Value, named: bool, out: &mut Vec<&'v str>) {
+    match v {
+        Value::String(s) if named => out.push(s),
+        Value::Array(a) => a.iter().for_each(|x| ref_values(x, named, out)),
+        Value::Object(m) => {
+            for (k, x) in m {
+                ref_values(x, k.ends_with("_ref") || k.ends_with("_refs"), out);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -519,6 +586,60 @@ mod tests {
         u.push(&s);
         let w: Vec<&'static str> = recast(u);
         assert!(w.is_empty() && w.capacity() >= 10);
+    }
+
+    #[test]
+    fn a_detached_observation_matches_alone_and_carries_only_what_it_reaches() {
+        let input = json!([
+            {"type": "ipv4-addr", "id": "ipv4-addr--1", "value": "10.0.0.7"},
+            {"type": "domain-name", "id": "domain-name--1", "value": "c2.example",
+             "resolves_to_refs": ["ipv4-addr--1"]},
+            {"type": "network-traffic", "id": "network-traffic--1", "dst_ref": "domain-name--1",
+             "protocols": ["tcp"]},
+            {"type": "file", "id": "file--unrelated", "name": "big.bin"},
+            {"type": "observed-data", "id": "observed-data--a", "first_observed": "2024-01-01T00:00:00.25Z",
+             "last_observed": "2024-01-01T00:01:00Z", "number_observed": 3,
+             "object_refs": ["network-traffic--1"]},
+            {"type": "observed-data", "id": "observed-data--b", "first_observed": "2024-01-01T00:00:00Z",
+             "last_observed": "2024-01-01T00:00:00Z",
+             "objects": {"0": {"type": "ipv4-addr", "value": "10.0.0.9"},
+                         "1": {"type": "network-traffic", "src_ref": "0", "protocols": ["udp"]}}}
+        ]);
+        let set = Observations::from_value(&input).unwrap();
+        let a = set.detached(0).unwrap();
+        let items = a.as_array().unwrap();
+        let ids: Vec<_> = items.iter().filter_map(|o| o["id"].as_str()).collect();
+        assert_eq!(items.len(), 4, "{a}");
+        for id in [
+            "observed-data--a",
+            "network-traffic--1",
+            "domain-name--1",
+            "ipv4-addr--1",
+        ] {
+            assert!(ids.contains(&id), "{id} in {ids:?}");
+        }
+        assert_eq!(items[0]["first_observed"], "2024-01-01T00:00:00.25Z");
+        assert_eq!(items[0]["number_observed"], 3);
+        let alone = Observations::from_value(&a).unwrap();
+        let o = alone.get(0).unwrap();
+        assert_eq!((o.id(), o.number_observed()), (Some("observed-data--a"), 3));
+        assert_eq!(o.first_observed(), set.get(0).unwrap().first_observed());
+        let p = crate::Pattern::parse(
+            "[network-traffic:dst_ref.resolves_to_refs[*].value = '10.0.0.7']",
+        )
+        .unwrap();
+        assert!(p.evaluate(&alone).unwrap().is_some());
+
+        let b = set.detached(1).unwrap();
+        assert_eq!(
+            b.as_array().unwrap().len(),
+            1,
+            "inline objects stay inline: {b}"
+        );
+        let alone = Observations::from_value(&b).unwrap();
+        let p = crate::Pattern::parse("[network-traffic:src_ref.value = '10.0.0.9']").unwrap();
+        assert!(p.evaluate(&alone).unwrap().is_some());
+        assert!(set.detached(2).is_none());
     }
 
     #[test]

@@ -46,6 +46,9 @@ pub struct StreamOptions {
     /// Most held observations overall (one observation held for two patterns counts
     /// twice).
     pub max_held: usize,
+    /// Most memory the held observations' records take, as [`weight`] estimates it
+    /// (a record held for two patterns counts twice).
+    pub max_bytes: usize,
 }
 
 impl Default for StreamOptions {
@@ -54,6 +57,7 @@ impl Default for StreamOptions {
             default_window: Duration::from_secs(3600),
             max_per_pattern: 1000,
             max_held: 200_000,
+            max_bytes: 256 << 20,
         }
     }
 }
@@ -68,6 +72,7 @@ pub struct Held {
     last: Timestamp,
     count: u64,
     seq: u64,
+    bytes: usize,
 }
 
 impl Held {
@@ -105,6 +110,11 @@ impl Held {
     pub fn seq(&self) -> u64 {
         self.seq
     }
+
+    /// The memory its record takes, as [`weight`] estimates it.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
 }
 
 /// A pattern that binds several observations, matched (or in error) on the arrival of
@@ -134,6 +144,8 @@ pub struct StreamStats {
     pub observations: u64,
     /// Observations held now (per pattern).
     pub held: usize,
+    /// The memory they take, as [`weight`] estimates it (per pattern).
+    pub bytes: usize,
     /// Patterns holding at least one observation.
     pub patterns: usize,
     /// Held observations dropped because they left their pattern's window.
@@ -159,6 +171,10 @@ pub struct StreamState {
     /// entries whose observation already left are skipped.
     order: VecDeque<(Arc<str>, u64)>,
     held: usize,
+    bytes: usize,
+    /// The last record weighed and its weight (a record's observations arrive one
+    /// after another; the weak reference keeps the address from being reused).
+    weighed: Option<(std::sync::Weak<Value>, usize)>,
     watermark: i128,
     stats: StreamStats,
 }
@@ -175,6 +191,8 @@ impl StreamState {
             patterns: FxMap::default(),
             order: VecDeque::new(),
             held: 0,
+            bytes: 0,
+            weighed: None,
             watermark: i128::MIN,
             stats: StreamStats::default(),
         }
@@ -189,6 +207,7 @@ impl StreamState {
     pub fn stats(&self) -> StreamStats {
         StreamStats {
             held: self.held,
+            bytes: self.bytes,
             patterns: self.patterns.len(),
             ..self.stats
         }
@@ -250,7 +269,9 @@ impl StreamState {
             }
             let state = self.patterns.entry(name.clone()).or_default();
             state.window = within.unwrap_or(default_window);
-            self.held -= expire(state, self.watermark, &mut self.stats.expired);
+            let (n, bytes) = expire(state, self.watermark, &mut self.stats.expired);
+            self.held -= n;
+            self.bytes -= bytes;
             let outcome = {
                 let sets: Vec<Option<Observations<'_>>> = state
                     .held
@@ -299,8 +320,17 @@ impl StreamState {
                 }
             }
             let seq = self.stats.observations;
+            let weighed = &mut self.weighed;
             let h = me
                 .get_or_insert_with(|| {
+                    let bytes = match weighed {
+                        Some((w, n)) if std::ptr::eq(w.as_ptr(), Arc::as_ptr(record)) => *n,
+                        _ => {
+                            let n = weight(record);
+                            *weighed = Some((Arc::downgrade(record), n));
+                            n
+                        }
+                    };
                     Arc::new(Held {
                         record: record.clone(),
                         index,
@@ -309,14 +339,18 @@ impl StreamState {
                         last: o.last,
                         count: o.count,
                         seq,
+                        bytes,
                     })
                 })
                 .clone();
+            self.bytes += h.bytes;
             state.held.push_back(h);
             self.held += 1;
             self.order.push_back((name.clone(), seq));
             if state.held.len() > self.options.max_per_pattern {
-                state.held.pop_front();
+                if let Some(old) = state.held.pop_front() {
+                    self.bytes -= old.bytes;
+                }
                 self.held -= 1;
                 self.stats.evicted += 1;
                 if !state.full_reported {
@@ -328,7 +362,7 @@ impl StreamState {
                 }
             }
         }
-        while self.held > self.options.max_held {
+        while self.held > self.options.max_held || self.bytes > self.options.max_bytes {
             let Some((name, seq)) = self.order.pop_front() else {
                 break;
             };
@@ -336,7 +370,9 @@ impl StreamState {
                 continue;
             };
             if state.held.front().is_some_and(|h| h.seq <= seq) {
-                state.held.pop_front();
+                if let Some(old) = state.held.pop_front() {
+                    self.bytes -= old.bytes;
+                }
                 self.held -= 1;
                 self.stats.evicted += 1;
                 if state.held.is_empty() {
@@ -367,12 +403,15 @@ impl StreamState {
     /// Drop every pattern's expired observations.
     fn sweep(&mut self) {
         let (watermark, expired) = (self.watermark, &mut self.stats.expired);
-        let mut dropped = 0;
+        let (mut dropped, mut bytes) = (0, 0);
         self.patterns.retain(|_, s| {
-            dropped += expire(s, watermark, expired);
+            let (n, b) = expire(s, watermark, expired);
+            dropped += n;
+            bytes += b;
             !s.held.is_empty()
         });
         self.held -= dropped;
+        self.bytes -= bytes;
         self.compact_order();
     }
 
@@ -388,19 +427,33 @@ impl StreamState {
     }
 }
 
-/// Drop the observations of `state` out of its window; how many.
-fn expire(state: &mut PatternState, watermark: i128, expired: &mut u64) -> usize {
-    let mut n = 0;
+/// Drop the observations of `state` out of its window; how many, and their weight.
+fn expire(state: &mut PatternState, watermark: i128, expired: &mut u64) -> (usize, usize) {
+    let (mut n, mut bytes) = (0, 0);
     while state
         .held
         .front()
         .is_some_and(|h| watermark.saturating_sub(h.last.as_nanos()) > state.window)
     {
-        state.held.pop_front();
+        if let Some(old) = state.held.pop_front() {
+            bytes += old.bytes;
+        }
         n += 1;
     }
     *expired += n as u64;
-    n
+    (n, bytes)
+}
+
+/// An estimate of the memory a JSON value takes: a fixed cost per value and per
+/// member, plus the text of its strings and keys.
+pub fn weight(v: &Value) -> usize {
+    const NODE: usize = 32;
+    NODE + match v {
+        Value::String(s) => s.len(),
+        Value::Array(a) => a.iter().map(weight).sum(),
+        Value::Object(m) => m.iter().map(|(k, v)| NODE + k.len() + weight(v)).sum(),
+        _ => 0,
+    }
 }
 
 #[cfg(test)]
@@ -610,6 +663,17 @@ mod tests {
         let s = st.stats();
         assert_eq!(s.held, 8, "{s:?}");
         assert_eq!(s.evicted, 32);
+
+        // The memory limit: room for three records (held for two patterns each).
+        let each = weight(&records[19]); // the last three held are as heavy
+        let mut st = StreamState::new(StreamOptions {
+            max_bytes: 6 * each + each / 2,
+            ..StreamOptions::default()
+        });
+        run(&m, &mut st, &records);
+        let s = st.stats();
+        assert_eq!((s.held, s.bytes), (6, 6 * each), "{s:?}");
+        assert_eq!(s.evicted, 34);
     }
 
     #[test]

@@ -1,17 +1,29 @@
 //! Matching a member's observations against the indicator index ([`observe`]), which
 //! records sightings.
 //!
-//! Invariant: a hit is only reported, and a sighting only written, for indicators the
-//! posting organization may see through [`super::objects::read`]; a sighting's
-//! handling is never wider than its indicator's, so it reveals the indicator to nobody
-//! who may not see it.
+//! Patterns that bind several observations (`[a] AND [b]`, `FOLLOWEDBY`, `REPEATS`)
+//! match across a member's requests: each organization has its own [`StreamState`]
+//! ([`Streams`]), holding its earlier observations that may take part in such a match,
+//! bounded by time (the pattern's `WITHIN`, or [`MatchingConfig::window`]) and memory.
+//!
+//! Invariants:
+//! - a hit is only reported, and a sighting only written, for indicators the posting
+//!   organization may see through [`super::objects::read`]; a sighting's handling is
+//!   never wider than its indicator's, so it reveals the indicator to nobody who may
+//!   not see it;
+//! - an organization's observations are only ever matched with its own: states never
+//!   mix organizations.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use hinomi_access::{check_write, Item, OrgKind};
-use hinomi_pattern::Observations;
+use hinomi_pattern::bulk::Scratch;
+use hinomi_pattern::stream::{StreamOptions, StreamState, StreamStats};
+use hinomi_pattern::{EvalError, Observations};
 use hinomi_stix::{check_object, Timestamp, Tlp, HUB_EXTENSION_ID};
 use hinomi_store::{NewObject, Outcome, SHARED_COLLECTION};
 
@@ -20,6 +32,109 @@ use crate::AppState;
 
 fn bad(m: impl Into<String>) -> Error {
     Error::new(Kind::BadRequest, m)
+}
+
+/// Limits of the per-organization matching state.
+#[derive(Debug, Clone)]
+pub struct MatchingConfig {
+    /// How long an observation is held for patterns without a top-level `WITHIN`.
+    pub window: Duration,
+    /// Most observations held for one pattern, per organization.
+    pub max_per_pattern: usize,
+    /// Most observations held per organization (one held for two patterns counts
+    /// twice).
+    pub max_held_per_org: usize,
+    /// Most memory an organization's held observations take (estimated).
+    pub max_bytes_per_org: usize,
+}
+
+impl Default for MatchingConfig {
+    fn default() -> Self {
+        MatchingConfig {
+            window: Duration::from_secs(3600),
+            max_per_pattern: 1000,
+            max_held_per_org: 20_000,
+            max_bytes_per_org: 32 << 20,
+        }
+    }
+}
+
+/// Each organization's matching state, created at its first observation.
+#[derive(Default)]
+pub struct Streams {
+    by_org: Mutex<HashMap<String, Arc<Mutex<StreamState>>>>,
+}
+
+impl Streams {
+    fn of(&self, org: &str, config: &MatchingConfig) -> Arc<Mutex<StreamState>> {
+        let mut map = self.by_org.lock().unwrap_or_else(PoisonError::into_inner);
+        map.entry(org.to_string())
+            .or_insert_with(|| {
+                Arc::new(Mutex::new(StreamState::new(StreamOptions {
+                    default_window: config.window,
+                    max_per_pattern: config.max_per_pattern,
+                    max_held: config.max_held_per_org,
+                    max_bytes: config.max_bytes_per_org,
+                })))
+            })
+            .clone()
+    }
+
+    /// The counters of every organization's state, summed, and how many there are.
+    pub fn stats(&self) -> (usize, StreamStats) {
+        let states: Vec<_> = self
+            .by_org
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        let mut sum = StreamStats::default();
+        for st in &states {
+            let s = st.lock().unwrap_or_else(PoisonError::into_inner).stats();
+            sum.observations += s.observations;
+            sum.held += s.held;
+            sum.bytes += s.bytes;
+            sum.patterns += s.patterns;
+            sum.expired += s.expired;
+            sum.evicted += s.evicted;
+        }
+        (states.len(), sum)
+    }
+}
+
+/// An observation bound in a hit: from this request, or held from an earlier one.
+#[derive(Clone)]
+struct Bound {
+    id: Option<String>,
+    first: hinomi_pattern::Timestamp,
+    last: hinomi_pattern::Timestamp,
+    count: u64,
+}
+
+impl Bound {
+    fn of(o: &hinomi_pattern::Observation<'_>) -> Bound {
+        Bound {
+            id: o.id().map(str::to_string),
+            first: o.first_observed(),
+            last: o.last_observed(),
+            count: o.number_observed(),
+        }
+    }
+}
+
+/// Adds `bound` to the hit of `indicator` (each observation once).
+fn bind(hits: &mut BTreeMap<String, Vec<Bound>>, indicator: &str, bound: Vec<Bound>) {
+    let at = hits.entry(indicator.to_string()).or_default();
+    for b in bound {
+        let dup = b.id.is_some()
+            && at
+                .iter()
+                .any(|x| x.id == b.id && x.first == b.first && x.last == b.last);
+        if !dup {
+            at.push(b);
+        }
+    }
 }
 
 /// The caller, if it may submit observations (a member token that may write).
@@ -62,15 +177,67 @@ pub fn observe(
         return Err(bad("objects: no observed-data to match"));
     }
 
-    // Match, then keep only what this organization may see: the access rule first (in
-    // memory), then the one read (collections it may read, export view).
+    // Match each observation in order, with this organization's earlier ones for the
+    // patterns that bind several; then keep only what it may see: the access rule first
+    // (in memory), then the one read (collections it may read, export view).
     let scope = &who.scope;
-    let mut hits = Vec::new();
+    let mut found: BTreeMap<String, Vec<Bound>> = BTreeMap::new();
+    let mut notes = Vec::new();
     s.indicators.flush();
+    let mut hits = Vec::new();
     {
         let inner = s.indicators.read();
-        for hit in inner.matcher.match_all(&set) {
-            let Some(meta) = inner.meta.get(&hit.indicator) else {
+        let stream = s.streams.of(&p.org.id, &s.config.matching);
+        let mut state = stream.lock().unwrap_or_else(PoisonError::into_inner);
+        let (mut scratch, mut single, mut several) = (Scratch::new(), Vec::new(), Vec::new());
+        for (i, o) in set.iter().enumerate() {
+            single.clear();
+            inner
+                .matcher
+                .match_observation_stream(&set, i, &mut scratch, &mut single);
+            for hit in single.iter().filter(|h| h.result.is_ok()) {
+                bind(&mut found, hit.indicator, vec![Bound::of(o)]);
+            }
+            if scratch.several().is_empty() {
+                state.note(1, o.first_observed());
+                continue;
+            }
+            // Held on its own (the observed-data and what it references), so the state
+            // keeps nothing else of the request.
+            let Some(record) = set.detached(i).map(Arc::new) else {
+                continue;
+            };
+            let Ok(alone) = Observations::from_value(&record) else {
+                continue;
+            };
+            several.clear();
+            state.advance(
+                &inner.matcher,
+                &record,
+                &alone,
+                0,
+                scratch.several(),
+                &mut several,
+            );
+            for hit in several.drain(..) {
+                match hit.result {
+                    Ok(earlier) => {
+                        let mut bound = vec![Bound::of(o)];
+                        bound.extend(earlier.iter().map(|h| Bound {
+                            id: h.id().map(str::to_string),
+                            first: h.first_observed(),
+                            last: h.last_observed(),
+                            count: h.number_observed(),
+                        }));
+                        bind(&mut found, hit.indicator, bound);
+                    }
+                    Err(EvalError::StateFull(n)) => notes.push((hit.indicator.to_string(), n)),
+                    Err(_) => {}
+                }
+            }
+        }
+        for (indicator, bound) in found {
+            let Some(meta) = inner.meta.get(&indicator) else {
                 continue;
             };
             let item = Item {
@@ -79,13 +246,26 @@ pub fn observe(
                 audience: &meta.audience,
             };
             if scope.allows(&item) {
-                hits.push((hit, meta.clone()));
+                hits.push((indicator, bound, meta.clone()));
             }
         }
+        notes.retain(|(i, _)| {
+            inner.meta.get(i).is_some_and(|meta| {
+                scope.allows(&Item {
+                    owner_org: &meta.owner_org,
+                    tlp: meta.tlp,
+                    audience: &meta.audience,
+                })
+            })
+        });
     }
-    let candidates: Vec<String> = hits.iter().map(|(h, _)| h.indicator.clone()).collect();
+    let candidates: Vec<String> = hits
+        .iter()
+        .map(|(h, _, _)| h.clone())
+        .chain(notes.iter().map(|(i, _)| i.clone()))
+        .collect();
     let readable = super::objects::visible_ids(&s.store, who, &candidates)?;
-    hits.retain(|(h, _)| readable.contains(&h.indicator));
+    hits.retain(|(h, _, _)| readable.contains(h));
 
     // The coordinator and its reader scope, so it is named where the rule lets it see
     // the indicator.
@@ -97,7 +277,7 @@ pub fn observe(
         }
         None => None,
     };
-    let owners: Vec<String> = hits.iter().map(|(_, m)| m.owner_org.clone()).collect();
+    let owners: Vec<String> = hits.iter().map(|(_, _, m)| m.owner_org.clone()).collect();
     let mut owner_identities = HashMap::new();
     for o in owners {
         if let std::collections::hash_map::Entry::Vacant(e) = owner_identities.entry(o.clone()) {
@@ -108,16 +288,13 @@ pub fn observe(
     let now = Timestamp::now().to_string();
     let mut sightings = Vec::new();
     let mut new_objects = Vec::new();
-    for (hit, meta) in &hits {
-        let bound: Vec<_> = hit
-            .observations
-            .iter()
-            .filter_map(|i| set.get(*i))
-            .collect();
-        let refs: Vec<&str> = bound.iter().filter_map(|o| o.id()).collect();
-        let first = bound.iter().map(|o| o.first_observed()).min();
-        let last = bound.iter().map(|o| o.last_observed()).max();
-        let count: u64 = bound.iter().map(|o| o.number_observed()).sum();
+    for (indicator, bound, meta) in &hits {
+        let mut refs: Vec<&str> = bound.iter().filter_map(|o| o.id.as_deref()).collect();
+        refs.sort_unstable();
+        refs.dedup();
+        let first = bound.iter().map(|o| o.first).min();
+        let last = bound.iter().map(|o| o.last).max();
+        let count: u64 = bound.iter().map(|o| o.count).sum();
         let tlp = requested.max(meta.tlp);
         // Never wider than the indicator: its owner, its audience, and the coordinator
         // only where the coordinator may see the indicator.
@@ -146,7 +323,7 @@ pub fn observe(
             "created": now,
             "modified": now,
             "created_by_ref": p.org.identity_id,
-            "sighting_of_ref": hit.indicator,
+            "sighting_of_ref": indicator,
             "where_sighted_refs": [p.org.identity_id],
             "count": count.min(999_999_999),
             "object_marking_refs": [tlp.marking_id()],
@@ -180,9 +357,21 @@ pub fn observe(
             return Err(Error::internal(format!("storing a sighting: {m}")));
         }
     }
-    Ok(json!({
+    let mut answer = json!({
         "observations": set.len(),
         "indicators_indexed": s.indicators.len(),
         "sightings": sightings,
-    }))
+    });
+    // Only for indicators it may see: a full state names the indicator.
+    let notes: Vec<String> = notes
+        .into_iter()
+        .filter(|(i, _)| readable.contains(i))
+        .map(|(i, n)| {
+            format!("{i}: more than {n} of your observations were waiting for the rest of this pattern; the oldest were dropped, and matches with them will not be found")
+        })
+        .collect();
+    if !notes.is_empty() {
+        answer["warnings"] = json!(notes);
+    }
+    Ok(answer)
 }

@@ -97,5 +97,26 @@ pub fn metrics_text(s: &AppState, who: &Viewer) -> Result<String> {
             ));
         }
     }
-    Ok(s.metrics.render())
+    let mut text = s.metrics.render();
+    let (orgs, st) = s.streams.stats();
+    use std::fmt::Write;
+    let _ = write!(
+        text,
+        "# HELP hinomi_match_state_orgs Organizations with matching state (patterns binding several observations).\n\
+         # TYPE hinomi_match_state_orgs gauge\nhinomi_match_state_orgs {orgs}\n\
+         # HELP hinomi_match_observations_total Observations matched.\n\
+         # TYPE hinomi_match_observations_total counter\nhinomi_match_observations_total {}\n\
+         # HELP hinomi_match_state_held Observations held for patterns binding several (per pattern).\n\
+         # TYPE hinomi_match_state_held gauge\nhinomi_match_state_held {}\n\
+         # HELP hinomi_match_state_bytes Estimated memory of the held observations.\n\
+         # TYPE hinomi_match_state_bytes gauge\nhinomi_match_state_bytes {}\n\
+         # HELP hinomi_match_state_patterns Patterns holding observations, summed over organizations.\n\
+         # TYPE hinomi_match_state_patterns gauge\nhinomi_match_state_patterns {}\n\
+         # HELP hinomi_match_state_expired_total Held observations dropped at the end of their window.\n\
+         # TYPE hinomi_match_state_expired_total counter\nhinomi_match_state_expired_total {}\n\
+         # HELP hinomi_match_state_evicted_total Held observations dropped for lack of room.\n\
+         # TYPE hinomi_match_state_evicted_total counter\nhinomi_match_state_evicted_total {}\n",
+        st.observations, st.held, st.bytes, st.patterns, st.expired, st.evicted
+    );
+    Ok(text)
 }

@@ -225,3 +225,151 @@ fn nodes_share_new_indicators_through_postgres() {
     }
     assert_eq!(found, 1, "node B learned node A's indicator");
 }
+
+/// One observed-data (with its SCO) at `at`.
+fn seen(n: u32, at: &str, sco: Value) -> Value {
+    let sco_id = format!(
+        "{}--61000000-0000-4000-8000-{n:012}",
+        sco["type"].as_str().unwrap()
+    );
+    let mut sco = sco;
+    sco["id"] = json!(sco_id);
+    sco["spec_version"] = json!("2.1");
+    json!({"type": "bundle", "id": format!("bundle--61000000-0000-4000-8000-{n:012}"), "objects": [
+        {"type": "observed-data", "spec_version": "2.1",
+         "id": format!("observed-data--61000000-0000-4000-8000-{n:012}"),
+         "created": at, "modified": at, "first_observed": at, "last_observed": at,
+         "number_observed": 1, "object_refs": [sco_id]},
+        sco
+    ]})
+}
+
+fn od(n: u32) -> String {
+    format!("observed-data--61000000-0000-4000-8000-{n:012}")
+}
+
+/// The sightings of `indicator` in an answer of `/api/v1/observations`.
+fn of(answer: &Value, indicator: u32) -> Vec<Value> {
+    let id = format!("indicator--50000000-0000-4000-8000-{indicator:012}");
+    answer["sightings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["sighting_of_ref"] == id.as_str())
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn patterns_binding_several_observations_match_across_requests_never_across_members() {
+    let config = hinomi_hub::HubConfig {
+        matching: hinomi_hub::service::matching::MatchingConfig {
+            max_per_pattern: 3,
+            ..Default::default()
+        },
+        ..crate::lab_config()
+    };
+    let hub = Hub::start_with(config);
+    let (_, a) = hub.member("Indicator owner", "government");
+    let (_, c) = hub.member("Observer C", "local-government");
+    let (_, d) = hub.member("Observer D", "private");
+    let ip = |v: &str| json!({"type": "ipv4-addr", "value": v});
+    let dn = |v: &str| json!({"type": "domain-name", "value": v});
+    let indicators = vec![
+        // 1: a probe binding one observation, to know the index has the others.
+        indicator(1, "[ipv4-addr:value = '203.0.113.1']", GREEN, "2026-01-01T00:00:00.000Z"),
+        indicator(
+            2,
+            "[ipv4-addr:value = '203.0.113.5'] FOLLOWEDBY [domain-name:value = 'stage2.example'] WITHIN 600 SECONDS",
+            GREEN,
+            "2026-01-01T00:00:00.000Z",
+        ),
+        // 3: no WITHIN: the configured window (1 h) bounds it.
+        indicator(
+            3,
+            "[ipv4-addr:value = '203.0.113.9'] AND [domain-name:value = 'late.example']",
+            GREEN,
+            "2026-01-01T00:00:00.000Z",
+        ),
+        indicator(
+            4,
+            "[domain-name:value = 'flood.example'] FOLLOWEDBY [domain-name:value = 'never.example']",
+            GREEN,
+            "2026-01-01T00:00:00.000Z",
+        ),
+    ];
+    let r = hub.taxii_post(&objects_path(SHARED), &a, &json!({"objects": indicators}));
+    assert_eq!(r.json()["success_count"], 4, "{}", r.body);
+    let post = |token: &str, body: Value| {
+        let r = hub.rest("POST", "/api/v1/observations", token, Some(body));
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()
+    };
+    let probe = seen(0, "2026-11-25T00:59:00Z", ip("203.0.113.1"));
+    let mut indexed = false;
+    for _ in 0..50 {
+        if !of(&post(&c, probe.clone()), 1).is_empty() {
+            indexed = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(40));
+    }
+    assert!(indexed, "the probe indicator never matched");
+    assert!(of(
+        &post(&c, seen(1, "2026-11-25T01:00:00Z", ip("203.0.113.5"))),
+        2
+    )
+    .is_empty());
+
+    // C's second request completes the FOLLOWEDBY with its first: one sighting binding both.
+    let second = seen(2, "2026-11-25T01:05:00Z", dn("stage2.example"));
+    let got = post(&c, second.clone());
+    let s = of(&got, 2);
+    assert_eq!(s.len(), 1, "{got}");
+    assert_eq!(s[0]["observed_data_refs"], json!([od(1), od(2)]));
+    assert_eq!(s[0]["first_seen"], "2026-11-25T01:00:00Z");
+    assert_eq!(s[0]["last_seen"], "2026-11-25T01:05:00Z");
+    assert_eq!(s[0]["count"], 2);
+    // D never posted the first stage: C's observations are not D's.
+    assert!(of(&post(&d, second), 2).is_empty());
+
+    // Past the window: C's 203.0.113.9 at 01:10 has left when late.example arrives at
+    // 03:00; a fresh one at 03:10 binds with it.
+    post(&c, seen(3, "2026-11-25T01:10:00Z", ip("203.0.113.9")));
+    let late = post(&c, seen(4, "2026-11-25T03:00:00Z", dn("late.example")));
+    assert!(of(&late, 3).is_empty(), "{late}");
+    let s = of(
+        &post(&c, seen(5, "2026-11-25T03:10:00Z", ip("203.0.113.9"))),
+        3,
+    );
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0]["observed_data_refs"], json!([od(4), od(5)]));
+
+    // More first stages than the state holds for one pattern: the answer says so, once.
+    let flood: Vec<Value> = (10..15)
+        .map(|n| seen(n, "2026-11-25T03:20:00Z", dn("flood.example"))["objects"].clone())
+        .flat_map(|o| o.as_array().unwrap().clone())
+        .collect();
+    let bundle = json!({"type": "bundle", "id": "bundle--62000000-0000-4000-8000-000000000001", "objects": flood});
+    let got = post(&c, bundle);
+    let warnings = got["warnings"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{got}"));
+    assert_eq!(warnings.len(), 1, "{got}");
+    assert!(warnings[0]
+        .as_str()
+        .unwrap()
+        .starts_with("indicator--50000000-0000-4000-8000-000000000004: more than 3"));
+    let again = post(&c, seen(16, "2026-11-25T03:21:00Z", dn("flood.example")));
+    assert!(again.get("warnings").is_none(), "reported once: {again}");
+
+    let m = hub.request("GET", "/metrics", Some(&hub.admin), None).body;
+    assert!(m.contains("hinomi_match_state_orgs 2\n"), "{m}");
+    assert!(m.contains("hinomi_match_state_evicted_total 3\n"), "{m}");
+    let expired = m
+        .lines()
+        .find_map(|l| l.strip_prefix("hinomi_match_state_expired_total "))
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap();
+    assert!(expired >= 1, "{m}");
+}
