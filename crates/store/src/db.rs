@@ -107,6 +107,15 @@ pub enum Conn {
     },
 }
 
+/// A text column as a `String`: validated once (the fast path of `str::from_utf8`;
+/// what the hub writes is always UTF-8), replacing invalid bytes only when there are any.
+fn text(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+    }
+}
+
 impl Conn {
     pub fn dialect(&self) -> Dialect {
         match self {
@@ -140,14 +149,10 @@ impl Conn {
                     for i in 0..n {
                         row.push(match r.get_ref(i)? {
                             rusqlite::types::ValueRef::Integer(v) => Val::Int(v),
-                            rusqlite::types::ValueRef::Text(t) => {
-                                Val::Text(String::from_utf8_lossy(t).into_owned())
-                            }
+                            rusqlite::types::ValueRef::Text(t) => Val::Text(text(t)),
                             rusqlite::types::ValueRef::Real(f) => Val::Int(f as i64),
                             rusqlite::types::ValueRef::Null => Val::Null,
-                            rusqlite::types::ValueRef::Blob(b) => {
-                                Val::Text(String::from_utf8_lossy(b).into_owned())
-                            }
+                            rusqlite::types::ValueRef::Blob(b) => Val::Text(text(b)),
                         });
                     }
                     out.push(row);

@@ -302,7 +302,7 @@ fn date_headers(page: &Page, resp: &mut Response) {
 }
 
 /// `{"more": …, "next": …, "<field>": [...]}` with the items written as given.
-fn envelope(page: &Page, field: &str, items: impl Iterator<Item = String>) -> String {
+fn envelope<S: AsRef<str>>(page: &Page, field: &str, items: impl Iterator<Item = S>) -> String {
     let mut body =
         String::with_capacity(page.items.iter().map(|i| i.json.len() + 1).sum::<usize>() + 64);
     body.push_str("{\"more\":");
@@ -320,7 +320,7 @@ fn envelope(page: &Page, field: &str, items: impl Iterator<Item = String>) -> St
             if i > 0 {
                 body.push(',');
             }
-            body.push_str(&item);
+            body.push_str(item.as_ref());
         }
         body.push(']');
     }
@@ -347,7 +347,7 @@ async fn get_objects(
         VersionFilter::default(),
     )
     .await?;
-    let body = envelope(&page, "objects", page.items.iter().map(|i| i.json.clone()));
+    let body = envelope(&page, "objects", page.items.iter().map(|i| i.json.as_str()));
     let mut resp = taxii_json(StatusCode::OK, body);
     date_headers(&page, &mut resp);
     Ok(resp)
@@ -382,7 +382,7 @@ async fn get_object(
     if page.items.is_empty() && f.next.is_none() {
         return Err(no_object(&oid));
     }
-    let body = envelope(&page, "objects", page.items.iter().map(|i| i.json.clone()));
+    let body = envelope(&page, "objects", page.items.iter().map(|i| i.json.as_str()));
     let mut resp = taxii_json(StatusCode::OK, body);
     date_headers(&page, &mut resp);
     Ok(resp)
