@@ -105,6 +105,9 @@ pub struct MatchingFile {
     pub max_held_per_org: Option<usize>,
     /// Most memory an organization's held observations take, MiB [default 32].
     pub max_held_mib_per_org: Option<usize>,
+    /// Most held observations evaluated with arriving ones in one request; the rest
+    /// of the request is matched within itself only [default 1000000].
+    pub max_evaluated_per_request: Option<u64>,
 }
 
 /// `[outbound]`: where webhooks and peer connections may go.

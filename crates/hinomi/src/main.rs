@@ -558,6 +558,9 @@ fn hub_config(settings: &Settings, listen: &str, default_tlp: Option<String>) ->
             }
             c.max_bytes_per_org = n.saturating_mul(1 << 20);
         }
+        if let Some(n) = m.max_evaluated_per_request {
+            c.max_evaluated_per_request = n;
+        }
     }
     if let Some(i) = &settings.file.incidents {
         let c = &mut config.incidents;
@@ -1007,6 +1010,7 @@ window = "1h"
 max_per_pattern = 1000
 max_held_per_org = 20000
 max_held_mib_per_org = 32
+max_evaluated_per_request = 1000000
 "#;
 
     #[test]

@@ -1643,6 +1643,26 @@ impl BulkMatcher {
         Some((&self.names[c.0 as usize], &e.pattern))
     }
 
+    /// The indicator id of a candidate, while the matcher is unchanged since it was
+    /// found (a slot removed since answers `None`).
+    pub fn candidate_id(&self, c: Candidate) -> Option<&str> {
+        self.candidate(c).map(|(name, _)| &**name)
+    }
+
+    /// The candidates' patterns evaluated over the whole `set` (as [`BulkMatcher::match_all`]
+    /// for those indicators only), sorted by id; evaluation errors count as no match.
+    pub fn match_candidates(
+        &self,
+        candidates: &[Candidate],
+        set: &Observations<'_>,
+    ) -> Vec<BulkHit> {
+        let mut slots: Vec<Slot> = candidates.iter().map(|c| c.0).collect();
+        slots.sort_unstable();
+        slots.dedup();
+        slots.retain(|&s| self.slots.get(s as usize).is_some_and(Option::is_some));
+        self.verify_all(slots, set)
+    }
+
     /// The evaluation limits.
     pub(crate) fn options(&self) -> &EvalOptions {
         &self.options

@@ -486,10 +486,12 @@ impl<'a> Observations<'a> {
 
     /// Observation `index` as a value of its own: an array of an observed-data with
     /// its times, count, id and inline `objects`, then the objects its `object_refs`
-    /// name and those their `_ref`s and `_refs` reach in its scope. It matches as the
-    /// observation does, and can be kept (to correlate with later input) without the
-    /// rest of the input it came from.
-    pub fn detached(&self, index: usize) -> Option<Value> {
+    /// name and those that any `_ref` or `_refs` reached from them (or from its inline
+    /// objects) names in its scope. It matches as the observation does, and can be
+    /// kept (to correlate with later input) without the rest of the input it came
+    /// from. `None` when `index` is out of range or more than `max_objects` objects of
+    /// the scope would be carried.
+    pub fn detached(&self, index: usize, max_objects: usize) -> Option<Value> {
         let o = self.items.get(index)?;
         let inline = o.inline.map_or(0, Map::len);
         let mut od = Map::new();
@@ -518,19 +520,31 @@ impl<'a> Observations<'a> {
         if !refs.is_empty() {
             od.insert("object_refs".into(), Value::Array(refs));
         }
-        // Inline objects' `_ref`s name their siblings; only scope objects are followed.
+        // A `_ref` names an inline object first (kept inline), else one of the scope.
         let scope = self.scopes.get(o.scope);
-        while let Some(v) = queue.pop() {
-            out.push(v.clone());
+        let mut follow = |v: &'a Value, queue: &mut Vec<&'a Value>| {
             let mut named = Vec::new();
             ref_values(v, false, &mut named);
             for id in named {
+                if o.inline.is_some_and(|m| m.contains_key(id)) {
+                    continue;
+                }
                 if let Some(t) = scope.and_then(|s| s.get(id)) {
                     if taken.insert(id) {
                         queue.push(t);
                     }
                 }
             }
+        };
+        for v in o.roots.iter().take(inline) {
+            follow(v, &mut queue);
+        }
+        while let Some(v) = queue.pop() {
+            if out.len() > max_objects {
+                return None;
+            }
+            out.push(v.clone());
+            follow(v, &mut queue);
         }
         out[0] = Value::Object(od);
         Some(Value::Array(out))
@@ -603,10 +617,11 @@ mod tests {
             {"type": "observed-data", "id": "observed-data--b", "first_observed": "2024-01-01T00:00:00Z",
              "last_observed": "2024-01-01T00:00:00Z",
              "objects": {"0": {"type": "ipv4-addr", "value": "10.0.0.9"},
-                         "1": {"type": "network-traffic", "src_ref": "0", "protocols": ["udp"]}}}
+                         "1": {"type": "network-traffic", "src_ref": "0", "dst_ref": "ipv4-addr--1",
+                               "protocols": ["udp"]}}}
         ]);
         let set = Observations::from_value(&input).unwrap();
-        let a = set.detached(0).unwrap();
+        let a = set.detached(0, 100).unwrap();
         let items = a.as_array().unwrap();
         let ids: Vec<_> = items.iter().filter_map(|o| o["id"].as_str()).collect();
         assert_eq!(items.len(), 4, "{a}");
@@ -630,16 +645,22 @@ mod tests {
         .unwrap();
         assert!(p.evaluate(&alone).unwrap().is_some());
 
-        let b = set.detached(1).unwrap();
-        assert_eq!(
-            b.as_array().unwrap().len(),
-            1,
-            "inline objects stay inline: {b}"
-        );
+        // Inline objects stay inline; the scope object an inline `_ref` names is carried.
+        let b = set.detached(1, 100).unwrap();
+        assert_eq!(b.as_array().unwrap().len(), 2, "{b}");
         let alone = Observations::from_value(&b).unwrap();
-        let p = crate::Pattern::parse("[network-traffic:src_ref.value = '10.0.0.9']").unwrap();
+        let p = crate::Pattern::parse(
+            "[network-traffic:src_ref.value = '10.0.0.9' AND network-traffic:dst_ref.value = '10.0.0.7']",
+        )
+        .unwrap();
+        assert!(p.evaluate(&set.single(1)).unwrap().is_some());
         assert!(p.evaluate(&alone).unwrap().is_some());
-        assert!(set.detached(2).is_none());
+        assert!(set.detached(2, 100).is_none());
+        assert!(
+            set.detached(0, 2).is_none(),
+            "three objects carried: over 2"
+        );
+        assert!(set.detached(0, 3).is_some());
     }
 
     #[test]

@@ -15,10 +15,13 @@
 //!   `first_observed` is more than the pattern's window past its `last_observed`. The
 //!   window is the pattern's top-level `WITHIN`, or [`StreamOptions::default_window`].
 //!   Observations outside a top-level `START`/`STOP` are never held;
-//! - memory: at most [`StreamOptions::max_per_pattern`] observations per pattern and
-//!   [`StreamOptions::max_held`] overall. Past either, the oldest are dropped, counted
-//!   in [`StreamStats::evicted`], and the pattern's first drop is reported as
-//!   [`EvalError::StateFull`].
+//! - memory: at most [`StreamOptions::max_per_pattern`] observations per pattern,
+//!   [`StreamOptions::max_held`] overall, and records of [`StreamOptions::max_bytes`]
+//!   (estimated by [`weight`], each record once). Past any, the oldest are dropped,
+//!   counted in [`StreamStats::evicted`]; a pattern's first drop past its own limit is
+//!   reported as [`EvalError::StateFull`].
+//! - repetition: the same observed-data (id, times and count) arriving again is not
+//!   held again nor bound with its held copy.
 //!
 //! Memory does not grow with the input: held observations share the record they came
 //! from (one reference count each), and a record is freed when no pattern holds it.
@@ -46,8 +49,9 @@ pub struct StreamOptions {
     /// Most held observations overall (one observation held for two patterns counts
     /// twice).
     pub max_held: usize,
-    /// Most memory the held observations' records take, as [`weight`] estimates it
-    /// (a record held for two patterns counts twice).
+    /// Most memory the records of the held observations take, as [`weight`] estimates
+    /// it (each record once, however many of its observations are held, for however
+    /// many patterns).
     pub max_bytes: usize,
 }
 
@@ -72,7 +76,6 @@ pub struct Held {
     last: Timestamp,
     count: u64,
     seq: u64,
-    bytes: usize,
 }
 
 impl Held {
@@ -110,11 +113,6 @@ impl Held {
     pub fn seq(&self) -> u64 {
         self.seq
     }
-
-    /// The memory its record takes, as [`weight`] estimates it.
-    pub fn bytes(&self) -> usize {
-        self.bytes
-    }
 }
 
 /// A pattern that binds several observations, matched (or in error) on the arrival of
@@ -144,8 +142,10 @@ pub struct StreamStats {
     pub observations: u64,
     /// Observations held now (per pattern).
     pub held: usize,
-    /// The memory they take, as [`weight`] estimates it (per pattern).
+    /// The memory their records take, as [`weight`] estimates it (each record once).
     pub bytes: usize,
+    /// Held observations evaluated with arriving ones (the work done, for budgets).
+    pub evaluated: u64,
     /// Patterns holding at least one observation.
     pub patterns: usize,
     /// Held observations dropped because they left their pattern's window.
@@ -171,10 +171,7 @@ pub struct StreamState {
     /// entries whose observation already left are skipped.
     order: VecDeque<(Arc<str>, u64)>,
     held: usize,
-    bytes: usize,
-    /// The last record weighed and its weight (a record's observations arrive one
-    /// after another; the weak reference keeps the address from being reused).
-    weighed: Option<(std::sync::Weak<Value>, usize)>,
+    records: Records,
     watermark: i128,
     stats: StreamStats,
 }
@@ -191,8 +188,7 @@ impl StreamState {
             patterns: FxMap::default(),
             order: VecDeque::new(),
             held: 0,
-            bytes: 0,
-            weighed: None,
+            records: Records::default(),
             watermark: i128::MIN,
             stats: StreamStats::default(),
         }
@@ -207,7 +203,7 @@ impl StreamState {
     pub fn stats(&self) -> StreamStats {
         StreamStats {
             held: self.held,
-            bytes: self.bytes,
+            bytes: self.records.bytes,
             patterns: self.patterns.len(),
             ..self.stats
         }
@@ -269,19 +265,38 @@ impl StreamState {
             }
             let state = self.patterns.entry(name.clone()).or_default();
             state.window = within.unwrap_or(default_window);
-            let (n, bytes) = expire(state, self.watermark, &mut self.stats.expired);
-            self.held -= n;
-            self.bytes -= bytes;
+            self.held -= expire(
+                state,
+                self.watermark,
+                &mut self.stats.expired,
+                &mut self.records,
+            );
+            // The same observed-data sent again is not another observation: its held
+            // copy is neither bound with it nor held twice.
+            let same = |h: &Held| {
+                h.id.is_some()
+                    && h.id.as_deref() == o.id
+                    && (h.first, h.last, h.count) == (o.first, o.last, o.count)
+            };
+            let resent = state.held.iter().any(|h| same(h));
+            self.stats.evaluated += state.held.len() as u64;
             let outcome = {
                 let sets: Vec<Option<Observations<'_>>> = state
                     .held
                     .iter()
-                    .map(|h| Observations::from_value(&h.record).ok())
+                    .map(|h| {
+                        if same(h) {
+                            None
+                        } else {
+                            Observations::from_value(&h.record).ok()
+                        }
+                    })
                     .collect();
                 let mut parts = Vec::with_capacity(sets.len() + 1);
                 parts.push((set, index));
-                // Held observations whose record no longer converts are left out (they
-                // converted when they arrived, so this does not happen).
+                // Left out: copies of the arriving observation, and held observations
+                // whose record no longer converts (they converted when they arrived, so
+                // this does not happen).
                 let mut slots = Vec::with_capacity(sets.len());
                 for (i, (s, h)) in sets.iter().zip(&state.held).enumerate() {
                     if let Some(s) = s {
@@ -319,18 +334,13 @@ impl StreamState {
                     continue;
                 }
             }
+            if resent {
+                // Already held for this pattern (the same observed-data sent again).
+                continue;
+            }
             let seq = self.stats.observations;
-            let weighed = &mut self.weighed;
             let h = me
                 .get_or_insert_with(|| {
-                    let bytes = match weighed {
-                        Some((w, n)) if std::ptr::eq(w.as_ptr(), Arc::as_ptr(record)) => *n,
-                        _ => {
-                            let n = weight(record);
-                            *weighed = Some((Arc::downgrade(record), n));
-                            n
-                        }
-                    };
                     Arc::new(Held {
                         record: record.clone(),
                         index,
@@ -339,17 +349,16 @@ impl StreamState {
                         last: o.last,
                         count: o.count,
                         seq,
-                        bytes,
                     })
                 })
                 .clone();
-            self.bytes += h.bytes;
+            self.records.hold(&h.record);
             state.held.push_back(h);
             self.held += 1;
             self.order.push_back((name.clone(), seq));
             if state.held.len() > self.options.max_per_pattern {
                 if let Some(old) = state.held.pop_front() {
-                    self.bytes -= old.bytes;
+                    self.records.release(&old.record);
                 }
                 self.held -= 1;
                 self.stats.evicted += 1;
@@ -362,7 +371,7 @@ impl StreamState {
                 }
             }
         }
-        while self.held > self.options.max_held || self.bytes > self.options.max_bytes {
+        while self.held > self.options.max_held || self.records.bytes > self.options.max_bytes {
             let Some((name, seq)) = self.order.pop_front() else {
                 break;
             };
@@ -371,7 +380,7 @@ impl StreamState {
             };
             if state.held.front().is_some_and(|h| h.seq <= seq) {
                 if let Some(old) = state.held.pop_front() {
-                    self.bytes -= old.bytes;
+                    self.records.release(&old.record);
                 }
                 self.held -= 1;
                 self.stats.evicted += 1;
@@ -402,16 +411,14 @@ impl StreamState {
 
     /// Drop every pattern's expired observations.
     fn sweep(&mut self) {
-        let (watermark, expired) = (self.watermark, &mut self.stats.expired);
-        let (mut dropped, mut bytes) = (0, 0);
+        let (watermark, expired, records) =
+            (self.watermark, &mut self.stats.expired, &mut self.records);
+        let mut dropped = 0;
         self.patterns.retain(|_, s| {
-            let (n, b) = expire(s, watermark, expired);
-            dropped += n;
-            bytes += b;
+            dropped += expire(s, watermark, expired, records);
             !s.held.is_empty()
         });
         self.held -= dropped;
-        self.bytes -= bytes;
         self.compact_order();
     }
 
@@ -427,21 +434,65 @@ impl StreamState {
     }
 }
 
-/// Drop the observations of `state` out of its window; how many, and their weight.
-fn expire(state: &mut PatternState, watermark: i128, expired: &mut u64) -> (usize, usize) {
-    let (mut n, mut bytes) = (0, 0);
+/// Drop the observations of `state` out of its window; how many.
+fn expire(
+    state: &mut PatternState,
+    watermark: i128,
+    expired: &mut u64,
+    records: &mut Records,
+) -> usize {
+    let mut n = 0;
     while state
         .held
         .front()
         .is_some_and(|h| watermark.saturating_sub(h.last.as_nanos()) > state.window)
     {
         if let Some(old) = state.held.pop_front() {
-            bytes += old.bytes;
+            records.release(&old.record);
         }
         n += 1;
     }
     *expired += n as u64;
-    (n, bytes)
+    n
+}
+
+/// The records of held observations, each with how many holdings refer to it and its
+/// weight, counted once in `bytes` while held.
+#[derive(Default)]
+struct Records {
+    by_address: FxMap<usize, (u32, usize)>,
+    bytes: usize,
+}
+
+impl Records {
+    /// A held observation keeps its record (and so the record's address) alive, so
+    /// the address names the record for as long as it is in the map.
+    fn key(record: &Arc<Value>) -> usize {
+        Arc::as_ptr(record) as usize
+    }
+
+    fn hold(&mut self, record: &Arc<Value>) {
+        match self.by_address.entry(Self::key(record)) {
+            std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().0 += 1,
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let w = weight(record);
+                self.bytes += w;
+                e.insert((1, w));
+            }
+        }
+    }
+
+    fn release(&mut self, record: &Arc<Value>) {
+        if let std::collections::hash_map::Entry::Occupied(mut e) =
+            self.by_address.entry(Self::key(record))
+        {
+            e.get_mut().0 -= 1;
+            if e.get().0 == 0 {
+                self.bytes -= e.get().1;
+                e.remove();
+            }
+        }
+    }
 }
 
 /// An estimate of the memory a JSON value takes: a fixed cost per value and per
@@ -664,16 +715,43 @@ mod tests {
         assert_eq!(s.held, 8, "{s:?}");
         assert_eq!(s.evicted, 32);
 
-        // The memory limit: room for three records (held for two patterns each).
+        // The memory limit: room for three records, each held for two patterns and
+        // counted once.
         let each = weight(&records[19]); // the last three held are as heavy
         let mut st = StreamState::new(StreamOptions {
-            max_bytes: 6 * each + each / 2,
+            max_bytes: 3 * each + each / 2,
             ..StreamOptions::default()
         });
         run(&m, &mut st, &records);
         let s = st.stats();
-        assert_eq!((s.held, s.bytes), (6, 6 * each), "{s:?}");
+        assert_eq!((s.held, s.bytes), (6, 3 * each), "{s:?}");
         assert_eq!(s.evicted, 34);
+        // A record of many observations counts once, whichever of them are held.
+        let bundle = Arc::new(json!([
+            {"type": "observed-data", "id": "observed-data--b1", "first_observed": "2024-01-01T00:00:00Z",
+             "last_observed": "2024-01-01T00:00:00Z", "objects": ip("10.0.0.1")},
+            {"type": "observed-data", "id": "observed-data--b2", "first_observed": "2024-01-01T00:00:01Z",
+             "last_observed": "2024-01-01T00:00:01Z", "objects": ip("10.0.0.1")}
+        ]));
+        let mut st = StreamState::new(StreamOptions::default());
+        run(&m, &mut st, std::slice::from_ref(&bundle));
+        let s = st.stats();
+        assert_eq!((s.held, s.bytes), (4, weight(&bundle)), "{s:?}");
+    }
+
+    #[test]
+    fn the_same_observed_data_sent_again_is_not_another_observation() {
+        let m = matcher(&[("r", "[ipv4-addr:value = '10.0.0.1'] REPEATS 2 TIMES")]);
+        let mut st = StreamState::new(StreamOptions::default());
+        let once = od(1, 0, ip("10.0.0.1"));
+        let got = run(&m, &mut st, &[once.clone(), once.clone(), once]);
+        assert!(got.iter().all(Vec::is_empty), "{got:?}");
+        assert_eq!(st.stats().held, 1);
+        let got = run(&m, &mut st, &[od(2, 1, ip("10.0.0.1"))]);
+        assert_eq!(
+            got[0],
+            vec![("r".into(), vec!["observed-data--1".to_string()])]
+        );
     }
 
     #[test]

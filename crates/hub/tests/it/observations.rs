@@ -361,7 +361,11 @@ fn patterns_binding_several_observations_match_across_requests_never_across_memb
         .unwrap()
         .starts_with("indicator--50000000-0000-4000-8000-000000000004: more than 3"));
     let again = post(&c, seen(16, "2026-11-25T03:21:00Z", dn("flood.example")));
-    assert!(again.get("warnings").is_none(), "reported once: {again}");
+    // The pattern is named once; later drops are counted.
+    assert_eq!(
+        again["warnings"],
+        json!(["1 of your held observations were dropped for lack of room (matching.max_per_pattern, max_held_per_org, max_held_mib_per_org); matches with them will not be found"])
+    );
 
     let m = hub.request("GET", "/metrics", Some(&hub.admin), None).body;
     assert!(m.contains("hinomi_match_state_orgs 2\n"), "{m}");
@@ -372,4 +376,113 @@ fn patterns_binding_several_observations_match_across_requests_never_across_memb
         .and_then(|n| n.parse::<u64>().ok())
         .unwrap();
     assert!(expired >= 1, "{m}");
+}
+
+#[test]
+fn held_observations_keep_their_tlp_and_their_privacy() {
+    let hub = Hub::start();
+    let (_, a) = hub.member("Indicator owner", "government");
+    let (_, b) = hub.member("Private owner", "private");
+    let (_, c) = hub.member("Observer", "local-government");
+    let ip = |v: &str| json!({"type": "ipv4-addr", "value": v});
+    let dn = |v: &str| json!({"type": "domain-name", "value": v});
+    let visible = vec![
+        indicator(
+            1,
+            "[ipv4-addr:value = '203.0.113.1']",
+            GREEN,
+            "2026-01-01T00:00:00.000Z",
+        ),
+        indicator(
+            2,
+            "[ipv4-addr:value = '203.0.113.5'] AND [domain-name:value = 'two.example']",
+            GREEN,
+            "2026-01-01T00:00:00.000Z",
+        ),
+    ];
+    let r = hub.taxii_post(&objects_path(SHARED), &a, &json!({"objects": visible}));
+    assert_eq!(r.json()["success_count"], 2, "{}", r.body);
+    // B's AMBER indicator: C may not see it, so nothing is held for it on C's behalf.
+    let hidden = indicator(
+        3,
+        "[ipv4-addr:value = '198.51.100.66'] FOLLOWEDBY [domain-name:value = 'x.example']",
+        AMBER,
+        "2026-01-01T00:00:00.000Z",
+    );
+    let r = hub.taxii_post(&objects_path(SHARED), &b, &json!({"objects": [hidden]}));
+    assert_eq!(r.json()["success_count"], 1, "{}", r.body);
+    let post = |token: &str, query: &str, body: Value| {
+        let r = hub.rest(
+            "POST",
+            &format!("/api/v1/observations{query}"),
+            token,
+            Some(body),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()
+    };
+    let probe = seen(0, "2026-11-25T00:59:00Z", ip("203.0.113.1"));
+    assert!(
+        (0..50).any(|_| {
+            let hit = !of(&post(&c, "", probe.clone()), 1).is_empty();
+            if !hit {
+                std::thread::sleep(std::time::Duration::from_millis(40));
+            }
+            hit
+        }),
+        "the probe indicator never matched"
+    );
+    let held = |hub: &Hub| {
+        let m = hub.request("GET", "/metrics", Some(&hub.admin), None).body;
+        m.lines()
+            .find_map(|l| l.strip_prefix("hinomi_match_state_held "))
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap()
+    };
+    let before = held(&hub);
+    post(&c, "", seen(1, "2026-11-25T01:00:00Z", ip("198.51.100.66")));
+    assert_eq!(held(&hub), before, "held for an indicator C may not see");
+
+    // Posted under RED, completed by a GREEN post: the sighting is RED.
+    post(
+        &c,
+        "?tlp=red",
+        seen(2, "2026-11-25T01:00:00Z", ip("203.0.113.5")),
+    );
+    let got = post(&c, "", seen(3, "2026-11-25T01:01:00Z", dn("two.example")));
+    let s = of(&got, 2);
+    assert_eq!(s.len(), 1, "{got}");
+    assert_eq!(
+        s[0]["object_marking_refs"],
+        json!(["marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1"]),
+        "{got}"
+    );
+
+    // Within one request the whole set is one observation set, as before: two hours
+    // apart (past the window) still match.
+    let mut both = seen(4, "2026-11-25T05:00:00Z", ip("203.0.113.5"));
+    let later = seen(5, "2026-11-25T07:00:00Z", dn("two.example"));
+    for o in later["objects"].as_array().unwrap() {
+        both["objects"].as_array_mut().unwrap().push(o.clone());
+    }
+    let s = of(&post(&c, "", both), 2);
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0]["observed_data_refs"], json!([od(4), od(5)]));
+
+    // Dated far ahead: matched in its request, kept out of the state, and said so.
+    let got = post(&c, "", seen(6, "2999-01-01T00:00:00Z", ip("203.0.113.5")));
+    let w = got["warnings"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{got}"));
+    assert!(
+        w[0].as_str().unwrap().contains("ahead of the hub's clock"),
+        "{got}"
+    );
+    let got = post(&c, "", seen(7, "2026-11-25T07:30:00Z", dn("two.example")));
+    let s = of(&got, 2);
+    assert!(
+        s.iter()
+            .all(|x| !x["observed_data_refs"].to_string().contains(&od(6))),
+        "{got}"
+    );
 }
