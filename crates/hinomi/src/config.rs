@@ -51,6 +51,8 @@ pub struct FileConfig {
     pub idle_timeout: Option<String>,
     /// A request body must arrive whole within this [default 60s].
     pub body_timeout: Option<String>,
+    /// A request's headers must arrive within this of their first byte [default 30s].
+    pub header_timeout: Option<String>,
     /// Request bodies over 1 MiB read at once [default 4]; others wait up to 10 s.
     pub max_large_bodies: Option<usize>,
     /// Serve `/metrics` without a token [default false: a coordinator token].

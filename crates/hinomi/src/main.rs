@@ -198,6 +198,16 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
+        // The reader of the output went away (`hinomi match … | head`): stop quietly,
+        // as other filters do.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -505,6 +515,11 @@ fn hub_config(settings: &Settings, listen: &str, default_tlp: Option<String>) ->
     for (field, value, slot) in [
         ("idle_timeout", &f.idle_timeout, &mut config.idle_timeout),
         ("body_timeout", &f.body_timeout, &mut config.body_timeout),
+        (
+            "header_timeout",
+            &f.header_timeout,
+            &mut config.header_timeout,
+        ),
     ] {
         if let Some(v) = value {
             *slot = config::parse_duration(field, v)?

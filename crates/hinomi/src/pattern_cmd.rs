@@ -77,8 +77,8 @@ pub struct MatchArgs {
     /// Most observations held overall (one held for two patterns counts twice).
     #[arg(long, value_name = "N", default_value_t = 200_000)]
     max_held: usize,
-    /// Most memory the held observations take, in MiB (estimated; a record held for
-    /// two patterns counts twice); past it the oldest are dropped.
+    /// Most memory the records of held observations take, in MiB (estimated, each
+    /// record once); past it the oldest are dropped.
     #[arg(long, value_name = "MIB", default_value_t = 256)]
     max_held_mib: usize,
     /// Match each observed-data on its own, as one observation set: patterns that bind

@@ -164,18 +164,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
 }
 
 /// The address a connection came from, for per-client limits on requests without
-/// credentials (`ConnectInfo<ClientAddr>` in a request's extensions). Behind a reverse
-/// proxy it is the proxy's.
+/// credentials (`ConnectInfo<ClientAddr>` in a request's extensions, put there by the
+/// accept loop). Behind a reverse proxy it is the proxy's.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub std::net::SocketAddr);
-
-impl<L> axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, Guarded<L>>>
-    for ClientAddr
-where
-    L: axum::serve::Listener<Addr = std::net::SocketAddr>,
-    L::Io: Unpin,
-{
-    fn connect_info(stream: axum::serve::IncomingStream<'_, Guarded<L>>) -> ClientAddr {
-        ClientAddr(*stream.remote_addr())
-    }
-}

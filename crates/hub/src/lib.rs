@@ -73,6 +73,8 @@ pub struct HubConfig {
     pub outbound: outbound::OutboundPolicy,
     /// How long a request body may take to arrive, whole.
     pub body_timeout: std::time::Duration,
+    /// How long a request's headers may take to arrive, from their first byte.
+    pub header_timeout: std::time::Duration,
     /// Request bodies over 1 MiB read at once; more wait up to `large_body_wait`.
     pub max_large_bodies: usize,
     pub large_body_wait: std::time::Duration,
@@ -115,6 +117,7 @@ impl Default for HubConfig {
             large_body_wait: std::time::Duration::from_secs(10),
             max_connections: 4096,
             idle_timeout: std::time::Duration::from_secs(120),
+            header_timeout: std::time::Duration::from_secs(30),
             incidents: service::incidents::IncidentConfig::default(),
             accounts: service::accounts::AccountsConfig::default(),
             matching: service::matching::MatchingConfig::default(),
@@ -355,21 +358,12 @@ pub async fn serve(
     state: Shared,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let s = state.clone();
     let guarded = conn::Guarded::new(
         listener,
         state.config.max_connections,
         state.config.idle_timeout,
     );
-    axum::serve(
-        guarded,
-        router(state).into_make_service_with_connect_info::<conn::ClientAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        shutdown.await;
-        s.close();
-    })
-    .await
+    run(guarded, state, shutdown).await
 }
 
 /// Serves `router(state)` over HTTPS with `config` until `shutdown` resolves.
@@ -380,17 +374,54 @@ pub async fn serve_tls(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let tls = tls::TlsListener::new(listener, config)?;
-    let s = state.clone();
     let guarded = conn::Guarded::new(tls, state.config.max_connections, state.config.idle_timeout);
-    axum::serve(
-        guarded,
-        router(state).into_make_service_with_connect_info::<conn::ClientAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        shutdown.await;
-        s.close();
-    })
-    .await
+    run(guarded, state, shutdown).await
+}
+
+/// The accept loop: each connection served by hyper's HTTP/1.1 with a deadline for a
+/// request's headers (`header_timeout`; a client trickling them is cut off, whatever
+/// the idle timeout), the client's address in every request's extensions. On
+/// `shutdown` it stops accepting, ends event streams, and waits for the requests in
+/// flight.
+async fn run<L>(
+    mut listener: conn::Guarded<L>,
+    state: Shared,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+    L::Io: Unpin,
+{
+    use axum::serve::Listener as _;
+    use tower_service::Service as _;
+    let app = router(state.clone());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(state.config.header_timeout);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (io, addr) = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        let app = app.clone();
+        let client = axum::extract::ConnectInfo(conn::ClientAddr(addr));
+        let service = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(client);
+            // A router is always ready: no `poll_ready` needed before `call`.
+            app.clone().call(req.map(axum::body::Body::new))
+        });
+        let connection = http.serve_connection(hyper_util::rt::TokioIo::new(io), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            // A client that goes away or breaks the protocol only ends its connection.
+            let _ = connection.await;
+        });
+    }
+    state.close();
+    graceful.shutdown().await;
+    Ok(())
 }
 
 /// A server running on a background thread (tests, benchmarks, embedded use).

@@ -574,3 +574,46 @@ fn threads_keep_input_order_and_state_spans_chunks() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--window"));
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_the_run_quietly() {
+    let dir = Dir::new("epipe");
+    let ind = dir.file(
+        "i.jsonl",
+        &format!(
+            "{}\n",
+            indicator("indicator--1", "[ipv4-addr:value = '10.0.0.1']")
+        ),
+    );
+    let mut obs = String::new();
+    for i in 0..50_000 {
+        obs.push_str(
+            &json!({"type": "observed-data", "id": format!("observed-data--{i}"),
+            "first_observed": "2024-01-01T00:00:00Z", "last_observed": "2024-01-01T00:00:00Z",
+            "objects": {"0": {"type": "ipv4-addr", "value": "10.0.0.1"}}})
+            .to_string(),
+        );
+        obs.push('\n');
+    }
+    let obs = dir.file("o.jsonl", &obs);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hinomi"))
+        .args([
+            "match",
+            "--indicators",
+            &ind,
+            "--observations",
+            &obs,
+            "--quiet",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read one line, then go away (as `| head -1` does).
+    let mut first = [0u8; 64];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{:?}", out.status);
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}

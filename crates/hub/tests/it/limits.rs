@@ -61,6 +61,52 @@ fn a_connection_that_stalls_in_its_headers_is_closed() {
 }
 
 #[test]
+fn headers_trickled_past_their_deadline_end_the_connection() {
+    // Idle never: a header line every 200 ms. The header deadline ends it.
+    let hub = Hub::start_with(hinomi_hub::HubConfig {
+        header_timeout: Duration::from_secs(1),
+        ..crate::lab_config()
+    });
+    let mut c = connect(&hub);
+    c.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    c.write_all(b"GET /healthz HTTP/1.1\r\nHost: hub\r\n")
+        .unwrap();
+    let t0 = Instant::now();
+    let mut closed = false;
+    let mut buf = [0u8; 1024];
+    while t0.elapsed() < Duration::from_secs(15) {
+        if c.write_all(b"X-Slow: 1\r\n").is_err() {
+            closed = true;
+            break;
+        }
+        match c.read(&mut buf) {
+            // Closed, or an error status: either way no request was served.
+            Ok(0) => {
+                closed = true;
+                break;
+            }
+            Ok(n) => {
+                let got = String::from_utf8_lossy(&buf[..n]).to_string();
+                assert!(!got.contains(" 200 "), "served a trickled request: {got}");
+                closed = true;
+                break;
+            }
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => {
+                closed = true;
+                break;
+            }
+        }
+    }
+    assert!(closed, "a trickling client kept its connection for 15 s");
+    // Whole requests on other connections are served meanwhile and after.
+    assert_eq!(hub.call("GET", "/healthz", None, &[], None).status, 200);
+}
+
+#[test]
 fn a_body_that_does_not_arrive_in_time_is_refused_and_large_ones_wait_their_turn() {
     let hub = Hub::start_with(hinomi_hub::HubConfig {
         body_timeout: Duration::from_secs(3),
