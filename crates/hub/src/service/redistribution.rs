@@ -82,6 +82,19 @@ pub struct SanitizeInput {
 /// The types of object that may leave, and the properties each keeps (beyond type,
 /// spec_version, id, created, modified and created_by_ref); with `keep_text`, also
 /// their names and descriptions.
+/// The id of what a sanitized warning carries for `source` (an object id or a
+/// pattern) of incident `case_id`: stable (a preview and the warning agree, every node
+/// derives the same), and keyed with the hub's secret so that no recipient can test a
+/// guess of the report's own ids or the case against it.
+fn sanitized_uuid(s: &AppState, case_id: &str, source: &str) -> String {
+    let tag = s
+        .config
+        .notify
+        .key
+        .mac("sanitized-id", format!("{case_id}/{source}").as_bytes());
+    derived_uuid(&tag)
+}
+
 fn kept_properties(t: &str, keep_text: bool) -> Option<Vec<&'static str>> {
     let (base, texts): (&[&str], &[&str]) = match t {
         "indicator" => (
@@ -359,10 +372,7 @@ fn draft(s: &AppState, who: &Viewer, case: &IncidentRow, inp: &SanitizeInput) ->
             if !patterns.insert(pattern.clone()) {
                 continue;
             }
-            let new_id = format!(
-                "indicator--{}",
-                derived_uuid(&format!("sanitized/{}/{pattern}", case.id))
-            );
+            let new_id = format!("indicator--{}", sanitized_uuid(s, &case.id, &pattern));
             out.push(
                 json!({"type": "indicator", "spec_version": "2.1", "id": new_id,
                 "created": now, "modified": now, "created_by_ref": p.org.identity_id,
@@ -375,10 +385,7 @@ fn draft(s: &AppState, who: &Viewer, case: &IncidentRow, inp: &SanitizeInput) ->
             removed.push(json!({"object": id, "why": format!("{t} objects do not leave in a sanitized warning")}));
             continue;
         };
-        let new_id = format!(
-            "{t}--{}",
-            derived_uuid(&format!("sanitized/{}/{id}", case.id))
-        );
+        let new_id = format!("{t}--{}", sanitized_uuid(s, &case.id, &id));
         let mut v = json!({"type": t, "spec_version": "2.1", "id": new_id, "created": now,
             "modified": now, "created_by_ref": p.org.identity_id});
         for k in props.iter() {

@@ -405,6 +405,38 @@ fn report_triage_correlate_redistribute_refer_and_recover() {
     );
     assert_eq!(w["summary"], preview["warning"]["summary"]);
     let objects = w["objects"].as_array().unwrap();
+    // Ids are keyed with the hub's secret: the unkeyed derivation from the case and an
+    // indicator's pattern (which a recipient can guess) does not give them.
+    // Ids are keyed with the hub's secret: the unkeyed derivation from the case and the
+    // reporter's own ids (which the reporter, a recipient too, knows) does not give them.
+    let unkeyed = |seed: String| {
+        use sha2::Digest;
+        let h = sha2::Sha256::digest(seed.as_bytes());
+        let mut b = [0u8; 16];
+        b.copy_from_slice(&h[..16]);
+        b[6] = (b[6] & 0x0f) | 0x50;
+        b[8] = (b[8] & 0x3f) | 0x80;
+        uuid::Uuid::from_bytes(b).to_string()
+    };
+    for (t, original) in [
+        (
+            "indicator",
+            "indicator--0b7f3c1a-9d2e-4f5a-8b6c-1e2d3f4a5b6c",
+        ),
+        (
+            "course-of-action",
+            "course-of-action--4c2a1b3d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+        ),
+    ] {
+        let sanitized = objects.iter().find(|o| o["type"] == t).unwrap();
+        let guessed = format!("{t}--{}", unkeyed(format!("sanitized/{case_a}/{original}")));
+        assert_ne!(
+            sanitized["id"],
+            guessed.as_str(),
+            "an id a recipient can derive"
+        );
+        assert_ne!(sanitized["id"], original, "the reporter's own id");
+    }
     let types: Vec<&str> = objects
         .iter()
         .map(|o| o["type"].as_str().unwrap())
