@@ -53,6 +53,9 @@ pub struct FileConfig {
     pub body_timeout: Option<String>,
     /// A request's headers must arrive within this of their first byte [default 30s].
     pub header_timeout: Option<String>,
+    /// Reverse proxies (addresses or CIDR networks) whose `X-Forwarded-For` names the
+    /// client, for per-address limits [default: none, the header is ignored].
+    pub trusted_proxies: Option<Vec<String>>,
     /// Request bodies over 1 MiB read at once [default 4]; others wait up to 10 s.
     pub max_large_bodies: Option<usize>,
     /// Serve `/metrics` without a token [default false: a coordinator token].

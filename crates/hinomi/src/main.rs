@@ -526,6 +526,12 @@ fn hub_config(settings: &Settings, listen: &str, default_tlp: Option<String>) ->
                 .ok_or_else(|| anyhow::anyhow!("{field}: needs a duration, not none"))?;
         }
     }
+    for (i, n) in f.trusted_proxies.iter().flatten().enumerate() {
+        config.trusted_proxies.push(
+            n.parse()
+                .map_err(|e| anyhow::anyhow!("trusted_proxies[{i}]: {e}"))?,
+        );
+    }
     if let Some(o) = &settings.file.outbound {
         for (i, n) in o.allow.iter().flatten().enumerate() {
             config.outbound.allow.push(
@@ -931,6 +937,19 @@ mod tests {
         let e = hub_config(&s, "127.0.0.1:8640", None).unwrap_err();
         assert!(format!("{e:#}").contains("web.lock_after"), "{e:#}");
 
+        // Trusted proxies: networks, with the bad entry named.
+        std::fs::write(
+            &file,
+            format!(
+                "data_dir = {:?}\ntrusted_proxies = [\"10.0.0.0/8\", \"proxy.example\"]\n",
+                data.to_str().unwrap()
+            ),
+        )
+        .unwrap();
+        let s = Settings::load(&serve_args(&["--config", f]).store).unwrap();
+        let e = hub_config(&s, "127.0.0.1:8640", None).unwrap_err();
+        assert!(format!("{e:#}").contains("trusted_proxies[1]"), "{e:#}");
+
         // [matching]: the per-organization state of patterns binding several observations.
         let matching = |body: &str| {
             std::fs::write(
@@ -984,6 +1003,8 @@ log_level = "info"
 public_url = "https://hub.example.go.jp"
 metrics_public = false
 database_max_connections = 32
+trusted_proxies = ["10.0.0.0/8", "::1"]
+header_timeout = "30s"
 [smtp]
 host = "smtp.example.go.jp"
 port = 587

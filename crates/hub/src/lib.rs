@@ -75,6 +75,8 @@ pub struct HubConfig {
     pub body_timeout: std::time::Duration,
     /// How long a request's headers may take to arrive, from their first byte.
     pub header_timeout: std::time::Duration,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (per-address limits).
+    pub trusted_proxies: Vec<outbound::Net>,
     /// Request bodies over 1 MiB read at once; more wait up to `large_body_wait`.
     pub max_large_bodies: usize,
     pub large_body_wait: std::time::Duration,
@@ -118,6 +120,7 @@ impl Default for HubConfig {
             max_connections: 4096,
             idle_timeout: std::time::Duration::from_secs(120),
             header_timeout: std::time::Duration::from_secs(30),
+            trusted_proxies: Vec::new(),
             incidents: service::incidents::IncidentConfig::default(),
             accounts: service::accounts::AccountsConfig::default(),
             matching: service::matching::MatchingConfig::default(),

@@ -5,6 +5,11 @@
 //! (password, code, invitation) have their own, smaller bucket per client address.
 //! Buckets that have refilled are dropped (a full bucket is the same as none), so the
 //! map holds only the credentials of the last refill period.
+//!
+//! Behind a reverse proxy every connection comes from the proxy: with the proxy's
+//! networks in `trusted_proxies`, the client is the last `X-Forwarded-For` address not
+//! in them ([`client_ip`]); from anywhere else the header is ignored (it is the
+//! client's own claim).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -61,10 +66,8 @@ pub async fn limit_writes(State(s): State<Shared>, req: Request, next: Next) -> 
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
     );
     if per_minute > 0 && write {
-        let ip = req
-            .extensions()
-            .get::<ConnectInfo<crate::conn::ClientAddr>>()
-            .map(|c| c.0 .0.ip().to_string())
+        let ip = client_ip(&s.config.trusted_proxies, &req)
+            .map(|ip| ip.to_string())
             .unwrap_or_default();
         let path = req.uri().path();
         let sign_in = path == "/login" || path == "/login/code" || path.starts_with("/invite/");
@@ -104,6 +107,40 @@ pub async fn limit_writes(State(s): State<Shared>, req: Request, next: Next) -> 
         }
     }
     next.run(req).await
+}
+
+/// The address a request comes from: the connection's peer, or, when the peer is a
+/// trusted proxy, the last address of `X-Forwarded-For` (the hops appended from the
+/// right) that is not itself a trusted proxy. A malformed header counts as none.
+pub fn client_ip(trusted: &[crate::outbound::Net], req: &Request) -> Option<std::net::IpAddr> {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<crate::conn::ClientAddr>>()?
+        .0
+         .0
+        .ip();
+    let is_trusted = |ip: std::net::IpAddr| trusted.iter().any(|n| n.contains(ip));
+    if !is_trusted(peer) {
+        return Some(peer);
+    }
+    let mut hops: Vec<std::net::IpAddr> = Vec::new();
+    for h in req.headers().get_all("x-forwarded-for") {
+        let Ok(text) = h.to_str() else {
+            return Some(peer);
+        };
+        for part in text.split(',') {
+            match part.trim().parse() {
+                Ok(ip) => hops.push(ip),
+                Err(_) => return Some(peer),
+            }
+        }
+    }
+    Some(
+        hops.into_iter()
+            .rev()
+            .find(|ip| !is_trusted(*ip))
+            .unwrap_or(peer),
+    )
 }
 
 /// The web session cookie of a request, if any.

@@ -170,3 +170,59 @@ fn connections_beyond_the_limit_wait_until_one_is_free() {
     let got = read_all(&mut third);
     assert!(got.starts_with("HTTP/1.1 200"), "{got}");
 }
+
+/// Statuses of sign-in posts, each from the client `X-Forwarded-For` names.
+fn sign_ins(hub: &Hub, clients: &[&str]) -> Vec<u16> {
+    clients
+        .iter()
+        .map(|c| {
+            hub.call(
+                "POST",
+                "/login",
+                None,
+                &[
+                    ("X-Forwarded-For", c),
+                    ("Content-Type", "application/x-www-form-urlencoded"),
+                ],
+                Some("email=nobody%40example.org&password=x"),
+            )
+            .status
+        })
+        .collect()
+}
+
+#[test]
+fn forwarded_clients_count_only_behind_a_trusted_proxy() {
+    let config = |trusted: Vec<hinomi_hub::outbound::Net>| {
+        let mut c = crate::lab_config();
+        c.accounts.sign_in_rate_per_minute = 2;
+        c.trusted_proxies = trusted;
+        c
+    };
+    // Not trusted: the header is the client's own claim, so changing it gains nothing.
+    let hub = Hub::start_with(config(vec![]));
+    let got = sign_ins(&hub, &["203.0.113.1", "203.0.113.2", "203.0.113.3"]);
+    assert_ne!(got[0], 429);
+    assert_eq!(got[2], 429, "{got:?}");
+    // Behind a trusted proxy (the test connects from loopback): each forwarded client
+    // has its own bucket; the proxy's own hops on the right are skipped.
+    let hub = Hub::start_with(config(vec!["127.0.0.0/8".parse().unwrap()]));
+    let got = sign_ins(
+        &hub,
+        &[
+            "203.0.113.1",
+            "203.0.113.1, 127.0.0.2",
+            "203.0.113.1",
+            "203.0.113.2",
+            "not an address",
+        ],
+    );
+    assert_ne!(got[0], 429, "{got:?}");
+    assert_ne!(got[1], 429, "{got:?}");
+    assert_eq!(got[2], 429, "the third from 203.0.113.1: {got:?}");
+    assert_ne!(got[3], 429, "another client: {got:?}");
+    assert_ne!(
+        got[4], 429,
+        "a malformed header counts as the proxy: {got:?}"
+    );
+}
