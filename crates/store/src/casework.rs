@@ -261,6 +261,43 @@ fn task_from(r: &[Val]) -> RecoveryTaskRow {
 
 const ORIGIN_COLUMNS: &str = "warning_id, incident_id, reports, kept, created_by, created";
 
+/// Inside a publication's transaction: a warning drafted from incident reports goes out
+/// only while every one of them still consents (to being named too, when the draft
+/// keeps the reporter). On PostgreSQL the reports' rows are locked until the
+/// publication commits, so a withdrawal waits for it or wins before it; SQLite's write
+/// transaction already excludes the withdrawal.
+pub(crate) fn consent_holds_in(c: &mut Conn, warning_id: &str) -> Result<(), StoreError> {
+    let Some(o) = c
+        .query_one(
+            &format!("SELECT {ORIGIN_COLUMNS} FROM incident_warnings WHERE warning_id = ?"),
+            &[warning_id.into()],
+        )?
+        .map(|r| origin_from(&r))
+    else {
+        return Ok(());
+    };
+    let named = o.kept["reporter"] == true;
+    let lock = match c.dialect() {
+        crate::Dialect::Postgres => " FOR SHARE",
+        crate::Dialect::Sqlite => "",
+    };
+    for r in &o.reports {
+        let row = c.query_one(
+            &format!(
+                "SELECT share_anonymized, share_named FROM incident_reports WHERE id = ?{lock}"
+            ),
+            &[r.as_str().into()],
+        )?;
+        let ok = row.is_some_and(|row| row[0].int() != 0 && (!named || row[1].int() != 0));
+        if !ok {
+            return Err(StoreError::Conflict(format!(
+                "report {r}: its reporter no longer consents to this warning; draft it again from the incident"
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn origin_from(r: &[Val]) -> WarningOrigin {
     WarningOrigin {
         warning_id: r[0].text(),

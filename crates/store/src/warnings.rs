@@ -756,6 +756,9 @@ impl Store {
         let added = p.objects.len();
         self.pool.with(|c| {
             c.write_tx(|c| {
+                if p.event != "withdrawn" {
+                    crate::casework::consent_holds_in(c, &p.warning.id)?;
+                }
                 let first_added = c.claim_added(p.objects.len() as i64)?;
                 let w = &p.warning;
                 let mut params = warning_params(w);

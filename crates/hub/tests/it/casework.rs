@@ -586,6 +586,38 @@ fn report_triage_correlate_redistribute_refer_and_recover() {
     );
     assert_eq!(late.status, 403, "{}", late.body);
     assert!(late.body.contains(&rb_id), "{}", late.body);
+    // The same holds inside the publication's transaction, for a withdrawal that lands
+    // after the service's check: the store itself refuses to write the publication.
+    let second_id = second["warning"]["id"].as_str().unwrap();
+    let mut row = hub.store.warning(second_id).unwrap().unwrap();
+    let previous_version = row.version;
+    row.version += 1;
+    row.state = "published".into();
+    let e = hub
+        .store
+        .apply_publication(hinomi_store::Publication {
+            warning: row,
+            previous_version,
+            event: "published".into(),
+            changes: None,
+            collection_id: hinomi_store::WARNINGS_COLLECTION.into(),
+            objects: vec![],
+            recipients: vec![],
+            deliveries: vec![],
+            events: vec![],
+            actor_org: hub.store.coordinator().unwrap().unwrap().id,
+            now: 0,
+        })
+        .unwrap_err();
+    assert!(
+        matches!(&e, hinomi_store::StoreError::Conflict(m) if m.contains(&rb_id)),
+        "{e}"
+    );
+    assert_eq!(
+        hub.store.warning(second_id).unwrap().unwrap().state,
+        "draft",
+        "nothing written"
+    );
 
     // The mapping back is the coordinator's only.
     let case = ok(
