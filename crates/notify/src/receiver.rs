@@ -39,6 +39,7 @@ struct Shared {
     fail_first: Mutex<HashMap<String, usize>>,
     redirects: Mutex<HashMap<String, String>>,
     down: AtomicBool,
+    drop_reused: AtomicBool,
     stop: AtomicBool,
     cv: Condvar,
 }
@@ -90,6 +91,13 @@ impl WebhookReceiver {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(path.to_string(), location.to_string());
+    }
+
+    /// While set, a request arriving on a kept-alive connection (not its first) is
+    /// read and the connection closed without an answer, as when a receiver's idle
+    /// timeout closes a connection just as the sender reuses it.
+    pub fn drop_reused_connections(&self, on: bool) {
+        self.shared.drop_reused.store(on, Ordering::SeqCst);
     }
 
     /// While down, every request is answered 503.
@@ -146,6 +154,7 @@ fn serve(conn: TcpStream, s: &Shared) {
         return;
     };
     let mut r = BufReader::new(conn);
+    let mut served = 0usize;
     loop {
         let mut line = String::new();
         match r.read_line(&mut line) {
@@ -175,6 +184,10 @@ fn serve(conn: TcpStream, s: &Shared) {
         }
         let mut body = vec![0u8; len.min(64 << 20)];
         if r.read_exact(&mut body).is_err() {
+            return;
+        }
+        served += 1;
+        if served > 1 && s.drop_reused.load(Ordering::SeqCst) {
             return;
         }
         let fail = s.down.load(Ordering::SeqCst) || {

@@ -389,15 +389,26 @@ fn send_one(
             let body = webhook_body(s, &w, d, changes.as_deref());
             let ts = s.config.clock.now().micros().div_euclid(1_000_000);
             let sig = webhook::sign(secret, &d.id, ts, body.as_bytes());
-            let r = agent
-                .post(url)
-                .timeout(s.config.notify.webhook_timeout)
-                .set("content-type", "application/json")
-                .set(webhook::HEADER_ID, &d.id)
-                .set(webhook::HEADER_TIMESTAMP, &ts.to_string())
-                .set(webhook::HEADER_SIGNATURE, &sig)
-                .set("user-agent", concat!("hinomi/", env!("CARGO_PKG_VERSION")))
-                .send_string(&body);
+            // ureq's own error type (large, as every ureq call returns it).
+            #[allow(clippy::result_large_err)]
+            let send = || {
+                agent
+                    .post(url)
+                    .timeout(s.config.notify.webhook_timeout)
+                    .set("content-type", "application/json")
+                    .set(webhook::HEADER_ID, &d.id)
+                    .set(webhook::HEADER_TIMESTAMP, &ts.to_string())
+                    .set(webhook::HEADER_SIGNATURE, &sig)
+                    .set("user-agent", concat!("hinomi/", env!("CARGO_PKG_VERSION")))
+                    .send_string(&body)
+            };
+            // A kept-alive connection the receiver closed while idle fails the next
+            // request on it, and ureq does not retry a POST: once more at once, on a new
+            // connection (the receiver deduplicates by webhook-id). Not after a timeout.
+            let r = match send() {
+                Err(ureq::Error::Transport(t)) if stale_connection(&t) => send(),
+                r => r,
+            };
             match r {
                 Ok(resp) if (300..400).contains(&resp.status()) => Err((
                     crate::outbound::redirect_error(resp.status(), resp.header("location")),
@@ -432,6 +443,21 @@ fn send_one(
         }
         other => Err((format!("unknown channel '{other}'"), true)),
     }
+}
+
+/// Whether a transport error is what reusing a connection the peer closed gives: an I/O
+/// error other than a timeout, on a connection that had been established.
+fn stale_connection(t: &ureq::Transport) -> bool {
+    if t.kind() != ureq::ErrorKind::Io {
+        return false;
+    }
+    let io = std::error::Error::source(t).and_then(|e| e.downcast_ref::<std::io::Error>());
+    !io.is_some_and(|e| {
+        matches!(
+            e.kind(),
+            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+        )
+    })
 }
 
 fn detail_for(w: &WarningRow, org: &str) -> Option<Value> {

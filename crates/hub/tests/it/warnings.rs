@@ -309,11 +309,14 @@ fn webhooks_reach_the_audience_once_each_with_retries_and_nothing_reaches_outsid
     };
     let out = eventually(outbox, |o| o["counts"]["pending"] == 0);
     assert_eq!(out["deliveries"].as_array().unwrap().len(), 9);
-    assert!(out["deliveries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|d| d["state"] == "delivered"));
+    assert!(
+        out["deliveries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["state"] == "delivered"),
+        "{out}"
+    );
     assert!(out["deliveries"]
         .as_array()
         .unwrap()
@@ -1373,4 +1376,28 @@ fn every_channel_names_the_issuer_and_wide_member_warnings_wait_for_the_coordina
     let data = &unique(&rx.requests(), "/c")[1]["data"];
     assert_eq!(data["issuer"]["coordinator"], true, "{data}");
     assert_eq!(data["issuer"]["name"], "Coordinator");
+}
+
+#[test]
+fn a_receiver_closing_a_connection_as_it_is_reused_still_gets_every_warning_at_once() {
+    // The manual clock never moves: a delivery that fell back to a retry would wait
+    // for good, so each must go out on its first attempt.
+    let (config, _clock) = manual();
+    let hub = Hub::start_with(config);
+    let rx = WebhookReceiver::start();
+    rx.drop_reused_connections(true);
+    let a = org(&hub, "A");
+    add_webhook(&hub, &a, &rx.url("/a"));
+    for n in 1..=3 {
+        create_and_publish(
+            &hub,
+            &hub.admin,
+            warning_body(&format!("Warning {n}"), "high", "green", &[&a]),
+        );
+        assert!(
+            rx.wait_until(WAIT, |r| unique(r, "/a").len() == n),
+            "warning {n} did not arrive: {:?}",
+            rx.requests().len()
+        );
+    }
 }
