@@ -51,7 +51,8 @@ pub struct FileConfig {
     pub idle_timeout: Option<String>,
     /// A request body must arrive whole within this [default 60s].
     pub body_timeout: Option<String>,
-    /// A request's headers must arrive within this of their first byte [default 30s].
+    /// A request's headers must arrive within this of the connection awaiting them
+    /// (idle keep-alive time included) [default 30s].
     pub header_timeout: Option<String>,
     /// Reverse proxies (addresses or CIDR networks) whose `X-Forwarded-For` names the
     /// client, for per-address limits [default: none, the header is ignored].

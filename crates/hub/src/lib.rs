@@ -73,7 +73,8 @@ pub struct HubConfig {
     pub outbound: outbound::OutboundPolicy,
     /// How long a request body may take to arrive, whole.
     pub body_timeout: std::time::Duration,
-    /// How long a request's headers may take to arrive, from their first byte.
+    /// How long a request's headers may take to arrive, from when the connection awaits
+    /// them (hyper's header timer: idle keep-alive time counts too).
     pub header_timeout: std::time::Duration,
     /// Reverse proxies whose `X-Forwarded-For` names the client (per-address limits).
     pub trusted_proxies: Vec<outbound::Net>,
@@ -422,6 +423,8 @@ where
             let _ = connection.await;
         });
     }
+    // No new connections while the open ones drain (as axum::serve does).
+    drop(listener);
     state.close();
     graceful.shutdown().await;
     Ok(())
