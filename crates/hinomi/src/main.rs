@@ -526,6 +526,14 @@ fn hub_config(settings: &Settings, listen: &str, default_tlp: Option<String>) ->
                 .ok_or_else(|| anyhow::anyhow!("{field}: needs a duration, not none"))?;
         }
     }
+    if config.header_timeout < config.idle_timeout {
+        tracing::warn!(
+            "header_timeout ({:?}) is shorter than idle_timeout ({:?}): idle keep-alive \
+             connections close after header_timeout",
+            config.header_timeout,
+            config.idle_timeout
+        );
+    }
     for (i, n) in f.trusted_proxies.iter().flatten().enumerate() {
         config.trusted_proxies.push(
             n.parse()
@@ -925,6 +933,9 @@ mod tests {
             std::time::Duration::from_secs(1800)
         );
         assert_eq!(c.accounts.sign_in_rate_per_minute, 0);
+        // The defaults let an idle keep-alive connection live its idle timeout: hyper's
+        // header timer also runs while a connection awaits its next request.
+        assert!(c.header_timeout >= c.idle_timeout, "{c:?}");
         std::fs::write(
             &file,
             format!(
@@ -1004,7 +1015,7 @@ public_url = "https://hub.example.go.jp"
 metrics_public = false
 database_max_connections = 32
 trusted_proxies = ["10.0.0.0/8", "::1"]
-header_timeout = "30s"
+header_timeout = "60s"
 [smtp]
 host = "smtp.example.go.jp"
 port = 587

@@ -119,8 +119,10 @@ impl Default for HubConfig {
             max_large_bodies: 4,
             large_body_wait: std::time::Duration::from_secs(10),
             max_connections: 4096,
-            idle_timeout: std::time::Duration::from_secs(120),
-            header_timeout: std::time::Duration::from_secs(30),
+            // Equal, so an idle keep-alive connection lives the idle timeout (hyper's
+            // header timer runs while a connection awaits its next request too).
+            idle_timeout: std::time::Duration::from_secs(60),
+            header_timeout: std::time::Duration::from_secs(60),
             trusted_proxies: Vec::new(),
             incidents: service::incidents::IncidentConfig::default(),
             accounts: service::accounts::AccountsConfig::default(),

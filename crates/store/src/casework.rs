@@ -266,7 +266,17 @@ const ORIGIN_COLUMNS: &str = "warning_id, incident_id, reports, kept, created_by
 /// keeps the reporter). On PostgreSQL the reports' rows are locked until the
 /// publication commits, so a withdrawal waits for it or wins before it; SQLite's write
 /// transaction already excludes the withdrawal.
-pub(crate) fn consent_holds_in(c: &mut Conn, warning_id: &str) -> Result<(), StoreError> {
+///
+/// An update sends the warning out again, so it needs the same consent; a withdrawal
+/// needs none (it is how a warning whose reporter withdrew consent is taken back).
+pub(crate) fn consent_holds_in(
+    c: &mut Conn,
+    warning_id: &str,
+    event: &str,
+) -> Result<(), StoreError> {
+    if event == "withdrawn" {
+        return Ok(());
+    }
     let Some(o) = c
         .query_one(
             &format!("SELECT {ORIGIN_COLUMNS} FROM incident_warnings WHERE warning_id = ?"),
@@ -290,9 +300,11 @@ pub(crate) fn consent_holds_in(c: &mut Conn, warning_id: &str) -> Result<(), Sto
         )?;
         let ok = row.is_some_and(|row| row[0].int() != 0 && (!named || row[1].int() != 0));
         if !ok {
-            return Err(StoreError::Conflict(format!(
-                "report {r}: its reporter no longer consents to this warning; draft it again from the incident"
-            )));
+            return Err(StoreError::Conflict(if event == "published" {
+                format!("report {r}: its reporter no longer consents to this warning; draft it again from the incident")
+            } else {
+                format!("report {r}: its reporter withdrew consent after this warning was published; it may be withdrawn, not {event} (that sends it out again)")
+            }));
         }
     }
     Ok(())

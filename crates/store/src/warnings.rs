@@ -759,9 +759,7 @@ impl Store {
                 // The added clock first, as every write transaction takes it (one lock
                 // order: a report supplement claims it, then updates its report row).
                 let first_added = c.claim_added(p.objects.len() as i64)?;
-                if p.event != "withdrawn" {
-                    crate::casework::consent_holds_in(c, &p.warning.id)?;
-                }
+                crate::casework::consent_holds_in(c, &p.warning.id, &p.event)?;
                 let w = &p.warning;
                 let mut params = warning_params(w);
                 let id = params.remove(0);

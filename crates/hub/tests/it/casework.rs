@@ -618,6 +618,42 @@ fn report_triage_correlate_redistribute_refer_and_recover() {
         "draft",
         "nothing written"
     );
+    // The published warning drew from B's report too: an update would send it out
+    // again, so the store refuses it, saying what is still allowed; a withdrawal is.
+    let mut row = hub.store.warning(&wid).unwrap().unwrap();
+    let previous_version = row.version;
+    row.version += 1;
+    let e = hub
+        .store
+        .apply_publication(hinomi_store::Publication {
+            warning: row,
+            previous_version,
+            event: "updated".into(),
+            changes: Some("more".into()),
+            collection_id: hinomi_store::WARNINGS_COLLECTION.into(),
+            objects: vec![],
+            recipients: vec![],
+            deliveries: vec![],
+            events: vec![],
+            actor_org: hub.store.coordinator().unwrap().unwrap().id,
+            now: 0,
+        })
+        .unwrap_err();
+    assert!(
+        matches!(&e, hinomi_store::StoreError::Conflict(m)
+            if m.contains(&rb_id) && m.contains("may be withdrawn, not updated")),
+        "{e}"
+    );
+    let gone = ok(
+        &hub.rest(
+            "POST",
+            &format!("/api/v1/warnings/{wid}/withdraw"),
+            &admin,
+            Some(json!({"reason": "the reporter withdrew consent"})),
+        ),
+        200,
+    );
+    assert_eq!(gone["state"], "withdrawn", "{gone}");
 
     // The mapping back is the coordinator's only.
     let case = ok(
