@@ -110,37 +110,54 @@ pub async fn limit_writes(State(s): State<Shared>, req: Request, next: Next) -> 
 }
 
 /// The address a request comes from: the connection's peer, or, when the peer is a
-/// trusted proxy, the last address of `X-Forwarded-For` (the hops appended from the
-/// right) that is not itself a trusted proxy. A malformed header counts as none.
+/// trusted proxy, the rightmost `X-Forwarded-For` hop (proxies append from the right)
+/// that is not itself a trusted proxy. Hops may carry a port (`192.0.2.1:4711`,
+/// `[2001:db8::1]:443`); IPv4-mapped IPv6 addresses count as IPv4. What a client wrote
+/// to the left of that hop is never read, so it cannot pick its own bucket. None when a
+/// trusted proxy's own hop is unreadable (`unknown`, garbage): such clients share one
+/// bucket rather than the proxy's, which every client behind it would exhaust.
 pub fn client_ip(trusted: &[crate::outbound::Net], req: &Request) -> Option<std::net::IpAddr> {
     let peer = req
         .extensions()
         .get::<ConnectInfo<crate::conn::ClientAddr>>()?
         .0
          .0
-        .ip();
+        .ip()
+        .to_canonical();
     let is_trusted = |ip: std::net::IpAddr| trusted.iter().any(|n| n.contains(ip));
     if !is_trusted(peer) {
         return Some(peer);
     }
-    let mut hops: Vec<std::net::IpAddr> = Vec::new();
-    for h in req.headers().get_all("x-forwarded-for") {
-        let Ok(text) = h.to_str() else {
-            return Some(peer);
-        };
-        for part in text.split(',') {
-            match part.trim().parse() {
-                Ok(ip) => hops.push(ip),
-                Err(_) => return Some(peer),
-            }
+    let lines: Vec<&[u8]> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .map(|h| h.as_bytes())
+        .collect();
+    let mut last = peer;
+    for hop in lines.iter().rev().flat_map(|l| l.rsplit(|b| *b == b',')) {
+        let ip = std::str::from_utf8(hop).ok().and_then(forwarded_hop)?;
+        if !is_trusted(ip) {
+            return Some(ip);
         }
+        last = ip;
     }
-    Some(
-        hops.into_iter()
-            .rev()
-            .find(|ip| !is_trusted(*ip))
-            .unwrap_or(peer),
-    )
+    // Every hop a trusted proxy: the first of them made the request.
+    Some(last)
+}
+
+/// One `X-Forwarded-For` hop: an address, optionally with a port.
+fn forwarded_hop(hop: &str) -> Option<std::net::IpAddr> {
+    use std::net::{IpAddr, SocketAddr};
+    let hop = hop.trim();
+    let ip = if let Ok(ip) = hop.parse::<IpAddr>() {
+        ip
+    } else if let Ok(sa) = hop.parse::<SocketAddr>() {
+        sa.ip()
+    } else {
+        hop.strip_prefix('[')?.strip_suffix(']')?.parse().ok()?
+    };
+    Some(ip.to_canonical())
 }
 
 /// The web session cookie of a request, if any.

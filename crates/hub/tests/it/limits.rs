@@ -213,16 +213,40 @@ fn forwarded_clients_count_only_behind_a_trusted_proxy() {
             "203.0.113.1",
             "203.0.113.1, 127.0.0.2",
             "203.0.113.1",
-            "203.0.113.2",
+            "2001:db8::2",
+            // What the client wrote left of the proxy's hop is never read; ports and
+            // brackets are the proxy's notation.
+            "unknown, [2001:db8::2]:4711",
+            "203.0.113.9, [2001:db8::2]",
+            // IPv4-mapped and with a port: the same address.
+            "::ffff:203.0.113.3",
+            "203.0.113.3:80",
+            "203.0.113.3",
+            // A proxy's own hop unreadable: one bucket for such clients, not the proxy's.
             "not an address",
+            "203.0.113.7, unknown",
+            "unknown",
         ],
     );
     assert_ne!(got[0], 429, "{got:?}");
     assert_ne!(got[1], 429, "{got:?}");
     assert_eq!(got[2], 429, "the third from 203.0.113.1: {got:?}");
     assert_ne!(got[3], 429, "another client: {got:?}");
-    assert_ne!(
-        got[4], 429,
-        "a malformed header counts as the proxy: {got:?}"
+    assert_ne!(got[4], 429, "{got:?}");
+    assert_eq!(got[5], 429, "a spoofed hop on the left gains nothing: {got:?}");
+    assert_ne!(got[6], 429, "{got:?}");
+    assert_ne!(got[7], 429, "{got:?}");
+    assert_eq!(got[8], 429, "mapped, ported and plain are one address: {got:?}");
+    assert_ne!(got[9], 429, "{got:?}");
+    assert_ne!(got[10], 429, "{got:?}");
+    assert_eq!(got[11], 429, "unreadable hops share a bucket: {got:?}");
+    // The proxy's own requests (no header) keep their bucket.
+    let own = hub.call(
+        "POST",
+        "/login",
+        None,
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        Some("email=nobody%40example.org&password=x"),
     );
+    assert_ne!(own.status, 429, "{}", own.body);
 }
