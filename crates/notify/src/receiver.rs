@@ -40,6 +40,8 @@ struct Shared {
     redirects: Mutex<HashMap<String, String>>,
     down: AtomicBool,
     drop_reused: AtomicBool,
+    /// Milliseconds each answer waits.
+    delay_ms: std::sync::atomic::AtomicU64,
     stop: AtomicBool,
     cv: Condvar,
 }
@@ -98,6 +100,13 @@ impl WebhookReceiver {
     /// timeout closes a connection just as the sender reuses it.
     pub fn drop_reused_connections(&self, on: bool) {
         self.shared.drop_reused.store(on, Ordering::SeqCst);
+    }
+
+    /// Each answer waits this long (to make a sender's requests overlap).
+    pub fn delay_answers(&self, delay: Duration) {
+        self.shared
+            .delay_ms
+            .store(delay.as_millis() as u64, Ordering::SeqCst);
     }
 
     /// While down, every request is answered 503.
@@ -216,6 +225,10 @@ fn serve(conn: TcpStream, s: &Shared) {
                 at: Instant::now(),
             });
             s.cv.notify_all();
+        }
+        let delay = s.delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            std::thread::sleep(Duration::from_millis(delay));
         }
         let status = match (&redirect, fail) {
             (Some(to), false) => format!("302 Found\r\nlocation: {to}"),

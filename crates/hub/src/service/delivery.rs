@@ -210,6 +210,17 @@ pub fn agent(config: &crate::HubConfig) -> ureq::Agent {
         .build()
 }
 
+/// An agent that keeps no connection: each request opens its own (a retry after a
+/// pooled connection turned out closed).
+fn fresh_agent(config: &crate::HubConfig) -> ureq::Agent {
+    config
+        .outbound
+        .agent(Duration::from_secs(5))
+        .max_idle_connections(0)
+        .max_idle_connections_per_host(0)
+        .build()
+}
+
 /// One pass: escalations, then every due outbox entry. Returns the number of entries
 /// attempted.
 pub fn run_once(s: &AppState, agent: &ureq::Agent) -> Result<usize, StoreError> {
@@ -391,10 +402,10 @@ fn send_one(
             let sig = webhook::sign(secret, &d.id, ts, body.as_bytes());
             // ureq's own error type (large, as every ureq call returns it).
             #[allow(clippy::result_large_err)]
-            let send = || {
+            let send = |agent: &ureq::Agent, timeout: Duration| {
                 agent
                     .post(url)
-                    .timeout(s.config.notify.webhook_timeout)
+                    .timeout(timeout)
                     .set("content-type", "application/json")
                     .set(webhook::HEADER_ID, &d.id)
                     .set(webhook::HEADER_TIMESTAMP, &ts.to_string())
@@ -404,9 +415,20 @@ fn send_one(
             };
             // A kept-alive connection the receiver closed while idle fails the next
             // request on it, and ureq does not retry a POST: once more at once, on a new
-            // connection (the receiver deduplicates by webhook-id). Not after a timeout.
-            let r = match send() {
-                Err(ureq::Error::Transport(t)) if stale_connection(&t) => send(),
+            // connection (not another pooled one, which may be as stale; the receiver
+            // deduplicates by webhook-id), within what is left of the one timeout. Not
+            // after a timeout.
+            let started = Instant::now();
+            let timeout = s.config.notify.webhook_timeout;
+            let r = match send(agent, timeout) {
+                Err(ureq::Error::Transport(t)) if stale_connection(&t) => {
+                    let left = timeout.saturating_sub(started.elapsed());
+                    if left < Duration::from_millis(1) {
+                        Err(ureq::Error::Transport(t))
+                    } else {
+                        send(&fresh_agent(&s.config), left)
+                    }
+                }
                 r => r,
             };
             match r {

@@ -1401,3 +1401,40 @@ fn a_receiver_closing_a_connection_as_it_is_reused_still_gets_every_warning_at_o
         );
     }
 }
+
+#[test]
+fn a_retry_after_a_stale_connection_does_not_take_another_pooled_one() {
+    let (mut config, _clock) = manual();
+    config.notify.senders = 2;
+    let hub = Hub::start_with(config);
+    let rx = WebhookReceiver::start();
+    let a = org(&hub, "A");
+    let b = org(&hub, "B");
+    add_webhook(&hub, &a, &rx.url("/a"));
+    add_webhook(&hub, &b, &rx.url("/b"));
+    // Two deliveries at once, answered slowly: two connections, both left idle in the
+    // sender's pool.
+    rx.delay_answers(Duration::from_millis(300));
+    create_and_publish(
+        &hub,
+        &hub.admin,
+        warning_body("Warning 1", "high", "green", &[&a, &b]),
+    );
+    assert!(rx.wait_until(WAIT, |r| unique(r, "/a").len() == 1 && unique(r, "/b").len() == 1));
+    // The receiver has closed both: the retry of the first must not take the second.
+    rx.delay_answers(Duration::ZERO);
+    rx.drop_reused_connections(true);
+    create_and_publish(
+        &hub,
+        &hub.admin,
+        warning_body("Warning 2", "high", "green", &[&a]),
+    );
+    assert!(
+        rx.wait_until(WAIT, |r| unique(r, "/a").len() == 2),
+        "warning 2 did not arrive on its first attempt: {:?}",
+        hub.store.deliveries(None, None, 100).map(|d| d
+            .into_iter()
+            .map(|d| (d.target, d.state, d.last_error))
+            .collect::<Vec<_>>())
+    );
+}
