@@ -60,6 +60,7 @@ const SQLITE_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0010_accounts.sql"),
     include_str!("../migrations/sqlite/0011_exercises.sql"),
     include_str!("../migrations/sqlite/0012_delivery_indexes.sql"),
+    include_str!("../migrations/sqlite/0013_delivery_state_indexes.sql"),
 ];
 const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0001_init.sql"),
@@ -74,6 +75,7 @@ const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0010_accounts.sql"),
     include_str!("../migrations/postgres/0011_exercises.sql"),
     include_str!("../migrations/postgres/0012_delivery_indexes.sql"),
+    include_str!("../migrations/postgres/0013_delivery_state_indexes.sql"),
 ];
 
 /// Ids of the collections every hub starts with.

@@ -1204,9 +1204,17 @@ impl Store {
                 sql.push_str(" AND warning_id = ?");
                 params.push(w.into());
             }
+            // A literal, so the planner may use the state's partial index.
             if let Some(s) = state {
-                sql.push_str(" AND state = ?");
-                params.push(s.into());
+                let Some(s) = ["pending", "delivered", "dead"]
+                    .into_iter()
+                    .find(|k| *k == s)
+                else {
+                    return Err(StoreError::Invalid(format!(
+                        "state: '{s}' is not one of pending, delivered, dead"
+                    )));
+                };
+                sql.push_str(&format!(" AND state = '{s}'"));
             }
             sql.push_str(" ORDER BY seq DESC LIMIT ?");
             params.push(limit.into());
@@ -1220,15 +1228,15 @@ impl Store {
     /// Outbox counts by state: (pending, delivered, dead).
     pub fn delivery_counts(&self) -> Result<(i64, i64, i64), StoreError> {
         self.pool.with(|c| {
-            let mut out = (0, 0, 0);
-            for r in c.query("SELECT state, COUNT(*) FROM deliveries GROUP BY state", &[])? {
-                match r[0].text().as_str() {
-                    "pending" => out.0 = r[1].int(),
-                    "delivered" => out.1 = r[1].int(),
-                    _ => out.2 += r[1].int(),
-                }
-            }
-            Ok(out)
+            // One count per state, each over its partial index (not a table scan).
+            let mut n = |state: &str| -> Result<i64, StoreError> {
+                Ok(c.query_one(
+                    &format!("SELECT COUNT(*) FROM deliveries WHERE state = '{state}'"),
+                    &[],
+                )?
+                .map_or(0, |r| r[0].int()))
+            };
+            Ok((n("pending")?, n("delivered")?, n("dead")?))
         })
     }
 
@@ -1304,4 +1312,46 @@ pub(crate) fn insert_warning(c: &mut Conn, w: &WarningRow) -> Result<(), StoreEr
         Some(&w.id),
         &json!({"severity": w.severity}),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    /// The outbox's queries by state and organization use their partial indexes: none
+    /// reads the whole table, which grows with every delivered entry.
+    #[test]
+    fn outbox_queries_by_state_use_indexes() {
+        let dir = std::env::temp_dir().join(format!("hinomi-plan-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = crate::Store::open_data_dir(&dir).unwrap();
+        let queries = [
+            "UPDATE deliveries SET state = 'dead', last_error = 'x' WHERE org_id = 'o' AND state = 'pending'".to_string(),
+            "SELECT COUNT(*) FROM deliveries WHERE state = 'pending'".into(),
+            "SELECT COUNT(*) FROM deliveries WHERE state = 'delivered'".into(),
+            "SELECT COUNT(*) FROM deliveries WHERE state = 'dead'".into(),
+            // Each names its own index: its state's partial one.
+            format!("SELECT {} FROM deliveries WHERE 1 = 1 AND state = 'dead' ORDER BY seq DESC LIMIT 10", super::DELIVERY_COLUMNS),
+        ];
+        for q in queries {
+            let plan: Vec<String> = store
+                .pool
+                .with(|c| {
+                    Ok(c.query(&format!("EXPLAIN QUERY PLAN {q}"), &[])?
+                        .into_iter()
+                        .map(|r| r[3].text())
+                        .collect())
+                })
+                .unwrap();
+            assert!(
+                plan.iter()
+                    .all(|p| !p.starts_with("SCAN deliveries") || p.contains("INDEX"))
+                    && plan.iter().any(|p| p.contains("INDEX")),
+                "{q}: {plan:?}"
+            );
+        }
+        // The listing refuses a state it does not know, by name.
+        let e = store.deliveries(None, Some("lost"), 10).unwrap_err();
+        assert!(e.to_string().contains("'lost'"), "{e}");
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -233,10 +233,16 @@ fn forwarded_clients_count_only_behind_a_trusted_proxy() {
     assert_eq!(got[2], 429, "the third from 203.0.113.1: {got:?}");
     assert_ne!(got[3], 429, "another client: {got:?}");
     assert_ne!(got[4], 429, "{got:?}");
-    assert_eq!(got[5], 429, "a spoofed hop on the left gains nothing: {got:?}");
+    assert_eq!(
+        got[5], 429,
+        "a spoofed hop on the left gains nothing: {got:?}"
+    );
     assert_ne!(got[6], 429, "{got:?}");
     assert_ne!(got[7], 429, "{got:?}");
-    assert_eq!(got[8], 429, "mapped, ported and plain are one address: {got:?}");
+    assert_eq!(
+        got[8], 429,
+        "mapped, ported and plain are one address: {got:?}"
+    );
     assert_ne!(got[9], 429, "{got:?}");
     assert_ne!(got[10], 429, "{got:?}");
     assert_eq!(got[11], 429, "unreadable hops share a bucket: {got:?}");

@@ -1420,7 +1420,8 @@ fn a_retry_after_a_stale_connection_does_not_take_another_pooled_one() {
         &hub.admin,
         warning_body("Warning 1", "high", "green", &[&a, &b]),
     );
-    assert!(rx.wait_until(WAIT, |r| unique(r, "/a").len() == 1 && unique(r, "/b").len() == 1));
+    assert!(rx.wait_until(WAIT, |r| unique(r, "/a").len() == 1
+        && unique(r, "/b").len() == 1));
     // The receiver has closed both: the retry of the first must not take the second.
     rx.delay_answers(Duration::ZERO);
     rx.drop_reused_connections(true);
