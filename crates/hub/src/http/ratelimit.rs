@@ -128,14 +128,14 @@ pub fn client_ip(trusted: &[crate::outbound::Net], req: &Request) -> Option<std:
     if !is_trusted(peer) {
         return Some(peer);
     }
-    let lines: Vec<&[u8]> = req
+    let hops = req
         .headers()
         .get_all("x-forwarded-for")
         .iter()
-        .map(|h| h.as_bytes())
-        .collect();
+        .rev()
+        .flat_map(|h| h.as_bytes().rsplit(|b| *b == b','));
     let mut last = peer;
-    for hop in lines.iter().rev().flat_map(|l| l.rsplit(|b| *b == b',')) {
+    for hop in hops {
         let ip = std::str::from_utf8(hop).ok().and_then(forwarded_hop)?;
         if !is_trusted(ip) {
             return Some(ip);

@@ -588,27 +588,31 @@ fn report_triage_correlate_redistribute_refer_and_recover() {
     assert!(late.body.contains(&rb_id), "{}", late.body);
     // The same holds inside the publication's transaction, for a withdrawal that lands
     // after the service's check: the store itself refuses to write the publication.
+    // The next version of warning `id` written straight to the store, bypassing the
+    // service's checks; the store's error.
+    let next_version = |id: &str, event: &str| {
+        let mut row = hub.store.warning(id).unwrap().unwrap();
+        let previous_version = row.version;
+        row.version += 1;
+        row.state = "published".into();
+        hub.store
+            .apply_publication(hinomi_store::Publication {
+                warning: row,
+                previous_version,
+                event: event.into(),
+                changes: (event == "updated").then(|| "more".into()),
+                collection_id: hinomi_store::WARNINGS_COLLECTION.into(),
+                objects: vec![],
+                recipients: vec![],
+                deliveries: vec![],
+                events: vec![],
+                actor_org: hub.store.coordinator().unwrap().unwrap().id,
+                now: 0,
+            })
+            .unwrap_err()
+    };
     let second_id = second["warning"]["id"].as_str().unwrap();
-    let mut row = hub.store.warning(second_id).unwrap().unwrap();
-    let previous_version = row.version;
-    row.version += 1;
-    row.state = "published".into();
-    let e = hub
-        .store
-        .apply_publication(hinomi_store::Publication {
-            warning: row,
-            previous_version,
-            event: "published".into(),
-            changes: None,
-            collection_id: hinomi_store::WARNINGS_COLLECTION.into(),
-            objects: vec![],
-            recipients: vec![],
-            deliveries: vec![],
-            events: vec![],
-            actor_org: hub.store.coordinator().unwrap().unwrap().id,
-            now: 0,
-        })
-        .unwrap_err();
+    let e = next_version(second_id, "published");
     assert!(
         matches!(&e, hinomi_store::StoreError::Conflict(m) if m.contains(&rb_id)),
         "{e}"
@@ -620,25 +624,7 @@ fn report_triage_correlate_redistribute_refer_and_recover() {
     );
     // The published warning drew from B's report too: an update would send it out
     // again, so the store refuses it, saying what is still allowed; a withdrawal is.
-    let mut row = hub.store.warning(&wid).unwrap().unwrap();
-    let previous_version = row.version;
-    row.version += 1;
-    let e = hub
-        .store
-        .apply_publication(hinomi_store::Publication {
-            warning: row,
-            previous_version,
-            event: "updated".into(),
-            changes: Some("more".into()),
-            collection_id: hinomi_store::WARNINGS_COLLECTION.into(),
-            objects: vec![],
-            recipients: vec![],
-            deliveries: vec![],
-            events: vec![],
-            actor_org: hub.store.coordinator().unwrap().unwrap().id,
-            now: 0,
-        })
-        .unwrap_err();
+    let e = next_version(&wid, "updated");
     assert!(
         matches!(&e, hinomi_store::StoreError::Conflict(m)
             if m.contains(&rb_id) && m.contains("may be withdrawn, not updated")),
