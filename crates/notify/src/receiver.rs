@@ -42,6 +42,9 @@ struct Shared {
     drop_reused: AtomicBool,
     /// Milliseconds each answer waits.
     delay_ms: std::sync::atomic::AtomicU64,
+    /// While true, answers wait (after the request is recorded) until it is false.
+    held: Mutex<bool>,
+    released: Condvar,
     stop: AtomicBool,
     cv: Condvar,
 }
@@ -107,6 +110,13 @@ impl WebhookReceiver {
         self.shared
             .delay_ms
             .store(delay.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    /// While on, each request is recorded and its answer then waits until this is
+    /// turned off (to act while the sender waits for an answer).
+    pub fn hold_answers(&self, on: bool) {
+        *self.shared.held.lock().unwrap_or_else(|p| p.into_inner()) = on;
+        self.shared.released.notify_all();
     }
 
     /// While down, every request is answered 503.
@@ -225,6 +235,16 @@ fn serve(conn: TcpStream, s: &Shared) {
                 at: Instant::now(),
             });
             s.cv.notify_all();
+        }
+        {
+            let mut held = s.held.lock().unwrap_or_else(|p| p.into_inner());
+            while *held && !s.stop.load(Ordering::SeqCst) {
+                held = s
+                    .released
+                    .wait_timeout(held, Duration::from_millis(100))
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+            }
         }
         let delay = s.delay_ms.load(Ordering::SeqCst);
         if delay > 0 {

@@ -252,12 +252,18 @@ struct Context {
     languages: HashMap<String, String>,
     contact_languages: HashMap<(String, String), String>,
     loaded_people: bool,
+    /// (warning id, version) already looked for in the store during this run.
+    looked_up: std::collections::HashSet<(String, i64)>,
 }
 
 impl Context {
     fn prepare(&mut self, s: &AppState, batch: &[DeliveryRow]) -> Result<(), StoreError> {
         for d in batch {
-            if !self.warnings.contains_key(&d.warning_id) {
+            // A version published while this run goes on is not in what was loaded for
+            // an earlier batch: load the warning again, or the entry would go out with
+            // the older version's content and acknowledgement link.
+            let key = (d.warning_id.clone(), d.version);
+            if !self.versions.contains_key(&key) && self.looked_up.insert(key) {
                 if let Some(w) = s.store.warning(&d.warning_id)? {
                     for v in s.store.warning_versions(&w.id)? {
                         self.versions

@@ -1231,6 +1231,45 @@ fn shutdown_ends_open_streams() {
     reader.join().unwrap();
 }
 
+/// A version published while the delivery worker is still in its run (here, waiting
+/// for a receiver's answer) goes out with its own content and acknowledgement link,
+/// not with what the run loaded for the earlier version.
+#[test]
+fn a_version_published_during_a_delivery_run_goes_out_as_itself() {
+    let (config, _clock) = manual();
+    let hub = Hub::start_with(config);
+    let rx = WebhookReceiver::start();
+    let a = org(&hub, "Operator");
+    add_webhook(&hub, &a, &rx.url("/a"));
+    rx.hold_answers(true);
+    let w = create_and_publish(
+        &hub,
+        &hub.admin,
+        warning_body("Run v1", "high", "green", &[&a]),
+    );
+    let id = w["id"].as_str().unwrap().to_string();
+    assert!(rx.wait_until(WAIT, |r| unique(r, "/a").len() == 1));
+    // The worker waits for the answer to version 1: version 2 is published meanwhile.
+    let mut body = warning_body("Run v2", "high", "green", &[&a]);
+    body["changes"] = json!("Second version.");
+    let r = hub.rest(
+        "PUT",
+        &format!("/api/v1/warnings/{id}"),
+        &hub.admin,
+        Some(body),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    rx.hold_answers(false);
+    assert!(rx.wait_until(WAIT, |r| unique(r, "/a").len() >= 2));
+    let got = unique(&rx.requests(), "/a");
+    let v2 = &got[1]["data"];
+    assert_eq!(v2["version"], 2, "{v2}");
+    assert_eq!(v2["title"]["en"], "Run v2", "{v2}");
+    assert_eq!(v2["changes"], "Second version.", "{v2}");
+    let link = v2["links"]["acknowledge"].as_str().unwrap();
+    assert!(link.contains("&v=2&"), "{link}");
+}
+
 #[test]
 fn acknowledgement_links_expire_and_are_bound_to_the_version() {
     let (config, clock) = manual();
