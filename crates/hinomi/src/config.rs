@@ -47,18 +47,23 @@ pub struct FileConfig {
     pub log_level: Option<String>,
     /// Connections served at once; more wait in the listen backlog [default 4096].
     pub max_connections: Option<usize>,
-    /// Close a connection idle (nothing read or written) this long [default 120s].
+    /// Close a connection idle (nothing read or written) this long [default 60s].
     pub idle_timeout: Option<String>,
     /// A request body must arrive whole within this [default 60s].
     pub body_timeout: Option<String>,
     /// A request's headers must arrive within this of the connection awaiting them
-    /// (idle keep-alive time included) [default 30s].
+    /// (idle keep-alive time included) [default 60s].
     pub header_timeout: Option<String>,
     /// Reverse proxies (addresses or CIDR networks) whose `X-Forwarded-For` names the
     /// client, for per-address limits [default: none, the header is ignored].
     pub trusted_proxies: Option<Vec<String>>,
     /// Request bodies over 1 MiB read at once [default 4]; others wait up to 10 s.
     pub max_large_bodies: Option<usize>,
+    /// Requests' blocking steps (database, validation) run at once [default 64];
+    /// others wait up to `blocking_wait`, then get 503.
+    pub max_blocking: Option<usize>,
+    /// How long a request waits for a free worker [default 30s].
+    pub blocking_wait: Option<String>,
     /// Serve `/metrics` without a token [default false: a coordinator token].
     pub metrics_public: Option<bool>,
     /// The hub's address as members reach it (links in e-mails and webhooks).

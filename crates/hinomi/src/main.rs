@@ -435,6 +435,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
         );
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
+        .max_blocking_threads(hinomi_hub::work::max_blocking_threads(config.max_blocking))
         .enable_all()
         .build()
         .context("starting the async runtime")?;
@@ -512,6 +513,9 @@ fn hub_config(settings: &Settings, listen: &str, default_tlp: Option<String>) ->
     if let Some(n) = f.max_large_bodies {
         config.max_large_bodies = n.max(1);
     }
+    if let Some(n) = f.max_blocking {
+        config.max_blocking = n.max(1);
+    }
     for (field, value, slot) in [
         ("idle_timeout", &f.idle_timeout, &mut config.idle_timeout),
         ("body_timeout", &f.body_timeout, &mut config.body_timeout),
@@ -520,6 +524,7 @@ fn hub_config(settings: &Settings, listen: &str, default_tlp: Option<String>) ->
             &f.header_timeout,
             &mut config.header_timeout,
         ),
+        ("blocking_wait", &f.blocking_wait, &mut config.blocking_wait),
     ] {
         if let Some(v) = value {
             *slot = config::parse_duration(field, v)?

@@ -16,6 +16,7 @@ mod metrics;
 pub mod outbound;
 pub mod service;
 pub mod tls;
+pub mod work;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -81,6 +82,11 @@ pub struct HubConfig {
     /// Request bodies over 1 MiB read at once; more wait up to `large_body_wait`.
     pub max_large_bodies: usize,
     pub large_body_wait: std::time::Duration,
+    /// Requests' blocking steps (store calls, validation) running at once; more wait
+    /// up to `blocking_wait`, then 503. The runtime's blocking threads are capped to
+    /// match ([`work::max_blocking_threads`]).
+    pub max_blocking: usize,
+    pub blocking_wait: std::time::Duration,
     /// Connections served at once; more wait in the listen backlog.
     pub max_connections: usize,
     /// A connection on which nothing was read or written for this long is closed.
@@ -118,6 +124,8 @@ impl Default for HubConfig {
             body_timeout: std::time::Duration::from_secs(60),
             max_large_bodies: 4,
             large_body_wait: std::time::Duration::from_secs(10),
+            max_blocking: 64,
+            blocking_wait: std::time::Duration::from_secs(30),
             max_connections: 4096,
             // Equal, so an idle keep-alive connection lives the idle timeout (hyper's
             // header timer runs while a connection awaits its next request too).
@@ -164,6 +172,9 @@ pub struct AppState {
     limiter: http::ratelimit::Limiter,
     /// Permits for reading request bodies over 1 MiB (`max_large_bodies`).
     large_bodies: tokio::sync::Semaphore,
+    /// Requests' blocking work (`max_blocking`), and the health check's own lane.
+    pub work: work::Lane,
+    health_lane: work::Lane,
     indicators: index::IndicatorIndex,
     /// Each organization's partial matches of patterns binding several observations.
     pub streams: service::matching::Streams,
@@ -223,10 +234,11 @@ impl AppState {
         let large_bodies = tokio::sync::Semaphore::new(config.max_large_bodies.max(1));
         Ok(Arc::new(AppState {
             store,
-            config,
             metrics: Metrics::default(),
             limiter: http::ratelimit::Limiter::default(),
             large_bodies,
+            work: work::Lane::new(config.max_blocking, config.blocking_wait),
+            health_lane: work::Lane::new(work::HEALTH_LANE, config.blocking_wait),
             indicators,
             streams: Default::default(),
             delivery_waker: Arc::default(),
@@ -237,6 +249,7 @@ impl AppState {
             federation_backoff: Default::default(),
             closing: std::sync::atomic::AtomicBool::new(false),
             password_checks: Default::default(),
+            config,
         }))
     }
 
@@ -277,27 +290,47 @@ impl AppState {
         self.stream_notify.notify_waiters();
     }
 
-    /// Runs blocking store work off the async threads.
+    /// Runs blocking store work off the async threads, in the bounded pool.
     pub async fn db<T: Send + 'static>(
         self: &Arc<Self>,
         f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
     ) -> service::Result<T> {
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || f(&store))
+        self.call(move |s| f(&s.store).map_err(service::Error::from))
             .await
-            .map_err(service::Error::internal)?
-            .map_err(service::Error::from)
     }
 
-    /// Runs a (blocking) service operation off the async threads.
+    /// Runs a (blocking) service operation off the async threads, in the bounded pool
+    /// (`max_blocking`): 503 when no worker frees within `blocking_wait`.
     pub async fn call<T: Send + 'static>(
         self: &Arc<Self>,
         f: impl FnOnce(&AppState) -> service::Result<T> + Send + 'static,
     ) -> service::Result<T> {
+        self.run_in(&self.work, f).await
+    }
+
+    /// As [`AppState::call`], in the health check's own lane.
+    pub async fn call_health<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&AppState) -> service::Result<T> + Send + 'static,
+    ) -> service::Result<T> {
+        self.run_in(&self.health_lane, f).await
+    }
+
+    async fn run_in<T: Send + 'static>(
+        self: &Arc<Self>,
+        lane: &work::Lane,
+        f: impl FnOnce(&AppState) -> service::Result<T> + Send + 'static,
+    ) -> service::Result<T> {
+        let slot = lane.enter().await?;
         let state = self.clone();
-        tokio::task::spawn_blocking(move || f(&state))
-            .await
-            .map_err(service::Error::internal)?
+        // The slot goes with the work: a caller that goes away frees it only when the
+        // work ends.
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            f(&state)
+        })
+        .await
+        .map_err(service::Error::internal)?
     }
 }
 
@@ -461,6 +494,7 @@ impl TestServer {
             let keep = state.clone();
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
+                .max_blocking_threads(work::max_blocking_threads(state.config.max_blocking))
                 .enable_all()
                 .build()
                 .expect("tokio runtime");

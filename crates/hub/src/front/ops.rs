@@ -17,7 +17,7 @@ pub fn routes() -> Router<Shared> {
 }
 
 async fn healthz(State(s): State<Shared>) -> Response {
-    match s.call(service::health).await {
+    match s.call_health(service::health).await {
         Ok(v) => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "application/json")],

@@ -118,5 +118,20 @@ pub fn metrics_text(s: &AppState, who: &Viewer) -> Result<String> {
          # TYPE hinomi_match_state_evicted_total counter\nhinomi_match_state_evicted_total {}\n",
         st.observations, st.held, st.bytes, st.patterns, st.expired, st.evicted
     );
+    let _ = write!(
+        text,
+        "# HELP hinomi_blocking_busy Requests' blocking steps running now.\n\
+         # TYPE hinomi_blocking_busy gauge\nhinomi_blocking_busy {}\n\
+         # HELP hinomi_blocking_limit Blocking steps allowed at once (max_blocking).\n\
+         # TYPE hinomi_blocking_limit gauge\nhinomi_blocking_limit {}\n\
+         # HELP hinomi_blocking_peak The most blocking steps that ran at once.\n\
+         # TYPE hinomi_blocking_peak gauge\nhinomi_blocking_peak {}\n\
+         # HELP hinomi_blocking_refused_total Requests answered 503 for want of a worker.\n\
+         # TYPE hinomi_blocking_refused_total counter\nhinomi_blocking_refused_total {}\n",
+        s.work.busy(),
+        s.work.limit(),
+        s.work.peak(),
+        s.work.refused()
+    );
     Ok(text)
 }

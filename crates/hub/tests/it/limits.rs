@@ -256,3 +256,103 @@ fn forwarded_clients_count_only_behind_a_trusted_proxy() {
     );
     assert_ne!(own.status, 429, "{}", own.body);
 }
+
+/// Requests' blocking work runs in a pool of `max_blocking` workers: more callers wait,
+/// then get 503; a caller that goes away keeps its worker taken until the work ends
+/// (so hanging up cannot start unbounded work); the health check has its own lane.
+#[test]
+fn blocking_work_is_bounded_and_health_keeps_its_own_lane() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+    use std::sync::Arc;
+
+    let store = Arc::new(hinomi_store::Store::open(&crate::location()).unwrap());
+    let state = hinomi_hub::AppState::idle(
+        store,
+        hinomi_hub::HubConfig {
+            max_blocking: 2,
+            blocking_wait: Duration::from_millis(300),
+            ..crate::lab_config()
+        },
+    )
+    .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let open = Arc::new(AtomicBool::new(false));
+    let running = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let hold = || {
+        let (open, running, most) = (open.clone(), running.clone(), most.clone());
+        move |_: &hinomi_hub::AppState| {
+            let now = running.fetch_add(1, SeqCst) + 1;
+            most.fetch_max(now, SeqCst);
+            while !open.load(SeqCst) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            running.fetch_sub(1, SeqCst);
+            Ok(())
+        }
+    };
+    rt.block_on(async {
+        let wait_busy = |n: usize| {
+            let state = state.clone();
+            async move {
+                let t0 = Instant::now();
+                while state.work.busy() != n {
+                    assert!(
+                        t0.elapsed() < Duration::from_secs(10),
+                        "busy never reached {n}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+        };
+        let a = tokio::spawn({
+            let s = state.clone();
+            let f = hold();
+            async move { s.call(f).await }
+        });
+        let b = tokio::spawn({
+            let s = state.clone();
+            let f = hold();
+            async move { s.call(f).await }
+        });
+        wait_busy(2).await;
+        // The first caller hangs up: its work still runs and keeps its worker.
+        a.abort();
+        let _ = a.await;
+        assert_eq!(
+            state.work.busy(),
+            2,
+            "an abandoned call freed its worker early"
+        );
+        let late: Vec<_> = (0..4)
+            .map(|_| {
+                let s = state.clone();
+                let f = hold();
+                tokio::spawn(async move { s.call(f).await })
+            })
+            .collect();
+        for t in late {
+            let e = t.await.unwrap().expect_err("no worker was free");
+            assert_eq!(e.kind, hinomi_hub::service::Kind::Unavailable, "{e}");
+            assert!(e.message.contains("busy"), "{e}");
+        }
+        // The pool is full, yet the health check answers.
+        let v = state
+            .call_health(hinomi_hub::service::health)
+            .await
+            .expect("the health lane is free");
+        assert!(v > 0);
+        assert_eq!(running.load(SeqCst), 2);
+        open.store(true, SeqCst);
+        b.await.unwrap().unwrap();
+        wait_busy(0).await;
+        state.call(hold()).await.expect("a worker is free again");
+    });
+    assert_eq!(most.load(SeqCst), 2, "more than max_blocking ran at once");
+    assert_eq!(state.work.refused(), 4);
+    drop(rt);
+}
