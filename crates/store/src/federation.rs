@@ -473,6 +473,29 @@ impl Store {
             .collect())
     }
 
+    /// The coordinator's grants of received objects (identities it extended each to),
+    /// for the ids given: a new version from the peer gets them again.
+    pub fn received_grants(
+        &self,
+        stix_ids: &[String],
+    ) -> Result<std::collections::HashMap<String, Vec<String>>, StoreError> {
+        let mut out: std::collections::HashMap<String, Vec<String>> = Default::default();
+        self.pool.with(|c| {
+            for chunk in stix_ids.chunks(500) {
+                let mut params = Vec::new();
+                let sql = format!(
+                    "SELECT stix_id, identity_id FROM received_grants WHERE {} ORDER BY stix_id, identity_id",
+                    crate::objects::in_list("stix_id", chunk, &mut params)
+                );
+                for r in c.query(&sql, &params)? {
+                    out.entry(r[0].text()).or_default().push(r[1].text());
+                }
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
     /// Extends the audience of every version of an object (the coordinator's
     /// need-to-know decision for objects received from peers): the identities are added
     /// to the object's audience rows, with the coordinator's own so it keeps seeing it.
@@ -493,6 +516,14 @@ impl Store {
                     .iter()
                     .map(|r| r[0].int())
                     .collect();
+                if collection_id == FEDERATION_COLLECTION && !pks.is_empty() {
+                    for i in identities {
+                        c.execute(
+                            "INSERT INTO received_grants (stix_id, identity_id) VALUES (?, ?) ON CONFLICT (stix_id, identity_id) DO NOTHING",
+                            &[stix_id.into(), i.as_str().into()],
+                        )?;
+                    }
+                }
                 for pk in &pks {
                     for i in identities {
                         c.execute(
@@ -501,6 +532,11 @@ impl Store {
                         )?;
                     }
                     c.execute("UPDATE objects SET has_audience = 1 WHERE pk = ?", &[(*pk).into()])?;
+                }
+                if !pks.is_empty() && stix_id.starts_with("indicator--") {
+                    // Every node's matching index holds the audience.
+                    let id = stix_id.to_string();
+                    crate::objects::notify_indicators(c, &[&id])?;
                 }
                 if !pks.is_empty() {
                     append_audit(c, Some(actor), "object.extend_audience", Some(stix_id), &json!({"collection": collection_id, "added": identities}))?;

@@ -10,7 +10,9 @@
 //!   [`ExportView::admits`] (loops, forwarding, exercises, collections).
 //! - Nothing received is stored wider than it was sent: GREEN becomes coordinator-only
 //!   unless the agreement makes the hubs one community; AMBER must name this hub;
-//!   AMBER+STRICT and RED are refused.
+//!   AMBER+STRICT and RED are refused. The audience a peer names never reaches the
+//!   store: received AMBER is the coordinator's, and only the coordinator extends it
+//!   (`received_grants`, applied again to every later version).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -111,6 +113,11 @@ pub fn ingest(
         .filter(|o| o.kind != OrgKind::PeerHub)
         .map(|o| o.identity_id)
         .collect();
+    let ids: Vec<String> = objects
+        .iter()
+        .filter_map(|o| o["id"].as_str().map(str::to_string))
+        .collect();
+    let grants = store.received_grants(&ids)?;
     let mut r = IngestReport::default();
     let mut batch: Vec<(String, String, Tlp, NewObject)> = Vec::new();
     for (i, raw) in objects.into_iter().enumerate() {
@@ -124,7 +131,7 @@ pub fn ingest(
             r.refused.push((id.clone(), why.clone()));
             r.per_object.push((id.clone(), version.clone(), Some(why)));
         };
-        let checked = match check_object(raw) {
+        let mut checked = match check_object(raw) {
             Ok(c) => c,
             Err(e) => {
                 refuse(&mut r, format!("objects[{i}].{}: {}", e.path, e.message));
@@ -191,8 +198,20 @@ pub fn ingest(
                 continue;
             }
         };
-        // GREEN kept for the coordinator only must not carry an audience that would
-        // widen it; received audiences name identities of the other hub anyway.
+        // Who reads it here is this hub's decision, never the peer's: the audience the
+        // peer named (which may name local members) is replaced by the coordinator,
+        // plus whom the coordinator extended the object to. GREEN and CLEAR reach
+        // whom their level reaches and need no audience.
+        checked.audience = if effective == Tlp::Amber {
+            let mut a = vec![hub_identity.clone()];
+            a.extend(grants.get(&checked.id).into_iter().flatten().cloned());
+            a.retain(|i| !i.is_empty());
+            a.sort();
+            a.dedup();
+            a
+        } else {
+            Vec::new()
+        };
         let values = super::correlation::values_of(&checked.value);
         let context = checked.value["extensions"][hinomi_stix::REPORT_EXTENSION_ID]["report_ref"]
             .as_str()
@@ -995,6 +1014,10 @@ pub fn extend_audience(s: &AppState, who: &Viewer, id: &str, inp: AudienceInput)
             Kind::NotFound,
             format!("no object '{id}' received from a peer"),
         ));
+    }
+    if id.starts_with("indicator--") {
+        // Matching knows the audience: the members extended to match it from now on.
+        super::index::refresh(s, id)?;
     }
     Ok(json!({"versions": n}))
 }

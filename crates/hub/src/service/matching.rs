@@ -437,7 +437,15 @@ pub fn observe(
     let mut owner_identities = HashMap::new();
     for o in owners {
         if let std::collections::hash_map::Entry::Vacant(e) = owner_identities.entry(o.clone()) {
-            e.insert(st.organization(&o)?.identity_id);
+            let org = st.organization(&o)?;
+            // A peer hub's indicator: the sighting is a member's own observation and
+            // stays here (its owner and the coordinator); whether it goes back to the
+            // peer is the coordinator's decision.
+            e.insert(if org.kind == OrgKind::PeerHub {
+                String::new()
+            } else {
+                org.identity_id
+            });
         }
     }
 

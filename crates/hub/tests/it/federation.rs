@@ -1086,3 +1086,140 @@ fn a_peer_that_pages_forever_or_answers_too_much_cannot_hold_the_pull() {
         r.body
     );
 }
+
+/// A peer names local members in the audience of what it sends: none of them reads it;
+/// it is the coordinator's, and only the coordinator extends it, and the extension
+/// holds for the peer's later versions. A member's sighting of a received indicator
+/// stays at this hub: the peer does not read it back.
+#[test]
+fn a_peer_cannot_address_local_members_and_sightings_of_its_indicators_stay_here() {
+    let (us, jp) = (country("US"), country("JP"));
+    let agreement = json!({"green": true, "amber": true, "one_community": false, "exported_collections": ["shared"]});
+    let l = link(&us, &jp, "push", agreement);
+    let victim = &jp.members[0];
+    let sent = |kind: &str, n: u32, marking: &str, audience: Vec<String>, modified: &str| {
+        json!({
+            "type": "indicator", "spec_version": "2.1",
+            "id": format!("indicator--f0000000-0000-4000-8000-{n:012}"),
+            "created": "2026-11-01T00:00:00.000Z", "modified": modified,
+            "name": format!("hostile {kind}"),
+            "pattern": format!("[domain-name:value = '{kind}.hostile.example']"),
+            "pattern_type": "stix", "valid_from": "2026-11-01T00:00:00Z",
+            "object_marking_refs": [marking],
+            "extensions": {EXT: {"extension_type": "property-extension", "audience": audience}},
+        })
+    };
+    let green = sent(
+        "green",
+        1,
+        GREEN,
+        vec![victim.identity.clone()],
+        "2026-11-01T00:00:00.000Z",
+    );
+    let amber = sent(
+        "amber",
+        2,
+        AMBER,
+        vec![jp.hub.coordinator_identity.clone(), victim.identity.clone()],
+        "2026-11-01T00:00:00.000Z",
+    );
+    let (green_id, amber_id) = (
+        green["id"].as_str().unwrap().to_string(),
+        amber["id"].as_str().unwrap().to_string(),
+    );
+    // The US hub pushes straight into JP's federation collection with its token.
+    let r = jp.hub.taxii_post(
+        &objects_path(FEDERATION),
+        &l.a_token,
+        &json!({"objects": [green, amber]}),
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(r.json()["success_count"], 2, "{}", r.body);
+    let m0 = ids(&reads(&jp.hub, Some(&victim.token)));
+    assert!(
+        m0.is_empty(),
+        "the peer addressed a local member directly: {m0:?}"
+    );
+    assert_eq!(
+        ids(&reads(&jp.hub, Some(&jp.hub.admin))),
+        BTreeSet::from([green_id.clone(), amber_id.clone()])
+    );
+    let observe = |token: &str| {
+        let obs = json!({"objects": [
+            {"type": "observed-data", "spec_version": "2.1", "id": "observed-data--70000000-0000-4000-8000-000000000001",
+             "created": "2026-11-25T00:00:00Z", "modified": "2026-11-25T00:00:00Z",
+             "first_observed": "2026-11-25T01:00:00Z", "last_observed": "2026-11-25T01:05:00Z", "number_observed": 1,
+             "object_refs": ["domain-name--70000000-0000-4000-8000-000000000002"]},
+            {"type": "domain-name", "spec_version": "2.1", "id": "domain-name--70000000-0000-4000-8000-000000000002", "value": "amber.hostile.example"}
+        ]});
+        let r = jp
+            .hub
+            .rest("POST", "/api/v1/observations", token, Some(obs));
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()["sightings"].as_array().unwrap().clone()
+    };
+    assert!(
+        observe(&victim.token).is_empty(),
+        "matched a hidden indicator"
+    );
+    // The coordinator extends the AMBER one to the member.
+    let r = jp.hub.rest(
+        "POST",
+        &format!("/api/v1/federation/objects/{amber_id}/audience"),
+        &jp.hub.admin,
+        Some(json!({"organizations": [victim.id]})),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        ids(&reads(&jp.hub, Some(&victim.token))),
+        BTreeSet::from([amber_id.clone()])
+    );
+    let mut seen = Vec::new();
+    for _ in 0..50 {
+        seen = observe(&victim.token);
+        if !seen.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(40));
+    }
+    assert_eq!(seen.len(), 1, "the extended indicator matches");
+    let sighting = &seen[0];
+    let audience = sighting["extensions"][EXT]["audience"].to_string();
+    assert!(
+        !audience.contains(&us.hub.coordinator_identity),
+        "the sighting names the peer: {audience}"
+    );
+    let back = jp.hub.taxii_get(
+        &format!("{}?match[type]=sighting", objects_path(SHARED)),
+        Some(&l.a_token),
+    );
+    assert!(
+        back.status == 404 || !back.body.contains("sighting--"),
+        "the peer reads the member's sighting: {}",
+        back.body
+    );
+    // A new version from the peer keeps the coordinator's grant, and still no more.
+    let amber2 = sent(
+        "amber",
+        2,
+        AMBER,
+        vec![
+            jp.hub.coordinator_identity.clone(),
+            jp.members[1].identity.clone(),
+        ],
+        "2026-11-02T00:00:00.000Z",
+    );
+    let r = jp.hub.taxii_post(
+        &objects_path(FEDERATION),
+        &l.a_token,
+        &json!({"objects": [amber2]}),
+    );
+    assert_eq!(r.json()["success_count"], 1, "{}", r.body);
+    let v = reads(&jp.hub, Some(&victim.token));
+    assert_eq!(
+        v[&(FEDERATION.to_string(), amber_id.clone())].len(),
+        2,
+        "the grant holds for the new version: {v:?}"
+    );
+    assert!(ids(&reads(&jp.hub, Some(&jp.members[1].token))).is_empty());
+}

@@ -1,0 +1,9 @@
+-- The coordinator's grants of objects received from peer hubs. A received object is
+-- stored for the coordinator only, whatever audience the peer named; the coordinator
+-- extends it to members. The grants live here, apart from the versions, so each new
+-- version the peer sends gets them again and nothing the peer writes can add to them.
+CREATE TABLE received_grants (
+    stix_id TEXT NOT NULL,
+    identity_id TEXT NOT NULL,
+    PRIMARY KEY (stix_id, identity_id)
+);
