@@ -168,3 +168,33 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
 /// accept loop). Behind a reverse proxy it is the proxy's.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub std::net::SocketAddr);
+
+/// The request header that carries the SHA-256 (lowercase hex, of the DER) of the
+/// client certificate the connection was made with. The accept loop removes it from
+/// every request and sets it only from the TLS session, so a client cannot supply it.
+pub const CLIENT_CERT_HEADER: &str = "x-hinomi-client-cert-sha256";
+
+/// What a connection tells about the client certificate it was made with.
+pub trait ClientCertificate {
+    /// The SHA-256 of the client's leaf certificate (lowercase hex); None without TLS or
+    /// without a client certificate.
+    fn client_certificate_sha256(&self) -> Option<String> {
+        None
+    }
+}
+
+impl ClientCertificate for tokio::net::TcpStream {}
+
+impl ClientCertificate for tokio_rustls::server::TlsStream<tokio::net::TcpStream> {
+    fn client_certificate_sha256(&self) -> Option<String> {
+        let leaf = self.get_ref().1.peer_certificates()?.first()?;
+        let digest = ring::digest::digest(&ring::digest::SHA256, leaf.as_ref());
+        Some(digest.as_ref().iter().map(|b| format!("{b:02x}")).collect())
+    }
+}
+
+impl<T: ClientCertificate> ClientCertificate for Watched<T> {
+    fn client_certificate_sha256(&self) -> Option<String> {
+        self.io.client_certificate_sha256()
+    }
+}

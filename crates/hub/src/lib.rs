@@ -429,7 +429,7 @@ async fn run<L>(
 ) -> std::io::Result<()>
 where
     L: axum::serve::Listener<Addr = SocketAddr>,
-    L::Io: Unpin,
+    L::Io: Unpin + conn::ClientCertificate,
 {
     use axum::serve::Listener as _;
     use tower_service::Service as _;
@@ -446,8 +446,18 @@ where
         };
         let app = app.clone();
         let client = axum::extract::ConnectInfo(conn::ClientAddr(addr));
+        use conn::ClientCertificate as _;
+        let cert = io
+            .client_certificate_sha256()
+            .and_then(|c| HeaderValue::from_str(&c).ok());
         let service = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
             req.extensions_mut().insert(client);
+            // Only the TLS session says which certificate the client presented.
+            let headers = req.headers_mut();
+            headers.remove(conn::CLIENT_CERT_HEADER);
+            if let Some(c) = &cert {
+                headers.insert(conn::CLIENT_CERT_HEADER, c.clone());
+            }
             // A router is always ready: no `poll_ready` needed before `call`.
             app.clone().call(req.map(axum::body::Body::new))
         });

@@ -85,6 +85,9 @@ pub struct Peer {
     pub agreement: Agreement,
     pub created: Timestamp,
     pub updated: Timestamp,
+    /// The SHA-256 (lowercase hex, of the DER) of the client certificate the peer must
+    /// present with its token; None: the token alone.
+    pub client_cert_sha256: Option<String>,
 }
 
 impl Peer {
@@ -96,6 +99,7 @@ impl Peer {
             "pull_collections": self.pull_collections, "push_collection": self.push_collection,
             "has_credentials": self.credentials_sealed.is_some(), "direction": self.direction,
             "agreement": self.agreement.to_json(),
+            "client_certificate_sha256": self.client_cert_sha256,
             "created": self.created.to_string(), "updated": self.updated.to_string(),
         })
     }
@@ -120,7 +124,7 @@ pub struct PeerStatus {
     pub counts: Value,
 }
 
-const PEER_COLUMNS: &str = "id, name, country, identity_id, api_root, pull_collections, push_collection, credentials_sealed, direction, agreement, created, updated";
+const PEER_COLUMNS: &str = "id, name, country, identity_id, api_root, pull_collections, push_collection, credentials_sealed, direction, agreement, created, updated, client_cert_sha256";
 
 fn peer_from_row(r: &Row) -> Peer {
     Peer {
@@ -136,6 +140,7 @@ fn peer_from_row(r: &Row) -> Peer {
         agreement: Agreement::from_json(&serde_json::from_str(&r[9].text()).unwrap_or(Value::Null)),
         created: Timestamp(r[10].int()),
         updated: Timestamp(r[11].int()),
+        client_cert_sha256: r[12].opt_text(),
     }
 }
 
@@ -183,6 +188,7 @@ fn peer_params(p: &Peer) -> Vec<Val> {
         p.direction.as_str().into(),
         p.agreement.to_json().to_string().into(),
         p.updated.micros().into(),
+        p.client_cert_sha256.as_deref().into(),
     ]
 }
 
@@ -211,7 +217,7 @@ impl Store {
                 params.extend(peer_params(p));
                 params.push(p.created.micros().into());
                 c.execute(
-                    "INSERT INTO peers (id, name, country, identity_id, api_root, pull_collections, push_collection, credentials_sealed, direction, agreement, updated, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO peers (id, name, country, identity_id, api_root, pull_collections, push_collection, credentials_sealed, direction, agreement, updated, client_cert_sha256, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     &params,
                 )?;
                 c.execute(
@@ -247,7 +253,7 @@ impl Store {
                 let mut params = peer_params(p);
                 params.push(p.id.as_str().into());
                 let n = c.execute(
-                    "UPDATE peers SET name = ?, country = ?, identity_id = ?, api_root = ?, pull_collections = ?, push_collection = ?, credentials_sealed = ?, direction = ?, agreement = ?, updated = ? WHERE id = ? AND disabled IS NULL",
+                    "UPDATE peers SET name = ?, country = ?, identity_id = ?, api_root = ?, pull_collections = ?, push_collection = ?, credentials_sealed = ?, direction = ?, agreement = ?, updated = ?, client_cert_sha256 = ? WHERE id = ? AND disabled IS NULL",
                     &params,
                 )?;
                 if n == 0 {

@@ -61,7 +61,7 @@ const SQLITE_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0011_exercises.sql"),
     include_str!("../migrations/sqlite/0012_delivery_indexes.sql"),
     include_str!("../migrations/sqlite/0013_delivery_state_indexes.sql"),
-    include_str!("../migrations/sqlite/0014_received_grants.sql"),
+    include_str!("../migrations/sqlite/0014_federation_trust.sql"),
 ];
 const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0001_init.sql"),
@@ -77,7 +77,7 @@ const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0011_exercises.sql"),
     include_str!("../migrations/postgres/0012_delivery_indexes.sql"),
     include_str!("../migrations/postgres/0013_delivery_state_indexes.sql"),
-    include_str!("../migrations/postgres/0014_received_grants.sql"),
+    include_str!("../migrations/postgres/0014_federation_trust.sql"),
 ];
 
 /// Ids of the collections every hub starts with.

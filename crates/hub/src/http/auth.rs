@@ -53,10 +53,15 @@ pub async fn viewer(state: &Shared, headers: &HeaderMap) -> ApiResult<Viewer> {
             None => Ok(None),
         })
         .await?;
-    found.ok_or_else(|| {
+    let v = found.ok_or_else(|| {
         ApiError::new(
             Code::Unauthorized,
             "the token is not valid or has been revoked",
         )
-    })
+    })?;
+    let cert = headers
+        .get(crate::conn::CLIENT_CERT_HEADER)
+        .and_then(|c| c.to_str().ok());
+    v.check_client_certificate(cert)?;
+    Ok(v)
 }

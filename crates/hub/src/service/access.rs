@@ -115,6 +115,29 @@ impl Viewer {
         })
     }
 
+    /// Checks the client certificate a peer hub's request came with against the one
+    /// its registration binds its token to (`cert`: SHA-256 of the DER, lowercase hex,
+    /// None without mutual TLS). Everyone else, and peers without a binding, pass.
+    pub fn check_client_certificate(&self, cert: Option<&str>) -> Result<(), super::Error> {
+        let Some(pin) = self
+            .export
+            .as_ref()
+            .and_then(|e| e.peer.client_cert_sha256.as_deref())
+        else {
+            return Ok(());
+        };
+        if cert == Some(pin) {
+            return Ok(());
+        }
+        Err(super::Error::new(
+            super::Kind::Unauthorized,
+            match cert {
+                None => "this peer hub's token is bound to a client certificate: connect with it (mutual TLS)",
+                Some(_) => "this peer hub's token is bound to another client certificate",
+            },
+        ))
+    }
+
     /// The operator at the hub's console (`hinomi import`, `hinomi federation`): the
     /// coordinator with admin rights, or (`org_id`) a member organization the operator
     /// acts for, with a member's rights. No token is involved.

@@ -742,6 +742,25 @@ pub struct PeerInput {
     password: Option<String>,
     direction: String,
     agreement: AgreementInput,
+    /// The SHA-256 fingerprint of the client certificate the peer must present with
+    /// its token (hex, colons allowed); absent keeps the current one, "" removes it.
+    #[serde(default)]
+    client_certificate_sha256: Option<String>,
+}
+
+/// A SHA-256 certificate fingerprint as `openssl x509 -fingerprint -sha256` prints it
+/// (with or without the label and colons, any case), as lowercase hex.
+pub fn parse_fingerprint(v: &str) -> std::result::Result<String, String> {
+    let v = v.trim();
+    let v = v.rsplit_once('=').map_or(v, |(_, f)| f);
+    let hex: String = v.chars().filter(|c| *c != ':').collect();
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!(
+            "'{}' is not a SHA-256 fingerprint (64 hex digits, colons allowed)",
+            v.chars().take(120).collect::<String>()
+        ));
+    }
+    Ok(hex.to_ascii_lowercase())
 }
 
 fn bad(m: impl Into<String>) -> Error {
@@ -829,9 +848,17 @@ fn peer_from_input(s: &AppState, id: &str, inp: PeerInput, old: Option<&Peer>) -
         Some(h) => Some(s.config.notify.key.seal(h.as_bytes(), id.as_bytes())),
         None => old.and_then(|o| o.credentials_sealed.clone()),
     };
+    let client_cert_sha256 = match inp.client_certificate_sha256.as_deref() {
+        None => old.and_then(|o| o.client_cert_sha256.clone()),
+        Some("") => None,
+        Some(f) => {
+            Some(parse_fingerprint(f).map_err(|e| bad(format!("client_certificate_sha256: {e}")))?)
+        }
+    };
     let now = s.config.clock.now();
     Ok(Peer {
         id: id.to_string(),
+        client_cert_sha256,
         name: inp.name.trim().to_string(),
         country: inp.country,
         identity_id: inp.identity_id,

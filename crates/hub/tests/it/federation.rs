@@ -557,6 +557,10 @@ fn received_amber_reaches_members_only_when_the_coordinator_extends_it() {
             "exported_collections[0]",
         ),
         (json!({"agreement": {"green": "yes"}}), "green"),
+        (
+            json!({"client_certificate_sha256": "AB:CD"}),
+            "client_certificate_sha256",
+        ),
     ] {
         let mut body = json!({"name": "X", "identity_id": "identity--6a4e9c1b-2d3f-4a5b-8c7d-9e0f1a2b3c4d", "api_root": "http://127.0.0.1:1/taxii2/hub/", "direction": "pull", "pull_collections": [SHARED], "agreement": {}});
         for (k, v) in patch.as_object().unwrap() {
@@ -766,7 +770,7 @@ fn peers_connect_with_mutual_tls_when_the_hub_requires_it() {
     )
     .unwrap();
     let without = hinomi_hub::tls::client_config(Some(&dir.join("ca.pem")), None).unwrap();
-    let us_token_for = |name: &str, identity: &str| -> String {
+    let us_token_for = |name: &str, identity: &str, pin: Option<String>| -> String {
         // Registered at the US hub directly in its store (its REST API needs a client cert).
         let p = hinomi_store::Peer {
             id: uuid::Uuid::new_v4().to_string(),
@@ -786,11 +790,38 @@ fn peers_connect_with_mutual_tls_when_the_hub_requires_it() {
             },
             created: hinomi_stix::Timestamp::now(),
             updated: hinomi_stix::Timestamp::now(),
+            client_cert_sha256: pin,
         };
         store.create_peer(&p, &boot.organization.id).unwrap()
     };
+    // The client certificate's fingerprint as openssl prints it.
+    let out = std::process::Command::new("openssl")
+        .args([
+            "x509",
+            "-in",
+            "client.pem",
+            "-noout",
+            "-fingerprint",
+            "-sha256",
+        ])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let client_fp = hinomi_hub::service::federation::parse_fingerprint(
+        String::from_utf8_lossy(&out.stdout).trim(),
+    )
+    .unwrap();
+    let other_fp = "ab".repeat(32);
     let mut results = Vec::new();
-    for (name, client) in [("JP-cert", with_cert), ("JP-nocert", without)] {
+    for (name, client, pin) in [
+        ("JP-cert", with_cert.clone(), None),
+        ("JP-nocert", without, None),
+        // A token bound to the certificate the hub presents: accepted.
+        ("JP-bound", with_cert.clone(), Some(client_fp)),
+        // A token bound to another certificate: a stolen token with some other
+        // certificate the CA signed gets nowhere.
+        ("JP-stolen", with_cert, Some(other_fp)),
+    ] {
         let config = HubConfig {
             federation: hinomi_hub::service::federation::FederationConfig {
                 client_tls: Some(client),
@@ -800,7 +831,7 @@ fn peers_connect_with_mutual_tls_when_the_hub_requires_it() {
             ..crate::lab_config()
         };
         let jp = Hub::start_with(config);
-        let token = us_token_for(name, &jp.coordinator_identity);
+        let token = us_token_for(name, &jp.coordinator_identity, pin);
         let body = json!({"name": "US", "identity_id": boot.organization.identity_id, "api_root": us_root,
                           "direction": "pull", "pull_collections": [SHARED], "token": token,
                           "agreement": {"green": true, "one_community": true}});
@@ -828,6 +859,14 @@ fn peers_connect_with_mutual_tls_when_the_hub_requires_it() {
         "{:?}",
         results[1]
     );
+    assert_eq!(results[2].0, 200, "bound and presented: {:?}", results[2]);
+    assert_ne!(
+        results[3].0, 200,
+        "bound to another certificate: {:?}",
+        results[3]
+    );
+    let why = results[3].1.as_str().unwrap_or("");
+    assert!(why.contains("401"), "{:?}", results[3]);
     drop(us_server);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -1222,4 +1261,56 @@ fn a_peer_cannot_address_local_members_and_sightings_of_its_indicators_stay_here
         "the grant holds for the new version: {v:?}"
     );
     assert!(ids(&reads(&jp.hub, Some(&jp.members[1].token))).is_empty());
+}
+
+/// A peer's token bound to a client certificate is refused without it, and a client
+/// cannot claim one with the header the hub uses inside.
+#[test]
+fn a_bound_peer_token_needs_its_certificate_and_the_header_cannot_be_forged() {
+    let hub = Hub::start();
+    let pin = "AB:".repeat(31) + "AB";
+    let body = json!({"name": "Bound", "identity_id": "identity--6a4e9c1b-2d3f-4a5b-8c7d-9e0f1a2b3c4d",
+                      "api_root": "http://127.0.0.1:1/taxii2/hub/", "direction": "push",
+                      "push_collection": FEDERATION, "agreement": {"green": true},
+                      "client_certificate_sha256": format!("sha256 Fingerprint={pin}")});
+    let r = hub.rest("POST", "/api/v1/peers", &hub.admin, Some(body));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let v = r.json();
+    assert_eq!(v["client_certificate_sha256"], "ab".repeat(32), "{v}");
+    let token = v["token"].as_str().unwrap().to_string();
+    let path = "/taxii2/hub/collections/";
+    let r = hub.taxii_get(path, Some(&token));
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(r.body.contains("client certificate"), "{}", r.body);
+    let auth = format!("Bearer {token}");
+    let forged = "ab".repeat(32);
+    let r = hub.call(
+        "GET",
+        path,
+        None,
+        &[
+            ("Authorization", auth.as_str()),
+            ("Accept", TAXII),
+            ("X-Hinomi-Client-Cert-Sha256", forged.as_str()),
+        ],
+        None,
+    );
+    assert_eq!(r.status, 401, "a forged header passed: {}", r.body);
+    // A PUT that leaves the binding out keeps it; "" removes it.
+    let id = v["id"].as_str().unwrap();
+    let mut put = json!({"name": "Bound", "identity_id": "identity--6a4e9c1b-2d3f-4a5b-8c7d-9e0f1a2b3c4d",
+                         "api_root": "http://127.0.0.1:1/taxii2/hub/", "direction": "push",
+                         "push_collection": FEDERATION, "agreement": {"green": true}});
+    let r = hub.rest(
+        "PUT",
+        &format!("/api/v1/peers/{id}"),
+        &hub.admin,
+        Some(put.clone()),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(hub.taxii_get(path, Some(&token)).status, 401);
+    put["client_certificate_sha256"] = json!("");
+    let r = hub.rest("PUT", &format!("/api/v1/peers/{id}"), &hub.admin, Some(put));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(hub.taxii_get(path, Some(&token)).status, 200);
 }

@@ -7,3 +7,7 @@ CREATE TABLE received_grants (
     identity_id TEXT NOT NULL,
     PRIMARY KEY (stix_id, identity_id)
 );
+
+-- A peer's token may be bound to the client certificate the peer presents (mutual
+-- TLS): the SHA-256 of its DER encoding, lowercase hex.
+ALTER TABLE peers ADD COLUMN client_cert_sha256 TEXT;
