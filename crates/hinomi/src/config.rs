@@ -66,6 +66,9 @@ pub struct FileConfig {
     pub blocking_wait: Option<String>,
     /// Serve `/metrics` without a token [default false: a coordinator token].
     pub metrics_public: Option<bool>,
+    /// CSAF advisories from members under publisher namespaces no organization is
+    /// bound to: `refuse` [default] or `accept` (labs).
+    pub unbound_publishers: Option<String>,
     /// The hub's address as members reach it (links in e-mails and webhooks).
     pub public_url: Option<String>,
     /// The key that seals webhook secrets and signs acknowledgement links [default:

@@ -516,6 +516,13 @@ fn hub_config(settings: &Settings, listen: &str, default_tlp: Option<String>) ->
     if let Some(n) = f.max_blocking {
         config.max_blocking = n.max(1);
     }
+    match f.unbound_publishers.as_deref() {
+        None | Some("refuse") => {}
+        Some("accept") => config.accept_unbound_publishers = true,
+        Some(other) => {
+            anyhow::bail!("unbound_publishers: '{other}' is neither 'refuse' nor 'accept'")
+        }
+    }
     for (field, value, slot) in [
         ("idle_timeout", &f.idle_timeout, &mut config.idle_timeout),
         ("body_timeout", &f.body_timeout, &mut config.body_timeout),

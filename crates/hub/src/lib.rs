@@ -103,6 +103,9 @@ pub struct HubConfig {
     pub accounts: service::accounts::AccountsConfig,
     /// Matching observations: the per-organization state of patterns binding several.
     pub matching: service::matching::MatchingConfig,
+    /// Members may submit CSAF advisories under publisher namespaces bound to no
+    /// organization (labs); by default only under their own.
+    pub accept_unbound_publishers: bool,
 }
 
 impl Default for HubConfig {
@@ -135,6 +138,7 @@ impl Default for HubConfig {
             incidents: service::incidents::IncidentConfig::default(),
             accounts: service::accounts::AccountsConfig::default(),
             matching: service::matching::MatchingConfig::default(),
+            accept_unbound_publishers: false,
         }
     }
 }

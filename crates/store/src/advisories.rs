@@ -488,3 +488,83 @@ impl Store {
         })
     }
 }
+
+/// A CSAF publisher namespace bound to an organization.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PublisherBinding {
+    pub namespace: String,
+    pub org_id: String,
+    pub created: Timestamp,
+}
+
+impl Store {
+    /// Binds (or moves) a publisher namespace to an organization; audited.
+    pub fn bind_publisher(
+        &self,
+        namespace: &str,
+        org_id: &str,
+        actor: &str,
+    ) -> Result<(), StoreError> {
+        let now = Timestamp::now().micros();
+        self.pool.with(|c| {
+            c.write_tx(|c| {
+                c.execute(
+                    "INSERT INTO publisher_namespaces (namespace, org_id, created) VALUES (?, ?, ?) \
+                     ON CONFLICT (namespace) DO UPDATE SET org_id = excluded.org_id",
+                    &[namespace.into(), org_id.into(), now.into()],
+                )?;
+                append_audit(c, Some(actor), "publisher.bind", Some(namespace), &json!({"organization": org_id}))
+            })
+        })
+    }
+
+    /// Removes a binding; false when there was none. Audited.
+    pub fn unbind_publisher(&self, namespace: &str, actor: &str) -> Result<bool, StoreError> {
+        self.pool.with(|c| {
+            c.write_tx(|c| {
+                let n = c.execute(
+                    "DELETE FROM publisher_namespaces WHERE namespace = ?",
+                    &[namespace.into()],
+                )?;
+                if n > 0 {
+                    append_audit(
+                        c,
+                        Some(actor),
+                        "publisher.unbind",
+                        Some(namespace),
+                        &json!({}),
+                    )?;
+                }
+                Ok(n > 0)
+            })
+        })
+    }
+
+    /// The organization a namespace is bound to.
+    pub fn publisher_binding(&self, namespace: &str) -> Result<Option<String>, StoreError> {
+        self.pool.with(|c| {
+            Ok(c.query_one(
+                "SELECT org_id FROM publisher_namespaces WHERE namespace = ?",
+                &[namespace.into()],
+            )?
+            .map(|r| r[0].text()))
+        })
+    }
+
+    /// Every binding, by namespace.
+    pub fn publisher_bindings(&self) -> Result<Vec<PublisherBinding>, StoreError> {
+        self.pool.with(|c| {
+            Ok(c.query(
+                "SELECT namespace, org_id, created FROM publisher_namespaces ORDER BY namespace",
+                &[],
+            )?
+            .iter()
+            .map(|r| PublisherBinding {
+                namespace: r[0].text(),
+                org_id: r[1].text(),
+                created: Timestamp(r[2].int()),
+            })
+            .collect())
+        })
+    }
+}

@@ -159,6 +159,139 @@ pub fn may_submit(who: &Viewer) -> Result<&hinomi_store::Principal> {
     Ok(p)
 }
 
+/// A publisher namespace in the one form bindings use: scheme and host in lowercase,
+/// no trailing slash. 400 when it is not an http(s) URL.
+pub fn normalize_namespace(ns: &str) -> Result<String> {
+    let bad = || {
+        Error::new(
+            Kind::BadRequest,
+            format!(
+                "namespace: '{}' is not an http or https URL",
+                ns.chars().take(200).collect::<String>()
+            ),
+        )
+    };
+    let ns = ns.trim();
+    let (scheme, rest) = ns.split_once("://").ok_or_else(bad)?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "https" && scheme != "http" {
+        return Err(bad());
+    }
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    if host.is_empty() || ns.len() > 2000 || ns.chars().any(char::is_whitespace) {
+        return Err(bad());
+    }
+    let path = path.trim_end_matches('/');
+    Ok(if path.is_empty() {
+        format!("{scheme}://{}", host.to_ascii_lowercase())
+    } else {
+        format!("{scheme}://{}/{path}", host.to_ascii_lowercase())
+    })
+}
+
+/// Whether `p` may submit advisories under the publisher namespace `ns`: the
+/// coordinator always (it imports vendors' advisories); a member when the coordinator
+/// bound the namespace to it, or when it is unbound and the hub accepts unbound ones
+/// (`unbound_publishers = "accept"`).
+fn may_publish_as(s: &AppState, p: &hinomi_store::Principal, ns: &str) -> Result<()> {
+    if p.org.kind == hinomi_access::OrgKind::Coordinator {
+        return Ok(());
+    }
+    let ns = normalize_namespace(ns).map_err(|e| {
+        Error::new(
+            Kind::Unprocessable,
+            format!("/document/publisher/{}", e.message),
+        )
+    })?;
+    match s.store.publisher_binding(&ns)? {
+        Some(org) if org == p.org.id => Ok(()),
+        Some(_) => Err(Error::new(
+            Kind::Forbidden,
+            format!("/document/publisher/namespace: {ns} is bound to another organization; only it submits advisories under it"),
+        )),
+        None if s.config.accept_unbound_publishers => Ok(()),
+        None => Err(Error::new(
+            Kind::Forbidden,
+            format!("/document/publisher/namespace: {ns} is not bound to your organization; the coordinator binds publisher namespaces (PUT /api/v1/publishers)"),
+        )),
+    }
+}
+
+/// What `PUT /api/v1/publishers` takes.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BindingInput {
+    pub namespace: String,
+    /// The organization's id or name.
+    pub organization: String,
+}
+
+fn coordinator_only(who: &Viewer) -> Result<&hinomi_store::Principal> {
+    let p = who.require()?;
+    if p.org.kind != hinomi_access::OrgKind::Coordinator || !p.role.can_write() {
+        return Err(Error::new(
+            Kind::Forbidden,
+            "publisher namespaces are bound by the coordinator",
+        ));
+    }
+    Ok(p)
+}
+
+/// The bindings of publisher namespaces (coordinator).
+pub fn publishers(s: &AppState, who: &Viewer) -> Result<Value> {
+    coordinator_only(who)?;
+    let orgs = s.store.organizations()?;
+    let list: Vec<Value> = s
+        .store
+        .publisher_bindings()?
+        .into_iter()
+        .map(|b| {
+            let name = orgs
+                .iter()
+                .find(|o| o.id == b.org_id)
+                .map(|o| o.name.clone());
+            json!({"namespace": b.namespace, "organization": b.org_id,
+                   "organization_name": name, "created": b.created.to_string()})
+        })
+        .collect();
+    Ok(json!({"publishers": list}))
+}
+
+/// Binds a publisher namespace to a member organization (coordinator; audited).
+pub fn bind_publisher(s: &AppState, who: &Viewer, inp: BindingInput) -> Result<Value> {
+    let p = coordinator_only(who)?.clone();
+    let ns = normalize_namespace(&inp.namespace)?;
+    let org = s
+        .store
+        .organizations()?
+        .into_iter()
+        .find(|o| (o.id == inp.organization || o.name == inp.organization) && o.kind.is_member())
+        .ok_or_else(|| {
+            Error::new(
+                Kind::BadRequest,
+                format!(
+                    "organization: no member organization '{}'",
+                    inp.organization
+                ),
+            )
+        })?;
+    s.store.bind_publisher(&ns, &org.id, &p.org.id)?;
+    Ok(json!({"namespace": ns, "organization": org.id, "organization_name": org.name}))
+}
+
+/// Removes a binding (coordinator; audited).
+pub fn unbind_publisher(s: &AppState, who: &Viewer, namespace: &str) -> Result<()> {
+    let p = coordinator_only(who)?.clone();
+    let ns = normalize_namespace(namespace)?;
+    if !s.store.unbind_publisher(&ns, &p.org.id)? {
+        return Err(Error::new(
+            Kind::NotFound,
+            format!("no binding for publisher namespace {ns}"),
+        ));
+    }
+    Ok(())
+}
+
 /// What a submitted CSAF document became.
 #[derive(Debug)]
 pub enum Submitted {
@@ -173,6 +306,13 @@ pub enum Submitted {
 /// against a new one and acts on new findings (targeted warnings).
 pub fn submit(s: &AppState, who: &Viewer, doc: Value) -> Result<Submitted> {
     let p = may_submit(who)?.clone();
+    // Before the validation's cost: whether this organization may speak as the publisher.
+    if let Some(ns) = doc
+        .pointer("/document/publisher/namespace")
+        .and_then(Value::as_str)
+    {
+        may_publish_as(s, &p, ns)?;
+    }
     let adv = match advisory_from_csaf(&doc, s.config.default_tlp) {
         Ok(a) => a,
         Err(AdvisoryError::Invalid(f)) => return Ok(Submitted::Invalid(f)),

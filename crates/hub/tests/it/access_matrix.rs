@@ -702,8 +702,18 @@ fn every_caller_on_every_read_path() {
     let doc = shared("csaf/cisa-sample/icsa-24-289-02.json");
     let mut advisories: Vec<(String, usize, &str)> = Vec::new();
     for owner in [0usize, 2] {
+        // Each owner submits under a publisher namespace the coordinator bound to it.
+        let namespace = format!("https://publisher-{owner}.example");
+        let r = hub.rest(
+            "PUT",
+            "/api/v1/publishers",
+            &hub.admin,
+            Some(json!({"namespace": namespace, "organization": callers[owner].id})),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
         for label in ["WHITE", "GREEN", "AMBER", "RED"] {
             let mut d = doc.clone();
+            d["document"]["publisher"]["namespace"] = json!(namespace);
             let tracking = format!("MATRIX-{owner}-{label}");
             d["document"]["tracking"]["id"] = json!(tracking);
             d["document"]["distribution"]["tlp"]["label"] = json!(label);

@@ -18,8 +18,9 @@ fn shared(rel: &str) -> Value {
 #[test]
 fn advisories_validate_store_search_and_follow_tlp() {
     let hub = Hub::start();
-    let (_, x) = hub.member("Vendor CERT X", "private");
+    let (xo, x) = hub.member("Vendor CERT X", "private");
     let (_, y) = hub.member("Ministry Y", "government");
+    bind(&hub, "https://www.cisa.gov/", xo["id"].as_str().unwrap());
 
     let doc = shared("csaf/cisa-sample/icsa-24-289-02.json");
     let r = hub.rest("POST", "/api/v1/advisories", &x, Some(doc.clone()));
@@ -33,7 +34,12 @@ fn advisories_validate_store_search_and_follow_tlp() {
     assert_eq!(r.status, 200);
     assert!(r.body.contains("already stored"));
     let r = hub.rest("POST", "/api/v1/advisories", &y, Some(doc.clone()));
-    assert_eq!(r.status, 409, "{}", r.body);
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(
+        r.body.contains("bound to another organization"),
+        "{}",
+        r.body
+    );
 
     // An AMBER copy under another tracking id: X and the coordinator see it, Y does not.
     let mut amber = doc.clone();
@@ -87,7 +93,7 @@ fn advisories_validate_store_search_and_follow_tlp() {
 
     // Invalid documents are refused with the validator's findings.
     let bad = shared("csaf/oasis-csaf-2.0-tests/test/validator/data/mandatory/oasis_csaf_tc-csaf_2_0-2021-6-1-01-01.json");
-    let r = hub.rest("POST", "/api/v1/advisories", &x, Some(bad));
+    let r = hub.rest("POST", "/api/v1/advisories", &hub.admin, Some(bad));
     assert_eq!(r.status, 422);
     let v = r.json();
     assert_eq!(v["error"]["code"], "unprocessable");
@@ -101,10 +107,122 @@ fn advisories_validate_store_search_and_follow_tlp() {
     );
 }
 
+/// Binds a publisher namespace to an organization, as the coordinator.
+fn bind(hub: &Hub, namespace: &str, org: &str) {
+    let r = hub.rest(
+        "PUT",
+        "/api/v1/publishers",
+        &hub.admin,
+        Some(json!({"namespace": namespace, "organization": org})),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+/// A member cannot speak as a publisher it is not: advisories under a namespace bound
+/// to another organization, or bound to none, are refused before they are stored, so
+/// the real publisher's advisory still arrives and nothing is computed from a fake.
+#[test]
+fn members_submit_advisories_only_under_their_own_publisher_namespace() {
+    let hub = Hub::start();
+    let (vendor, v) = hub.member("Cisco PSIRT", "private");
+    let (_, m) = hub.member("Mallory Ltd", "private");
+    let mut fake = shared("csaf/cisa-sample/icsa-24-289-02.json");
+    fake["document"]["publisher"]["name"] = json!("Cisco PSIRT");
+    fake["document"]["publisher"]["namespace"] = json!("https://www.cisco.com");
+    fake["document"]["tracking"]["id"] = json!("cisco-sa-fake-2026");
+    // Unbound: refused for members, with the way out named.
+    let r = hub.rest("POST", "/api/v1/advisories", &m, Some(fake.clone()));
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(
+        r.body.contains("/document/publisher/namespace"),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body.contains("https://www.cisco.com is not bound"),
+        "{}",
+        r.body
+    );
+    // Bound to the vendor (the form differs: case and trailing slash do not matter).
+    bind(
+        &hub,
+        "HTTPS://WWW.CISCO.COM/",
+        vendor["id"].as_str().unwrap(),
+    );
+    let r = hub.rest("POST", "/api/v1/advisories", &m, Some(fake.clone()));
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(
+        r.body.contains("bound to another organization"),
+        "{}",
+        r.body
+    );
+    // Nothing of the fake is stored: the public and the vendor see no such advisory.
+    let r = hub.call("GET", "/api/v1/advisories", None, &[], None);
+    assert!(!r.body.contains("cisco-sa-fake-2026"), "{}", r.body);
+    let r = hub.rest("POST", "/api/v1/advisories", &v, Some(fake.clone()));
+    assert_eq!(
+        r.status, 201,
+        "the vendor submits under its namespace: {}",
+        r.body
+    );
+    // The coordinator imports under any namespace.
+    let mut other = fake.clone();
+    other["document"]["tracking"]["id"] = json!("cisco-sa-import-2026");
+    let r = hub.rest("POST", "/api/v1/advisories", &hub.admin, Some(other));
+    assert_eq!(r.status, 201, "{}", r.body);
+    // The bindings: the coordinator lists and removes them; members may not.
+    let r = hub.rest("GET", "/api/v1/publishers", &hub.admin, None);
+    assert_eq!(
+        r.json()["publishers"][0]["namespace"],
+        "https://www.cisco.com"
+    );
+    assert_eq!(
+        r.json()["publishers"][0]["organization_name"],
+        "Cisco PSIRT"
+    );
+    assert_eq!(hub.rest("GET", "/api/v1/publishers", &m, None).status, 403);
+    let r = hub.rest(
+        "PUT",
+        "/api/v1/publishers",
+        &m,
+        Some(json!({"namespace": "https://mallory.example", "organization": "Mallory Ltd"})),
+    );
+    assert_eq!(r.status, 403);
+    for (body, needle) in [
+        (
+            json!({"namespace": "ftp://x", "organization": "Mallory Ltd"}),
+            "namespace",
+        ),
+        (
+            json!({"namespace": "https://x.example", "organization": "Nobody"}),
+            "organization",
+        ),
+        (json!({"namespace": "https://x.example"}), "organization"),
+    ] {
+        let r = hub.rest("PUT", "/api/v1/publishers", &hub.admin, Some(body.clone()));
+        assert_eq!(r.status, 400, "{body}: {}", r.body);
+        assert!(r.body.contains(needle), "{body}: {}", r.body);
+    }
+    let r = hub.rest(
+        "DELETE",
+        "/api/v1/publishers?namespace=https%3A%2F%2Fwww.cisco.com",
+        &hub.admin,
+        None,
+    );
+    assert_eq!(r.status, 204, "{}", r.body);
+    let r = hub.rest("POST", "/api/v1/advisories", &v, Some(fake));
+    assert_eq!(r.status, 403, "unbound again: {}", r.body);
+    let audit = hub
+        .rest("GET", "/api/v1/audit?limit=1000", &hub.admin, None)
+        .body;
+    assert!(audit.contains("publisher.bind") && audit.contains("publisher.unbind"));
+}
+
 #[test]
 fn known_exploited_catalog_is_idempotent_and_flags_advisories() {
     let hub = Hub::start();
-    let (_, x) = hub.member("CERT", "government");
+    let (xo, x) = hub.member("CERT", "government");
+    bind(&hub, "https://www.cisa.gov", xo["id"].as_str().unwrap());
     let kev = shared("vuln/kev/known_exploited_vulnerabilities.json");
     let n = kev["vulnerabilities"].as_array().unwrap().len() as u64;
     let r = hub.rest("POST", "/api/v1/kev", &hub.admin, Some(kev.clone()));

@@ -11,3 +11,11 @@ CREATE TABLE received_grants (
 -- A peer's token may be bound to the client certificate the peer presents (mutual
 -- TLS): the SHA-256 of its DER encoding, lowercase hex.
 ALTER TABLE peers ADD COLUMN client_cert_sha256 TEXT;
+
+-- CSAF publisher namespaces (`/document/publisher/namespace`) the coordinator bound to
+-- an organization: members submit advisories only under their own.
+CREATE TABLE publisher_namespaces (
+    namespace TEXT PRIMARY KEY,
+    org_id TEXT NOT NULL,
+    created INTEGER NOT NULL
+);

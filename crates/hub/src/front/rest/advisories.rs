@@ -92,3 +92,50 @@ pub async fn post_kev(
             .await?,
     ))
 }
+
+/// `GET /api/v1/publishers`: the bound publisher namespaces (coordinator).
+pub async fn list_publishers(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    let who = viewer(&s, &headers).await?;
+    Ok(Json(
+        s.call(move |s| advisories::publishers(s, &who)).await?,
+    ))
+}
+
+/// `PUT /api/v1/publishers`: `{"namespace", "organization"}` binds a namespace.
+pub async fn put_publisher(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let who = viewer(&s, &headers).await?;
+    let inp: advisories::BindingInput = json_body(&s, &headers, body).await?;
+    Ok(Json(
+        s.call(move |s| advisories::bind_publisher(s, &who, inp))
+            .await?,
+    ))
+}
+
+/// `DELETE /api/v1/publishers?namespace=…`: removes a binding.
+pub async fn delete_publisher(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> ApiResult<StatusCode> {
+    let who = viewer(&s, &headers).await?;
+    let ns = query_pairs(q.as_deref())?
+        .into_iter()
+        .find(|(k, _)| k == "namespace")
+        .map(|(_, v)| v)
+        .ok_or_else(|| {
+            crate::http::ApiError::new(
+                Code::InvalidFilter,
+                "namespace: give the namespace to unbind",
+            )
+        })?;
+    s.call(move |s| advisories::unbind_publisher(s, &who, &ns))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

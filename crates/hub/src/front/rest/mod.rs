@@ -84,6 +84,12 @@ pub fn routes() -> Router<Shared> {
             get(advisories::get_advisory),
         )
         .route("/api/v1/kev", axum::routing::post(advisories::post_kev))
+        .route(
+            "/api/v1/publishers",
+            get(advisories::list_publishers)
+                .put(advisories::put_publisher)
+                .delete(advisories::delete_publisher),
+        )
         .route("/api/v1/inventories", get(inventory::list_inventories))
         .route(
             "/api/v1/inventories/{asset}",
