@@ -276,6 +276,38 @@ impl Viewer {
 
     /// Keeps of a page read under [`Viewer::scope`] what the caller may see, rendered
     /// for it.
+    /// Hides whom a warning was addressed to from readers of the warnings collection
+    /// who do not track it: the audience in the hub extension of a warning's STIX
+    /// objects stays for the issuing organization, the coordinator and peer hubs (whose
+    /// handling needs it), as the REST view does.
+    pub fn hide_warning_audiences(&self, page: &mut Page) {
+        let (org, tracks_all) = match &self.principal {
+            Some(p) => (
+                Some(p.org.id.as_str()),
+                matches!(p.org.kind, OrgKind::Coordinator | OrgKind::PeerHub),
+            ),
+            None => (None, false),
+        };
+        if tracks_all {
+            return;
+        }
+        for item in &mut page.items {
+            if Some(item.owner_org.as_str()) == org || !item.json.contains("\"audience\"") {
+                continue;
+            }
+            let Ok(mut v) = serde_json::from_str::<Value>(&item.json) else {
+                continue;
+            };
+            if let Some(e) = v
+                .pointer_mut(&format!("/extensions/{HUB_EXTENSION_ID}"))
+                .and_then(Value::as_object_mut)
+            {
+                e.remove("audience");
+                item.json = v.to_string();
+            }
+        }
+    }
+
     pub fn filter_page(&self, page: &mut Page) {
         if !self.is_peer() {
             return;

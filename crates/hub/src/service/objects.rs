@@ -125,6 +125,9 @@ pub fn read(st: &Store, who: &Viewer, col: &Collection, q: &Query) -> Result<Pag
     oq.order = q.order;
     let mut page = st.query_objects(&oq)?;
     who.filter_page(&mut page);
+    if col.id == hinomi_store::WARNINGS_COLLECTION {
+        who.hide_warning_audiences(&mut page);
+    }
     Ok(page)
 }
 

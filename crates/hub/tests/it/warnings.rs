@@ -228,9 +228,18 @@ fn webhooks_reach_the_audience_once_each_with_retries_and_nothing_reaches_outsid
         seen.contains("language-content"),
         "the Japanese version travels as language-content"
     );
+    // Whom it was addressed to is for those who track it (the issuer, the
+    // coordinator), over TAXII as over REST: a recipient does not learn the others.
     assert!(
-        seen.contains(&a.identity) && !seen.contains(&d.identity),
-        "the report names its audience"
+        !seen.contains(&b.identity) && !seen.contains(&c.identity) && !seen.contains(&d.identity),
+        "a recipient reads the other recipients: {seen}"
+    );
+    let tracked = taxii(&hub.admin);
+    assert!(
+        tracked.contains(&a.identity)
+            && tracked.contains(&b.identity)
+            && !tracked.contains(&d.identity),
+        "the report names its audience to the coordinator"
     );
     assert_eq!(
         hub.rest(
