@@ -153,6 +153,35 @@ pub fn ingest(
             r.per_object.push((id.clone(), version.clone(), None));
             continue;
         }
+        // The TLP marking definitions are built in: a genuine copy is acknowledged and
+        // not stored, one that redefines a TLP id is refused (as for members).
+        if checked.object_type == "marking-definition" {
+            if let Some(level) = Tlp::from_marking_id(&checked.id) {
+                if super::objects::is_builtin_tlp(level, &checked.value) {
+                    r.per_object.push((id.clone(), version.clone(), None));
+                } else {
+                    refuse(
+                        &mut r,
+                        format!(
+                            "{} is the id of the built-in {} marking definition; it cannot be redefined",
+                            checked.id,
+                            level.label()
+                        ),
+                    );
+                }
+                continue;
+            }
+        }
+        // An indicator whose STIX pattern does not parse could never match.
+        if checked.object_type == "indicator" && checked.value["pattern_type"] == "stix" {
+            if let Some(Err(e)) = checked.value["pattern"]
+                .as_str()
+                .map(hinomi_pattern::Pattern::parse)
+            {
+                refuse(&mut r, format!("objects[{i}].pattern: {e}"));
+                continue;
+            }
+        }
         if checked.exercise && !a.exercise {
             refuse(
                 &mut r,

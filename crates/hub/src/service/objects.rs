@@ -211,7 +211,7 @@ pub fn check_addable(who: &Viewer, col: &Collection) -> Result<()> {
 
 /// Whether `v` is the TLP 2.0 or TLP 1.0 marking definition of `level` as published
 /// (its name or its `definition.tlp` says that level).
-fn is_builtin_tlp(level: Tlp, v: &Value) -> bool {
+pub(crate) fn is_builtin_tlp(level: Tlp, v: &Value) -> bool {
     if v["name"].as_str() == Some(level.label()) {
         return true;
     }

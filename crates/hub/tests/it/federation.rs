@@ -1314,3 +1314,44 @@ fn a_bound_peer_token_needs_its_certificate_and_the_header_cannot_be_forged() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(hub.taxii_get(path, Some(&token)).status, 200);
 }
+
+/// What a peer sends obeys the rules members' objects do: the built-in TLP marking
+/// definitions cannot be redefined (a genuine copy is acknowledged, not stored), and
+/// an indicator whose pattern does not parse is refused with the parser's error.
+#[test]
+fn a_peer_cannot_redefine_tlp_or_send_unparseable_patterns() {
+    let (us, jp) = (country("US"), country("JP"));
+    let agreement =
+        json!({"green": true, "one_community": true, "exported_collections": ["shared"]});
+    let l = link(&us, &jp, "push", agreement);
+    let tlp_ext = "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d";
+    let genuine = json!({"type": "marking-definition", "spec_version": "2.1", "id": GREEN,
+        "created": "2022-10-01T00:00:00.000Z", "name": "TLP:GREEN",
+        "extensions": {tlp_ext: {"extension_type": "property-extension", "tlp_2_0": "green"}}});
+    let fake = json!({"type": "marking-definition", "spec_version": "2.1", "id": RED,
+        "created": "2022-10-01T00:00:00.000Z", "name": "TLP:CLEAR",
+        "extensions": {tlp_ext: {"extension_type": "property-extension", "tlp_2_0": "clear"}}});
+    let broken = json!({"type": "indicator", "spec_version": "2.1",
+        "id": "indicator--f0000000-0000-4000-8000-00000000abcd",
+        "created": "2026-11-01T00:00:00.000Z", "modified": "2026-11-01T00:00:00.000Z",
+        "pattern": "[domain-name:value = ", "pattern_type": "stix",
+        "valid_from": "2026-11-01T00:00:00Z", "object_marking_refs": [GREEN]});
+    let r = jp.hub.taxii_post(
+        &objects_path(FEDERATION),
+        &l.a_token,
+        &json!({"objects": [genuine, fake, broken]}),
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    let v = r.json();
+    assert_eq!(v["success_count"], 1, "{v}");
+    assert_eq!(v["failure_count"], 2, "{v}");
+    let failures = v["failures"].to_string();
+    assert!(failures.contains("cannot be redefined"), "{failures}");
+    assert!(failures.contains(".pattern"), "{failures}");
+    // Nothing of either is stored: the coordinator reads neither.
+    let all = jp
+        .hub
+        .taxii_get(&objects_path(FEDERATION), Some(&jp.hub.admin))
+        .body;
+    assert!(!all.contains("TLP:CLEAR") && !all.contains("abcd"), "{all}");
+}
