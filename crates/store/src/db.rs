@@ -489,7 +489,7 @@ pub fn open_sqlite(path: &std::path::Path) -> Result<Conn, StoreError> {
 }
 
 pub fn open_postgres(url: &str) -> Result<Conn, StoreError> {
-    let mut client = postgres::Client::connect(url, postgres::NoTls)?;
+    let mut client = crate::pgtls::connect(url)?;
     // Plan every execution with its parameters: a generic plan cached while a table was
     // small would otherwise stay on the connection after the table has grown.
     client.batch_execute("SET plan_cache_mode = force_custom_plan")?;

@@ -19,6 +19,7 @@ mod incidents;
 mod inventories;
 mod model;
 mod objects;
+mod pgtls;
 mod warnings;
 
 use std::path::{Path, PathBuf};
@@ -436,7 +437,7 @@ impl Store {
         let ready = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
         let ready2 = ready.clone();
         std::thread::spawn(move || loop {
-            let mut client = match postgres::Client::connect(&url, postgres::NoTls) {
+            let mut client = match crate::pgtls::connect(&url) {
                 Ok(c) => c,
                 Err(_) => {
                     std::thread::sleep(std::time::Duration::from_secs(1));

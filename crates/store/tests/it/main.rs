@@ -5,6 +5,7 @@ mod access_property;
 mod commit_order;
 mod pool;
 mod story;
+mod tls;
 
 use std::sync::Arc;
 
