@@ -233,7 +233,10 @@ pub(crate) fn insert_objects(
     first_added: i64,
 ) -> Result<Vec<Outcome>, StoreError> {
     // Which ids exist already, and who owns them: one query per chunk, not per object.
-    let mut owners: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    // An SCO (no version) may be held by several organizations, each under its own
+    // handling: its id comes from its value, so whoever shares it first must not own it.
+    let mut owners: std::collections::HashMap<String, Vec<String>> =
+        std::collections::HashMap::new();
     for chunk in objects.chunks(400) {
         let ids: Vec<String> = chunk.iter().map(|o| o.checked.id.clone()).collect();
         let mut params = Vec::new();
@@ -242,7 +245,7 @@ pub(crate) fn insert_objects(
             &format!("SELECT stix_id, owner_org FROM objects WHERE {cond}"),
             &params,
         )? {
-            owners.insert(r[0].text(), r[1].text());
+            owners.entry(r[0].text()).or_default().push(r[1].text());
         }
     }
     let mut out = Vec::with_capacity(objects.len());
@@ -254,10 +257,12 @@ pub(crate) fn insert_objects(
     for (i, o) in objects.into_iter().enumerate() {
         let date_added = first_added + i as i64;
         let version = o.checked.version.map_or(0, Timestamp::micros);
-        let existing_owner = owners.get(&o.checked.id).cloned();
+        let unversioned = o.checked.version.is_none();
+        let held = owners.get(&o.checked.id);
+        let mine = held.is_some_and(|h| h.iter().any(|x| x == owner_org));
         let mut fresh = true;
-        if let Some(owner) = existing_owner {
-            if owner != owner_org {
+        if held.is_some() && (mine || !unversioned) {
+            if !mine {
                 out.push(Outcome::Refused(
                     "only the owner organization may add versions of this object".into(),
                 ));
@@ -265,8 +270,8 @@ pub(crate) fn insert_objects(
             }
             flush_rows(c, &mut pending)?;
             if let Some(r) = c.query_one(
-                "SELECT json FROM objects WHERE collection_id = ? AND stix_id = ? AND version = ?",
-                &[collection_id.into(), (&o.checked.id).into(), version.into()],
+                "SELECT json FROM objects WHERE collection_id = ? AND stix_id = ? AND version = ? AND owner_org = ?",
+                &[collection_id.into(), (&o.checked.id).into(), version.into(), owner_org.into()],
             )? {
                 if r[0].text() == o.json {
                     out.push(Outcome::Duplicate);
@@ -284,7 +289,10 @@ pub(crate) fn insert_objects(
                 )?
                 .is_none();
         }
-        owners.insert(o.checked.id.clone(), owner_org.to_string());
+        owners
+            .entry(o.checked.id.clone())
+            .or_default()
+            .push(owner_org.to_string());
         if !o.observables.is_empty() {
             let context = o.context.clone().unwrap_or_else(|| o.checked.id.clone());
             postings.push((

@@ -75,9 +75,11 @@ fn prepare(url: &str) -> Result<(String, Option<Arc<rustls::ClientConfig>>), Sto
                 "sslmode={mode} needs sslrootcert=<CA file> to verify the server against"
             )))
         }
-        (other, _) => return Err(bad(format!(
+        (other, _) => {
+            return Err(bad(format!(
             "sslmode '{other}' is none of disable, allow, prefer, require, verify-ca, verify-full"
-        ))),
+        )))
+        }
     };
     kept.push("sslmode=require");
     let provider = Arc::new(rustls::crypto::ring::default_provider());

@@ -351,3 +351,68 @@ fn unmarked_objects_get_the_default_tlp() {
         "AMBER without audience: the coordinator sees it"
     );
 }
+
+/// An SCO's id comes from its value, so two members sharing one address is not a
+/// conflict: each shares it under its own handling, neither learns that the other
+/// holds it, and each reader sees the copies the rule lets it see.
+#[test]
+fn members_share_the_same_observable_each_under_its_own_handling() {
+    const RED: &str = "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1";
+    const GREEN: &str = "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb";
+    const EXT: &str = "extension-definition--d345ed58-77c0-40d2-8814-c85154c426bd";
+    let hub = Hub::start();
+    let (a, ta) = hub.member("A", "government");
+    let (_, tb) = hub.member("B", "government");
+    let (_, tc) = hub.member("C", "government");
+    let id = "ipv4-addr--f2d1a0c4-5b3e-5c6d-8e7f-0a1b2c3d4e5f";
+    let red = json!({"type": "ipv4-addr", "spec_version": "2.1", "id": id, "value": "198.51.100.7",
+        "object_marking_refs": [RED],
+        "extensions": {EXT: {"extension_type": "property-extension", "audience": [a["identity_id"]]}}});
+    let green = json!({"type": "ipv4-addr", "spec_version": "2.1", "id": id, "value": "198.51.100.7",
+        "object_marking_refs": [GREEN]});
+    let r = hub.taxii_post(&objects_path(SHARED), &ta, &envelope(vec![red]));
+    assert_eq!(r.json()["success_count"], 1, "{}", r.body);
+    let r = hub.taxii_post(&objects_path(SHARED), &tb, &envelope(vec![green.clone()]));
+    assert_eq!(
+        r.json()["success_count"],
+        1,
+        "B's share was refused because A holds the value: {}",
+        r.body
+    );
+    assert!(!r.body.contains("owner"), "{}", r.body);
+    // B again: a duplicate of its own, not a refusal.
+    let r = hub.taxii_post(&objects_path(SHARED), &tb, &envelope(vec![green]));
+    assert_eq!(r.json()["success_count"], 1, "{}", r.body);
+    let read = |t: &str| {
+        let r = hub.taxii_get(&format!("{}{id}/", objects_path(SHARED)), Some(t));
+        if r.status == 404 {
+            return Vec::new();
+        }
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["object_marking_refs"][0].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let mut seen_a = read(&ta);
+    seen_a.sort();
+    assert_eq!(seen_a, vec![GREEN.to_string(), RED.to_string()]);
+    assert_eq!(
+        read(&tb),
+        vec![GREEN.to_string()],
+        "B never sees A's RED copy"
+    );
+    assert_eq!(read(&tc), vec![GREEN.to_string()]);
+    // B deletes its copy; A's stays.
+    let r = hub.request(
+        "DELETE",
+        &format!("{}{id}/", objects_path(SHARED)),
+        Some(&tb),
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(read(&tc).is_empty());
+    assert_eq!(read(&ta), vec![RED.to_string()]);
+}

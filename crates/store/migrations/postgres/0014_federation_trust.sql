@@ -19,3 +19,9 @@ CREATE TABLE publisher_namespaces (
     org_id TEXT NOT NULL,
     created BIGINT NOT NULL
 );
+
+-- An SCO's id is derived from its value, so several organizations may each share one
+-- under their own handling: a version is unique per owner. (SDO ids are chosen by
+-- their author; the store still lets only the owner add versions of those.)
+DROP INDEX objects_collection_version;
+CREATE UNIQUE INDEX objects_collection_version ON objects (collection_id, stix_id, version, owner_org);
