@@ -59,7 +59,7 @@ pub struct FileConfig {
     pub trusted_proxies: Option<Vec<String>>,
     /// Request bodies over 1 MiB read at once [default 4]; others wait up to 10 s.
     pub max_large_bodies: Option<usize>,
-    /// Requests' blocking steps (database, validation) run at once [default 64];
+    /// Requests' blocking steps (database, validation) run at once [default 30];
     /// others wait up to `blocking_wait`, then get 503.
     pub max_blocking: Option<usize>,
     /// How long a request waits for a free worker [default 30s].

@@ -127,7 +127,9 @@ impl Default for HubConfig {
             body_timeout: std::time::Duration::from_secs(60),
             max_large_bodies: 4,
             large_body_wait: std::time::Duration::from_secs(10),
-            max_blocking: 64,
+            // Below the PostgreSQL pool (32 connections), so the health lane always
+            // finds a connection.
+            max_blocking: 30,
             blocking_wait: std::time::Duration::from_secs(30),
             max_connections: 4096,
             // Equal, so an idle keep-alive connection lives the idle timeout (hyper's
@@ -179,6 +181,8 @@ pub struct AppState {
     /// Requests' blocking work (`max_blocking`), and the health check's own lane.
     pub work: work::Lane,
     health_lane: work::Lane,
+    /// Event streams' polls: many open streams cannot fill `work`.
+    stream_lane: work::Lane,
     indicators: index::IndicatorIndex,
     /// Each organization's partial matches of patterns binding several observations.
     pub streams: service::matching::Streams,
@@ -243,6 +247,7 @@ impl AppState {
             large_bodies,
             work: work::Lane::new(config.max_blocking, config.blocking_wait),
             health_lane: work::Lane::new(work::HEALTH_LANE, config.blocking_wait),
+            stream_lane: work::Lane::new(work::STREAM_LANE, config.blocking_wait),
             indicators,
             streams: Default::default(),
             delivery_waker: Arc::default(),
@@ -318,6 +323,14 @@ impl AppState {
         f: impl FnOnce(&AppState) -> service::Result<T> + Send + 'static,
     ) -> service::Result<T> {
         self.run_in(&self.health_lane, f).await
+    }
+
+    /// As [`AppState::call`], in the event streams' own lane.
+    pub async fn call_stream<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&AppState) -> service::Result<T> + Send + 'static,
+    ) -> service::Result<T> {
+        self.run_in(&self.stream_lane, f).await
     }
 
     async fn run_in<T: Send + 'static>(

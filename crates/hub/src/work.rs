@@ -7,8 +7,8 @@
 //! `max_blocking` permits; a request that cannot get one within `blocking_wait` is
 //! answered 503 and costs nothing more. The permit travels with the work onto its
 //! thread, so a client that hangs up does not free a slot while its work still runs.
-//! Health checks have a lane of their own, so a load balancer still sees the database
-//! while members fill the pool.
+//! Health checks (and `/metrics`) have a lane of their own, so a load balancer still
+//! sees the database while members fill the pool; event streams' polls have another.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
@@ -21,7 +21,10 @@ use crate::service::{Error, Kind};
 /// Permits of the health lane (`/healthz`), apart from `max_blocking`.
 pub const HEALTH_LANE: usize = 2;
 
-/// Threads tokio may start beyond the two lanes, for its own blocking work (name
+/// Permits of the event streams' lane: their polls, apart from `max_blocking`.
+pub const STREAM_LANE: usize = 4;
+
+/// Threads tokio may start beyond the lanes, for its own blocking work (name
 /// resolution, files).
 const HEADROOM: usize = 8;
 
@@ -112,7 +115,7 @@ impl Lane {
 /// The most blocking threads a runtime serving with `max_blocking` needs: both lanes
 /// and tokio's headroom. Set it on the runtime so the bound holds for the process.
 pub fn max_blocking_threads(max_blocking: usize) -> usize {
-    max_blocking.max(1) + HEALTH_LANE + HEADROOM
+    max_blocking.max(1) + HEALTH_LANE + STREAM_LANE + HEADROOM
 }
 
 #[cfg(test)]

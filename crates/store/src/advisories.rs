@@ -540,6 +540,22 @@ impl Store {
         })
     }
 
+    /// Whether advisories of an organization other than `org_id` use the publisher
+    /// name `name`.
+    pub fn publisher_name_used_by_other(
+        &self,
+        name: &str,
+        org_id: &str,
+    ) -> Result<bool, StoreError> {
+        self.pool.with(|c| {
+            Ok(c.query_one(
+                "SELECT 1 FROM advisories WHERE publisher = ? AND owner_org <> ? LIMIT 1",
+                &[name.into(), org_id.into()],
+            )?
+            .is_some())
+        })
+    }
+
     /// The organization a namespace is bound to.
     pub fn publisher_binding(&self, namespace: &str) -> Result<Option<String>, StoreError> {
         self.pool.with(|c| {

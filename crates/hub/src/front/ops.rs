@@ -35,6 +35,8 @@ async fn healthz(State(s): State<Shared>) -> Response {
 
 async fn metrics_text(State(s): State<Shared>, headers: HeaderMap) -> ApiResult<Response> {
     let who = viewer(&s, &headers).await?;
-    let text = s.call(move |s| service::metrics_text(s, &who)).await?;
+    let text = s
+        .call_health(move |s| service::metrics_text(s, &who))
+        .await?;
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }

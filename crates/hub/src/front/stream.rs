@@ -109,7 +109,11 @@ async fn stream(
             tokio::pin!(notified);
             notified.as_mut().enable();
             let (who, last) = (f.who.clone(), f.last);
-            match f.s.call(move |s| feed::events(s, &who, last, 200)).await {
+            match f
+                .s
+                .call_stream(move |s| feed::events(s, &who, last, 200))
+                .await
+            {
                 Ok(events) if !events.is_empty() => {
                     f.idle = 0;
                     f.queue.extend(events);

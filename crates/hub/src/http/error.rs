@@ -155,7 +155,7 @@ impl IntoResponse for ApiError {
         let mut resp = (status, body.to_string()).into_response();
         resp.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
-        if self.code == Code::TooManyRequests {
+        if self.code == Code::TooManyRequests || self.code == Code::Unavailable {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }

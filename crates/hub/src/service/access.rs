@@ -274,8 +274,6 @@ impl Viewer {
         }
     }
 
-    /// Keeps of a page read under [`Viewer::scope`] what the caller may see, rendered
-    /// for it.
     /// Hides whom a warning was addressed to from readers of the warnings collection
     /// who do not track it: the audience in the hub extension of a warning's STIX
     /// objects stays for the issuing organization, the coordinator and peer hubs (whose
@@ -288,7 +286,8 @@ impl Viewer {
             ),
             None => (None, false),
         };
-        if tracks_all {
+        // The push worker reads as a peer without a principal.
+        if tracks_all || self.is_peer() {
             return;
         }
         for item in &mut page.items {
@@ -308,6 +307,8 @@ impl Viewer {
         }
     }
 
+    /// Keeps of a page read under [`Viewer::scope`] what the caller may see, rendered
+    /// for it.
     pub fn filter_page(&self, page: &mut Page) {
         if !self.is_peer() {
             return;

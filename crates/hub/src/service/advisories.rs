@@ -159,34 +159,37 @@ pub fn may_submit(who: &Viewer) -> Result<&hinomi_store::Principal> {
     Ok(p)
 }
 
-/// A publisher namespace in the one form bindings use: scheme and host in lowercase,
-/// no trailing slash. 400 when it is not an http(s) URL.
+/// A publisher namespace in the one form bindings use: `https://` and the host in
+/// lowercase ASCII (IDNA), without a trailing dot, default port or trailing slash; `http`
+/// and `https` name the same publisher. 400 when it is not an http(s) URL, or carries
+/// credentials, a query or a fragment.
 pub fn normalize_namespace(ns: &str) -> Result<String> {
-    let bad = || {
-        Error::new(
-            Kind::BadRequest,
-            format!(
-                "namespace: '{}' is not an http or https URL",
-                ns.chars().take(200).collect::<String>()
-            ),
-        )
+    let shown = ns.chars().take(200).collect::<String>();
+    let bad = |why: &str| Error::new(Kind::BadRequest, format!("namespace: '{shown}' {why}"));
+    if ns.len() > 2000 {
+        return Err(bad("is longer than 2,000 characters"));
+    }
+    let u = url::Url::parse(ns.trim()).map_err(|_| bad("is not an http or https URL"))?;
+    if u.scheme() != "https" && u.scheme() != "http" {
+        return Err(bad("is not an http or https URL"));
+    }
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err(bad("carries credentials"));
+    }
+    if u.query().is_some() || u.fragment().is_some() {
+        return Err(bad("carries a query or a fragment"));
+    }
+    let host = u
+        .host_str()
+        .map(|h| h.trim_end_matches('.'))
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| bad("names no host"))?;
+    let port = match u.port() {
+        Some(p) if p != 80 && p != 443 => format!(":{p}"),
+        _ => String::new(),
     };
-    let ns = ns.trim();
-    let (scheme, rest) = ns.split_once("://").ok_or_else(bad)?;
-    let scheme = scheme.to_ascii_lowercase();
-    if scheme != "https" && scheme != "http" {
-        return Err(bad());
-    }
-    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
-    if host.is_empty() || ns.len() > 2000 || ns.chars().any(char::is_whitespace) {
-        return Err(bad());
-    }
-    let path = path.trim_end_matches('/');
-    Ok(if path.is_empty() {
-        format!("{scheme}://{}", host.to_ascii_lowercase())
-    } else {
-        format!("{scheme}://{}/{path}", host.to_ascii_lowercase())
-    })
+    let path = u.path().trim_end_matches('/');
+    Ok(format!("https://{host}{port}{path}"))
 }
 
 /// Whether `p` may submit advisories under the publisher namespace `ns`: the
@@ -226,9 +229,9 @@ pub struct BindingInput {
     pub organization: String,
 }
 
-fn coordinator_only(who: &Viewer) -> Result<&hinomi_store::Principal> {
+fn coordinator_only(who: &Viewer, write: bool) -> Result<&hinomi_store::Principal> {
     let p = who.require()?;
-    if p.org.kind != hinomi_access::OrgKind::Coordinator || !p.role.can_write() {
+    if p.org.kind != hinomi_access::OrgKind::Coordinator || (write && !p.role.can_write()) {
         return Err(Error::new(
             Kind::Forbidden,
             "publisher namespaces are bound by the coordinator",
@@ -239,7 +242,7 @@ fn coordinator_only(who: &Viewer) -> Result<&hinomi_store::Principal> {
 
 /// The bindings of publisher namespaces (coordinator).
 pub fn publishers(s: &AppState, who: &Viewer) -> Result<Value> {
-    coordinator_only(who)?;
+    coordinator_only(who, false)?;
     let orgs = s.store.organizations()?;
     let list: Vec<Value> = s
         .store
@@ -259,7 +262,7 @@ pub fn publishers(s: &AppState, who: &Viewer) -> Result<Value> {
 
 /// Binds a publisher namespace to a member organization (coordinator; audited).
 pub fn bind_publisher(s: &AppState, who: &Viewer, inp: BindingInput) -> Result<Value> {
-    let p = coordinator_only(who)?.clone();
+    let p = coordinator_only(who, true)?.clone();
     let ns = normalize_namespace(&inp.namespace)?;
     let org = s
         .store
@@ -281,7 +284,7 @@ pub fn bind_publisher(s: &AppState, who: &Viewer, inp: BindingInput) -> Result<V
 
 /// Removes a binding (coordinator; audited).
 pub fn unbind_publisher(s: &AppState, who: &Viewer, namespace: &str) -> Result<()> {
-    let p = coordinator_only(who)?.clone();
+    let p = coordinator_only(who, true)?.clone();
     let ns = normalize_namespace(namespace)?;
     if !s.store.unbind_publisher(&ns, &p.org.id)? {
         return Err(Error::new(
@@ -312,6 +315,21 @@ pub fn submit(s: &AppState, who: &Viewer, doc: Value) -> Result<Submitted> {
         .and_then(Value::as_str)
     {
         may_publish_as(s, &p, ns)?;
+    }
+    // Advisories are known by publisher name and tracking id: a member may not take a
+    // name another organization publishes under (the coordinator imports any).
+    if p.org.kind != hinomi_access::OrgKind::Coordinator {
+        if let Some(name) = doc
+            .pointer("/document/publisher/name")
+            .and_then(Value::as_str)
+        {
+            if s.store.publisher_name_used_by_other(name, &p.org.id)? {
+                return Err(Error::new(
+                    Kind::Forbidden,
+                    format!("/document/publisher/name: '{name}' is the publisher name of another organization's advisories; publish under your own name"),
+                ));
+            }
+        }
     }
     let adv = match advisory_from_csaf(&doc, s.config.default_tlp) {
         Ok(a) => a,

@@ -714,6 +714,7 @@ fn every_caller_on_every_read_path() {
         for label in ["WHITE", "GREEN", "AMBER", "RED"] {
             let mut d = doc.clone();
             d["document"]["publisher"]["namespace"] = json!(namespace);
+            d["document"]["publisher"]["name"] = json!(format!("Publisher {owner}"));
             let tracking = format!("MATRIX-{owner}-{label}");
             d["document"]["tracking"]["id"] = json!(tracking);
             d["document"]["distribution"]["tlp"]["label"] = json!(label);

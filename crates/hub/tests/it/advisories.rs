@@ -165,6 +165,28 @@ fn members_submit_advisories_only_under_their_own_publisher_namespace() {
         "the vendor submits under its namespace: {}",
         r.body
     );
+    // Another spelling of the vendor's namespace is the same namespace.
+    let mut spelled = fake.clone();
+    spelled["document"]["publisher"]["namespace"] = json!("http://WWW.Cisco.com.:80/");
+    spelled["document"]["tracking"]["id"] = json!("cisco-sa-spelled-2026");
+    let r = hub.rest("POST", "/api/v1/advisories", &m, Some(spelled));
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(
+        r.body.contains("bound to another organization"),
+        "{}",
+        r.body
+    );
+    // Under its own namespace, Mallory still may not take the vendor's publisher name.
+    bind(&hub, "https://mallory.example", "Mallory Ltd");
+    let mut named = fake.clone();
+    named["document"]["publisher"]["namespace"] = json!("https://mallory.example");
+    named["document"]["tracking"]["id"] = json!("cisco-sa-named-2026");
+    let r = hub.rest("POST", "/api/v1/advisories", &m, Some(named.clone()));
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.body.contains("/document/publisher/name"), "{}", r.body);
+    named["document"]["publisher"]["name"] = json!("Mallory PSIRT");
+    let r = hub.rest("POST", "/api/v1/advisories", &m, Some(named));
+    assert_eq!(r.status, 201, "its own name, its own namespace: {}", r.body);
     // The coordinator imports under any namespace.
     let mut other = fake.clone();
     other["document"]["tracking"]["id"] = json!("cisco-sa-import-2026");
@@ -174,10 +196,14 @@ fn members_submit_advisories_only_under_their_own_publisher_namespace() {
     let r = hub.rest("GET", "/api/v1/publishers", &hub.admin, None);
     assert_eq!(
         r.json()["publishers"][0]["namespace"],
+        "https://mallory.example"
+    );
+    assert_eq!(
+        r.json()["publishers"][1]["namespace"],
         "https://www.cisco.com"
     );
     assert_eq!(
-        r.json()["publishers"][0]["organization_name"],
+        r.json()["publishers"][1]["organization_name"],
         "Cisco PSIRT"
     );
     assert_eq!(hub.rest("GET", "/api/v1/publishers", &m, None).status, 403);
@@ -185,13 +211,21 @@ fn members_submit_advisories_only_under_their_own_publisher_namespace() {
         "PUT",
         "/api/v1/publishers",
         &m,
-        Some(json!({"namespace": "https://mallory.example", "organization": "Mallory Ltd"})),
+        Some(json!({"namespace": "https://other.example", "organization": "Mallory Ltd"})),
     );
     assert_eq!(r.status, 403);
     for (body, needle) in [
         (
             json!({"namespace": "ftp://x", "organization": "Mallory Ltd"}),
             "namespace",
+        ),
+        (
+            json!({"namespace": "https://user@x.example", "organization": "Mallory Ltd"}),
+            "credentials",
+        ),
+        (
+            json!({"namespace": "https://x.example/?a=1", "organization": "Mallory Ltd"}),
+            "query",
         ),
         (
             json!({"namespace": "https://x.example", "organization": "Nobody"}),
