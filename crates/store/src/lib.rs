@@ -63,6 +63,7 @@ const SQLITE_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0012_delivery_indexes.sql"),
     include_str!("../migrations/sqlite/0013_delivery_state_indexes.sql"),
     include_str!("../migrations/sqlite/0014_federation_trust.sql"),
+    include_str!("../migrations/sqlite/0015_received_audiences.sql"),
 ];
 const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0001_init.sql"),
@@ -79,6 +80,7 @@ const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0012_delivery_indexes.sql"),
     include_str!("../migrations/postgres/0013_delivery_state_indexes.sql"),
     include_str!("../migrations/postgres/0014_federation_trust.sql"),
+    include_str!("../migrations/postgres/0015_received_audiences.sql"),
 ];
 
 /// Ids of the collections every hub starts with.

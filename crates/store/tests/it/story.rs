@@ -749,3 +749,101 @@ fn new_sqlite_files_are_private() {
         assert_eq!(mode(&wal), 0o600);
     }
 }
+
+/// Runs raw SQL on the store's database, as an operator (or the old code) would.
+fn raw(loc: &Location, sql: &str) {
+    match loc {
+        Location::Sqlite(p) => rusqlite::Connection::open(p)
+            .unwrap()
+            .execute_batch(sql)
+            .unwrap(),
+        Location::Postgres(url) => postgres::Client::connect(url, postgres::NoTls)
+            .unwrap()
+            .batch_execute(sql)
+            .unwrap(),
+    }
+}
+
+/// Schema 15 mends objects received from peers before received audiences were
+/// replaced: the audience a peer named goes, the coordinator's grants (read back from
+/// the audit log) stay, received AMBER is the coordinator's.
+#[test]
+fn schema_15_takes_received_objects_back_from_the_audience_a_peer_named() {
+    for (name, loc) in backends() {
+        eprintln!("received audiences on {name}");
+        let store = open(&loc);
+        let boot = store.bootstrap("hub", None).unwrap();
+        let coord = boot.organization.clone();
+        let victim = org(&store, "Victim", OrgKind::Government, &coord.id);
+        let granted = org(&store, "Granted", OrgKind::Government, &coord.id);
+        let fed = hinomi_store::FEDERATION_COLLECTION;
+        // As the old ingest stored them: the peer's audience as sent.
+        let amber = indicator(
+            1,
+            "2026-01-01T00:00:00.000Z",
+            Some(Tlp::Amber),
+            &[&coord.identity_id, &victim.identity_id],
+        );
+        let green = indicator(
+            2,
+            "2026-01-01T00:00:00.000Z",
+            Some(Tlp::Amber),
+            &[&victim.identity_id],
+        );
+        let out = store
+            .add_objects(fed, "peer-org", vec![new_obj(amber), new_obj(green)])
+            .unwrap();
+        assert!(out.iter().all(|o| *o == Outcome::Added), "{out:?}");
+        let amber_id = "indicator--00000000-0000-4000-8000-000000000001";
+        store
+            .extend_audience(
+                fed,
+                amber_id,
+                &[coord.identity_id.clone(), granted.identity_id.clone()],
+                &coord.id,
+            )
+            .unwrap();
+        // Before schema 14 the grant lived only in the audit log.
+        raw(
+            &loc,
+            "DELETE FROM received_grants; DELETE FROM schema_version WHERE version = 15",
+        );
+        let sees = |store: &Store, o: &hinomi_store::Organization| -> Vec<String> {
+            let scope = reader(store, &o.id);
+            let q = ObjectQuery::new(fed, &scope);
+            store
+                .query_objects(&q)
+                .unwrap()
+                .items
+                .into_iter()
+                .map(|i| i.stix_id)
+                .collect()
+        };
+        assert_eq!(
+            sees(&store, &victim).len(),
+            2,
+            "the old state: the peer addressed the victim"
+        );
+        drop(store);
+        let store = open(&loc);
+        assert!(
+            sees(&store, &victim).is_empty(),
+            "{name}: the victim still reads what the peer addressed to it"
+        );
+        assert_eq!(
+            sees(&store, &granted),
+            vec![amber_id.to_string()],
+            "{name}: the grant is lost"
+        );
+        assert_eq!(
+            sees(&store, &coord).len(),
+            2,
+            "{name}: the coordinator lost sight"
+        );
+        let grants = store.received_grants(&[amber_id.to_string()]).unwrap();
+        assert!(
+            grants[amber_id].contains(&granted.identity_id),
+            "{grants:?}"
+        );
+    }
+}
