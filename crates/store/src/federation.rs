@@ -514,6 +514,9 @@ impl Store {
     ) -> Result<usize, StoreError> {
         self.pool.with(|c| {
             c.write_tx(|c| {
+                // The clock lock object writers take: a version being stored meanwhile
+                // either commits first (and is extended here) or reads this grant.
+                c.claim_added(1)?;
                 let pks: Vec<i64> = c
                     .query(
                         "SELECT pk FROM objects WHERE collection_id = ? AND stix_id = ?",

@@ -357,6 +357,35 @@ pub(crate) fn add_objects_in(
     let ids: Vec<String> = objects.iter().map(|o| o.checked.id.clone()).collect();
     let outcomes = insert_objects(c, collection_id, owner_org, objects, first)?;
     let added = outcomes.iter().filter(|o| **o == Outcome::Added).count();
+    if added > 0 && collection_id == crate::FEDERATION_COLLECTION {
+        // The coordinator's grants of received AMBER, read in this transaction: a grant
+        // committed while the caller prepared these versions still reaches them
+        // (`extend_audience` takes the same clock lock, so the two serialize).
+        let new: Vec<String> = ids
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, o)| **o == Outcome::Added)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for chunk in new.chunks(400) {
+            let mut params: Vec<Val> = vec![collection_id.into()];
+            let cond = in_list("o.stix_id", chunk, &mut params);
+            c.execute(
+                &format!(
+                    "INSERT INTO object_audience (pk, identity_id) SELECT o.pk, g.identity_id FROM objects o                      JOIN received_grants g ON g.stix_id = o.stix_id                      WHERE o.collection_id = ? AND o.tlp = 2 AND {cond} ON CONFLICT DO NOTHING"
+                ),
+                &params,
+            )?;
+            let mut params: Vec<Val> = vec![collection_id.into()];
+            let cond = in_list("stix_id", chunk, &mut params);
+            c.execute(
+                &format!(
+                    "UPDATE objects SET has_audience = 1 WHERE collection_id = ? AND {cond}                      AND EXISTS (SELECT 1 FROM object_audience a WHERE a.pk = objects.pk)"
+                ),
+                &params,
+            )?;
+        }
+    }
     let indicators: Vec<&String> = ids
         .iter()
         .zip(&outcomes)

@@ -847,3 +847,52 @@ fn schema_15_takes_received_objects_back_from_the_audience_a_peer_named() {
         );
     }
 }
+
+/// A version received from a peer gets the coordinator's grants in the transaction
+/// that stores it, even when the caller built it before the grant committed.
+#[test]
+fn received_versions_get_the_grants_committed_before_them() {
+    for (name, loc) in backends() {
+        let store = open(&loc);
+        let boot = store.bootstrap("hub", None).unwrap();
+        let coord = boot.organization.clone();
+        let granted = org(&store, "Granted", OrgKind::Government, &coord.id);
+        let fed = hinomi_store::FEDERATION_COLLECTION;
+        let id = "indicator--00000000-0000-4000-8000-000000000001";
+        let v1 = indicator(
+            1,
+            "2026-01-01T00:00:00.000Z",
+            Some(Tlp::Amber),
+            &[&coord.identity_id],
+        );
+        store
+            .add_objects(fed, "peer-org", vec![new_obj(v1)])
+            .unwrap();
+        // The ingest of version 2 was prepared (grants read: none) ...
+        let v2 = indicator(
+            1,
+            "2026-01-02T00:00:00.000Z",
+            Some(Tlp::Amber),
+            &[&coord.identity_id],
+        );
+        let prepared = new_obj(v2);
+        // ... when the coordinator's grant committed.
+        store
+            .extend_audience(
+                fed,
+                id,
+                &[coord.identity_id.clone(), granted.identity_id.clone()],
+                &coord.id,
+            )
+            .unwrap();
+        store.add_objects(fed, "peer-org", vec![prepared]).unwrap();
+        let scope = reader(&store, &granted.id);
+        let mut q = ObjectQuery::new(fed, &scope);
+        q.versions = VersionFilter {
+            all: true,
+            ..VersionFilter::default()
+        };
+        let got = store.query_objects(&q).unwrap().items;
+        assert_eq!(got.len(), 2, "{name}: the new version missed the grant");
+    }
+}
