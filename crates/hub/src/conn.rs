@@ -189,7 +189,7 @@ impl ClientCertificate for tokio_rustls::server::TlsStream<tokio::net::TcpStream
     fn client_certificate_sha256(&self) -> Option<String> {
         let leaf = self.get_ref().1.peer_certificates()?.first()?;
         let digest = ring::digest::digest(&ring::digest::SHA256, leaf.as_ref());
-        Some(digest.as_ref().iter().map(|b| format!("{b:02x}")).collect())
+        Some(crate::service::hex(digest.as_ref()))
     }
 }
 

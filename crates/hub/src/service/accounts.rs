@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use hinomi_access::OrgKind;
 use hinomi_store::{InvitationRow, SessionAuth, SessionRow, Timestamp, UserRow};
 
-use super::{Error, Kind, Result, Viewer};
+use super::{hex, Error, Kind, Result, Viewer};
 use crate::AppState;
 
 /// Lockout, session and invitation policy.
@@ -76,10 +76,6 @@ fn random_bytes<const N: usize>() -> Result<[u8; N]> {
         .fill(&mut b)
         .map_err(|_| Error::internal("the system random source failed"))?;
     Ok(b)
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// RFC 4648 base32 without padding (how authenticator apps take a secret).

@@ -33,7 +33,7 @@ use hinomi_store::{
     NoteRow, Principal, ReportRow, ReportWrite, TaskRow, INCIDENTS_COLLECTION,
 };
 
-use super::{correlation, derived_uuid, parse_cursor, Error, Kind, Result, Viewer};
+use super::{correlation, derived_uuid, hex, parse_cursor, Error, Kind, Result, Viewer};
 use crate::AppState;
 
 /// Reporting deadlines and bounds.
@@ -909,10 +909,6 @@ fn attachments(
         });
     }
     Ok(out)
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 fn deadline(from: Timestamp, d: Duration) -> Timestamp {

@@ -80,6 +80,11 @@ pub fn about(s: &AppState, _who: &Viewer) -> About {
 }
 
 /// The hub's health: the schema version of a reachable database.
+/// Lowercase hex of bytes (digests, fingerprints).
+pub(crate) fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
 pub fn health(s: &AppState) -> Result<i64> {
     Ok(s.store.schema_version()?)
 }

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256, Sha512};
 use hinomi_stix::Timestamp;
 use hinomi_store::Store;
 
-use super::{Error, Kind, Result};
+use super::{hex, Error, Kind, Result};
 use crate::AppState;
 
 /// An OpenPGP key to sign with, through GnuPG.
@@ -89,10 +89,6 @@ fn year(t: Timestamp) -> i64 {
     } else {
         y
     }
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 fn gpg(signer: &Signer) -> Command {
